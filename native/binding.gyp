@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "antler_native",
+      "sources": ["src/antler_native.c"]
+    }
+  ]
+}

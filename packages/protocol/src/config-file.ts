@@ -1,0 +1,175 @@
+// Daemon configuration: one schema per daemon drives the `KEY = VALUE` file parser, flags
+// (--data-path <-> DATA_PATH), --help and --print-config. Flags override the file, which
+// overrides defaults. An unknown key or a value out of range is an error naming file:line.
+import fs from 'node:fs';
+
+export type ConfigType = 'string' | 'int' | 'bytes' | 'bool';
+
+export interface ConfigKey {
+  key: string;
+  type: ConfigType;
+  default: string | number | boolean;
+  doc: string;
+  min?: number;
+  max?: number;
+  unit?: string;
+}
+
+export type ConfigValues = Record<string, string | number | boolean>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const SIZE_SUFFIX: Record<string, number> = {
+  '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
+};
+
+/** Parses "1G", "512MiB", "1000" into bytes. */
+export function parseBytes(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) return null;
+  return Math.round(Number(m[1]) * SIZE_SUFFIX[m[2]!.toLowerCase()]!);
+}
+
+export function flagName(key: string): string {
+  return '--' + key.toLowerCase().replace(/_/g, '-');
+}
+
+function parseValue(spec: ConfigKey, raw: string, where: string): string | number | boolean {
+  switch (spec.type) {
+    case 'string': return raw;
+    case 'bool': {
+      if (/^(1|yes|true|on)$/i.test(raw)) return true;
+      if (/^(0|no|false|off)$/i.test(raw)) return false;
+      throw new ConfigError(`${where}: ${spec.key} must be a boolean (yes/no), got "${raw}"`);
+    }
+    case 'int': case 'bytes': {
+      const n = spec.type === 'bytes' ? parseBytes(raw) : (/^-?\d+$/.test(raw.trim()) ? Number(raw) : null);
+      if (n === null || !Number.isSafeInteger(n)) {
+        throw new ConfigError(`${where}: ${spec.key} must be ${spec.type === 'bytes' ? 'a size like 1G' : 'an integer'}, got "${raw}"`);
+      }
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new ConfigError(`${where}: ${spec.key} = ${n} is outside ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`);
+      }
+      return n;
+    }
+  }
+}
+
+export function parseConfigText(schema: ConfigKey[], text: string, file: string): ConfigValues {
+  const byKey = new Map(schema.map((s) => [s.key, s]));
+  const out: ConfigValues = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/#.*$/, '').trim();
+    if (line === '') continue;
+    const m = /^([A-Z0-9_]+)\s*=\s*(.*)$/.exec(line);
+    const where = `${file}:${i + 1}`;
+    if (!m) throw new ConfigError(`${where}: expected KEY = VALUE, got "${line}"`);
+    const spec = byKey.get(m[1]!);
+    if (!spec) throw new ConfigError(`${where}: unknown key ${m[1]}`);
+    out[spec.key] = parseValue(spec, m[2]!.trim(), where);
+  }
+  return out;
+}
+
+export interface LoadedConfig {
+  values: ConfigValues;
+  /** Where each value came from: default, the file, or a flag. */
+  source: Record<string, string>;
+  /** Positional arguments left after flags. */
+  positionals: string[];
+  printConfig: boolean;
+}
+
+export interface ProgramInfo {
+  name: string;
+  version: string;
+  summary: string;
+  usage: string;
+  /** Default config file (used only if it exists). */
+  defaultConfigFile?: string;
+}
+
+export function helpText(info: ProgramInfo, schema: ConfigKey[]): string {
+  const rows = schema.map((s) => {
+    const def = s.type === 'bool' ? (s.default ? 'yes' : 'no') : String(s.default);
+    return `  ${(flagName(s.key) + ' <' + s.type + '>').padEnd(36)} ${s.doc} [${s.key}, default ${def === '' ? '""' : def}${s.unit ? ' ' + s.unit : ''}]`;
+  });
+  return [
+    `${info.name} ${info.version}: ${info.summary}`, '', `usage: ${info.usage}`, '', 'options:',
+    `  ${'-c, --config <file>'.padEnd(36)} KEY = VALUE config file${info.defaultConfigFile ? ` [default ${info.defaultConfigFile} if present]` : ''}`,
+    `  ${'--print-config'.padEnd(36)} print every setting and where it came from, then exit`,
+    `  ${'-h, --help'.padEnd(36)} this help`,
+    `  ${'-V, --version'.padEnd(36)} print the version`,
+    ...rows, '',
+  ].join('\n');
+}
+
+/**
+ * Reads flags and the config file. Prints help/version and exits for -h/-V; throws ConfigError
+ * on a bad file or flag.
+ */
+export function loadConfig(info: ProgramInfo, schema: ConfigKey[], argv: string[]): LoadedConfig {
+  const byFlag = new Map(schema.map((s) => [flagName(s.key), s]));
+  const flags: ConfigValues = {};
+  const positionals: string[] = [];
+  let configFile: string | undefined;
+  let printConfig = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') {
+      process.stdout.write(helpText(info, schema));
+      process.exit(0);
+    }
+    if (arg === '-V' || arg === '--version') {
+      process.stdout.write(`${info.name} ${info.version}\n`);
+      process.exit(0);
+    }
+    if (arg === '--print-config') { printConfig = true; continue; }
+    if (arg === '-c' || arg === '--config') {
+      configFile = argv[++i];
+      if (configFile === undefined) throw new ConfigError(`${arg} needs a file name`);
+      continue;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq >= 0 ? arg.slice(0, eq) : arg;
+      const spec = byFlag.get(name);
+      if (!spec) throw new ConfigError(`unknown option ${name} (see --help)`);
+      let raw: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+      if (raw === undefined) {
+        if (spec.type === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('-'))) raw = 'yes';
+        else raw = argv[++i];
+      }
+      if (raw === undefined) throw new ConfigError(`${name} needs a value`);
+      flags[spec.key] = parseValue(spec, raw, name);
+      continue;
+    }
+    positionals.push(arg);
+  }
+  let fileValues: ConfigValues = {};
+  const file = configFile ?? (info.defaultConfigFile && fs.existsSync(info.defaultConfigFile) ? info.defaultConfigFile : undefined);
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    fileValues = parseConfigText(schema, text, file);
+  }
+  const values: ConfigValues = {};
+  const source: Record<string, string> = {};
+  for (const s of schema) {
+    if (s.key in flags) { values[s.key] = flags[s.key]!; source[s.key] = 'flag'; }
+    else if (s.key in fileValues) { values[s.key] = fileValues[s.key]!; source[s.key] = file!; }
+    else { values[s.key] = s.default; source[s.key] = 'default'; }
+  }
+  return { values, source, positionals, printConfig };
+}
+
+export function formatConfig(schema: ConfigKey[], loaded: LoadedConfig): string {
+  return schema.map((s) => `${s.key} = ${String(loaded.values[s.key])}    # ${loaded.source[s.key]}`).join('\n') + '\n';
+}

@@ -1,0 +1,105 @@
+// The daemon skeleton shared by every antlerfs process: ordered modules that start in order
+// and stop in reverse on SIGTERM/SIGINT (a second signal or a timeout forces exit), a lock file
+// so two daemons never share a data folder, and a logged exit on a bug.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from './log.ts';
+
+export interface DaemonModule {
+  name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
+
+export interface DaemonOptions {
+  name: string;
+  log: Logger;
+  modules: DaemonModule[];
+  /** Folder to lock (DATA_PATH); omitted for stateless daemons. */
+  lockDir?: string;
+  stopTimeoutMs?: number;
+}
+
+/** Takes `<dir>/.lock` holding our pid; refuses if a live process holds it. */
+export function takeLock(dir: string, name: string): () => void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, '.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      return () => {
+        try { fs.unlinkSync(file); } catch { /* already gone */ }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      let alive = false;
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+        try { process.kill(pid, 0); alive = true; } catch { alive = false; }
+      }
+      if (alive) {
+        throw new Error(`${dir} is in use by ${name} pid ${pid} (lock file ${file}); stop it first`);
+      }
+      fs.unlinkSync(file); // stale lock of a dead process
+    }
+  }
+  throw new Error(`cannot take lock ${file}`);
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<void> {
+  const { log } = opts;
+  let release: (() => void) | null = null;
+  if (opts.lockDir) release = takeLock(opts.lockDir, opts.name);
+  const started: DaemonModule[] = [];
+  let stopping = false;
+
+  const stop = async (why: string, code: number): Promise<void> => {
+    if (stopping) {
+      log.warn('second stop request: exiting now', { why });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('stopping', { why });
+    const timer = setTimeout(() => {
+      log.error('stop timed out: exiting', { timeoutMs: opts.stopTimeoutMs ?? 30_000 });
+      process.exit(1);
+    }, opts.stopTimeoutMs ?? 30_000);
+    timer.unref();
+    for (const m of [...started].reverse()) {
+      try {
+        await m.stop();
+        log.info('module stopped', { module: m.name });
+      } catch (err) {
+        log.error('module stop failed', { module: m.name, error: (err as Error).stack });
+      }
+    }
+    release?.();
+    log.info('stopped');
+    process.exit(code);
+  };
+
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception: exiting', { error: err.stack ?? String(err) });
+    release?.();
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error('unhandled rejection: exiting', { error: (err as Error)?.stack ?? String(err) });
+    release?.();
+    process.exit(70);
+  });
+
+  for (const m of opts.modules) {
+    try {
+      await m.start();
+    } catch (err) {
+      log.error('module failed to start', { module: m.name, error: (err as Error).message });
+      for (const s of [...started].reverse()) await Promise.resolve(s.stop()).catch(() => undefined);
+      release?.();
+      process.exit(1);
+    }
+    started.push(m);
+  }
+}

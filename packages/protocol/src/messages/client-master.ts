@@ -1,0 +1,204 @@
+// Client <-> master (port 9421). Paths and names are UTF-8; times are ms since the epoch.
+import { defineRequest } from '../message-types.ts';
+import { ATTR, LOCATION } from './common.ts';
+
+const link = 'client-master' as const;
+const attrReply = [['attr', { struct: ATTR }]] as const;
+const none = [] as const;
+
+/** clientName:str protocolVersion:32 -> sessionId:32 metaVersion:64 */
+export const CLTOMA_REGISTER = defineRequest({
+  type: 1000, name: 'CLTOMA_REGISTER', replyName: 'MATOCL_REGISTER', link,
+  fields: [['clientName', 'str'], ['protocolVersion', 'u32']] as const,
+  replyFields: [['sessionId', 'u32'], ['metaVersion', 'u64']] as const,
+});
+
+/** parent:32 name:str -> attr */
+export const CLTOMA_LOOKUP = defineRequest({
+  type: 1002, name: 'CLTOMA_LOOKUP', replyName: 'MATOCL_LOOKUP', link,
+  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: attrReply,
+});
+
+/** path:str -> attr. Absolute path; symlinks are not followed (lstat semantics). */
+export const CLTOMA_LOOKUP_PATH = defineRequest({
+  type: 1004, name: 'CLTOMA_LOOKUP_PATH', replyName: 'MATOCL_LOOKUP_PATH', link,
+  fields: [['path', 'str']] as const, replyFields: attrReply,
+});
+
+/** inode:32 -> attr */
+export const CLTOMA_GETATTR = defineRequest({
+  type: 1006, name: 'CLTOMA_GETATTR', replyName: 'MATOCL_GETATTR', link,
+  fields: [['inode', 'u32']] as const, replyFields: attrReply,
+});
+
+/** Bits of SETATTR's setMask. */
+export const SetAttr = {
+  MODE: 1, UID: 2, GID: 4, ATIME: 8, MTIME: 16, LENGTH: 32, ATIME_NOW: 64, MTIME_NOW: 128,
+} as const;
+
+/** inode:32 setMask:8 mode:16 uid:32 gid:32 atimeMs:64 mtimeMs:64 length:64 -> attr */
+export const CLTOMA_SETATTR = defineRequest({
+  type: 1008, name: 'CLTOMA_SETATTR', replyName: 'MATOCL_SETATTR', link,
+  fields: [
+    ['inode', 'u32'], ['setMask', 'u8'], ['mode', 'u16'], ['uid', 'u32'], ['gid', 'u32'],
+    ['atimeMs', 'u64'], ['mtimeMs', 'u64'], ['length', 'u64'],
+  ] as const,
+  replyFields: attrReply,
+});
+
+/** parent:32 name:str mode:16 uid:32 gid:32 -> attr */
+export const CLTOMA_MKDIR = defineRequest({
+  type: 1010, name: 'CLTOMA_MKDIR', replyName: 'MATOCL_MKDIR', link,
+  fields: [['parent', 'u32'], ['name', 'str'], ['mode', 'u16'], ['uid', 'u32'], ['gid', 'u32']] as const,
+  replyFields: attrReply,
+});
+
+/** parent:32 name:str -> (empty) */
+export const CLTOMA_RMDIR = defineRequest({
+  type: 1012, name: 'CLTOMA_RMDIR', replyName: 'MATOCL_RMDIR', link,
+  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: none,
+});
+
+/**
+ * parent:32 name:str mode:16 uid:32 gid:32 exclusive:8 -> attr. Without `exclusive`, an existing
+ * regular file is returned as it is (open O_CREAT); with it, EEXIST.
+ */
+export const CLTOMA_CREATE = defineRequest({
+  type: 1014, name: 'CLTOMA_CREATE', replyName: 'MATOCL_CREATE', link,
+  fields: [
+    ['parent', 'u32'], ['name', 'str'], ['mode', 'u16'], ['uid', 'u32'], ['gid', 'u32'],
+    ['exclusive', 'u8'],
+  ] as const,
+  replyFields: attrReply,
+});
+
+/** parent:32 name:str -> (empty) */
+export const CLTOMA_UNLINK = defineRequest({
+  type: 1016, name: 'CLTOMA_UNLINK', replyName: 'MATOCL_UNLINK', link,
+  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: none,
+});
+
+/** srcParent:32 srcName:str dstParent:32 dstName:str -> (empty). POSIX rename. */
+export const CLTOMA_RENAME = defineRequest({
+  type: 1018, name: 'CLTOMA_RENAME', replyName: 'MATOCL_RENAME', link,
+  fields: [['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str']] as const,
+  replyFields: none,
+});
+
+/**
+ * inode:32 cursor:str entriesMax:32 -> entries:[name:str attr] nextCursor:str end:8.
+ * Entries come in name order; `cursor` is the last name already returned ("" to start), so a
+ * listing stays correct while the directory changes.
+ */
+export const CLTOMA_READDIR = defineRequest({
+  type: 1020, name: 'CLTOMA_READDIR', replyName: 'MATOCL_READDIR', link,
+  fields: [['inode', 'u32'], ['cursor', 'str'], ['entriesMax', 'u32']] as const,
+  replyFields: [
+    ['entries', { list: [['name', 'str'], ['attr', { struct: ATTR }]] as const }],
+    ['nextCursor', 'str'], ['end', 'u8'],
+  ] as const,
+});
+
+/** parent:32 name:str target:str uid:32 gid:32 -> attr */
+export const CLTOMA_SYMLINK = defineRequest({
+  type: 1022, name: 'CLTOMA_SYMLINK', replyName: 'MATOCL_SYMLINK', link,
+  fields: [['parent', 'u32'], ['name', 'str'], ['target', 'str'], ['uid', 'u32'], ['gid', 'u32']] as const,
+  replyFields: attrReply,
+});
+
+/** inode:32 -> target:str */
+export const CLTOMA_READLINK = defineRequest({
+  type: 1024, name: 'CLTOMA_READLINK', replyName: 'MATOCL_READLINK', link,
+  fields: [['inode', 'u32']] as const, replyFields: [['target', 'str']] as const,
+});
+
+/** inode:32 parent:32 name:str -> attr (hard link) */
+export const CLTOMA_LINK = defineRequest({
+  type: 1026, name: 'CLTOMA_LINK', replyName: 'MATOCL_LINK', link,
+  fields: [['inode', 'u32'], ['parent', 'u32'], ['name', 'str']] as const, replyFields: attrReply,
+});
+
+/** -> totalBytes:64 availBytes:64 usedBytes:64 inodes:32 chunks:64 chunkservers:32 */
+export const CLTOMA_STATFS = defineRequest({
+  type: 1028, name: 'CLTOMA_STATFS', replyName: 'MATOCL_STATFS', link,
+  fields: none,
+  replyFields: [
+    ['totalBytes', 'u64'], ['availBytes', 'u64'], ['usedBytes', 'u64'], ['inodes', 'u32'],
+    ['chunks', 'u64'], ['chunkservers', 'u32'],
+  ] as const,
+});
+
+/** inode:32 goal:8 recursive:8 -> changed:32 */
+export const CLTOMA_SETGOAL = defineRequest({
+  type: 1030, name: 'CLTOMA_SETGOAL', replyName: 'MATOCL_SETGOAL', link,
+  fields: [['inode', 'u32'], ['goal', 'u8'], ['recursive', 'u8']] as const,
+  replyFields: [['changed', 'u32']] as const,
+});
+
+/** inode:32 trashtimeS:32 recursive:8 -> changed:32 */
+export const CLTOMA_SETTRASHTIME = defineRequest({
+  type: 1032, name: 'CLTOMA_SETTRASHTIME', replyName: 'MATOCL_SETTRASHTIME', link,
+  fields: [['inode', 'u32'], ['trashtimeS', 'u32'], ['recursive', 'u8']] as const,
+  replyFields: [['changed', 'u32']] as const,
+});
+
+/** One chunk of a file: index:32 chunkId:64 version:32 locations:[location] (id 0 = hole). */
+export const CHUNK_INFO = [
+  ['index', 'u32'], ['chunkId', 'u64'], ['version', 'u32'], ['locations', { list: LOCATION }],
+] as const;
+
+/**
+ * inode:32 firstIndex:32 count:32 -> length:64 chunks:[chunkInfo]. Locations for many chunks in
+ * one round trip; only chunks that exist are listed (a missing index is a hole: zeros).
+ */
+export const CLTOMA_READ_CHUNKS = defineRequest({
+  type: 1034, name: 'CLTOMA_READ_CHUNKS', replyName: 'MATOCL_READ_CHUNKS', link,
+  fields: [['inode', 'u32'], ['firstIndex', 'u32'], ['count', 'u32']] as const,
+  replyFields: [['length', 'u64'], ['chunks', { list: CHUNK_INFO }]] as const,
+});
+
+/**
+ * inode:32 chunkIndex:32 -> length:64 chunkId:64 version:32 chain:[location]. Takes the write
+ * lease of the chunk (one writer at a time: CHUNK_BUSY otherwise); the master has created the
+ * chunk or bumped its version on every server of the chain before it answers.
+ */
+export const CLTOMA_WRITE_CHUNK = defineRequest({
+  type: 1036, name: 'CLTOMA_WRITE_CHUNK', replyName: 'MATOCL_WRITE_CHUNK', link,
+  fields: [['inode', 'u32'], ['chunkIndex', 'u32']] as const,
+  replyFields: [
+    ['length', 'u64'], ['chunkId', 'u64'], ['version', 'u32'], ['chain', { list: LOCATION }],
+  ] as const,
+});
+
+/**
+ * inode:32 chunkIndex:32 chunkId:64 length:64 -> attr. Ends the write lease; the file grows to
+ * `length` if that is larger, and mtime is set.
+ */
+export const CLTOMA_WRITE_END = defineRequest({
+  type: 1038, name: 'CLTOMA_WRITE_END', replyName: 'MATOCL_WRITE_END', link,
+  fields: [['inode', 'u32'], ['chunkIndex', 'u32'], ['chunkId', 'u64'], ['length', 'u64']] as const,
+  replyFields: attrReply,
+});
+
+/** chunkId:64 version:32 csId:32 -> (empty): a copy failed its checksum or could not be read. */
+export const CLTOMA_REPORT_BAD_CHUNK = defineRequest({
+  type: 1040, name: 'CLTOMA_REPORT_BAD_CHUNK', replyName: 'MATOCL_REPORT_BAD_CHUNK', link,
+  fields: [['chunkId', 'u64'], ['version', 'u32'], ['csId', 'u32']] as const, replyFields: none,
+});
+
+/** Chunkserver states as the master sees them. */
+export const ChunkserverState = { ONLINE: 1, LOST: 2, FULL: 3 } as const;
+
+/** -> servers:[csId:32 host:str port:16 totalBytes:64 freeBytes:64 chunkCount:32 state:8] */
+export const CLTOMA_LIST_CHUNKSERVERS = defineRequest({
+  type: 1042, name: 'CLTOMA_LIST_CHUNKSERVERS', replyName: 'MATOCL_LIST_CHUNKSERVERS', link,
+  fields: none,
+  replyFields: [[
+    'servers', {
+      list: [
+        ['csId', 'u32'], ['host', 'str'], ['port', 'u16'], ['totalBytes', 'u64'],
+        ['freeBytes', 'u64'], ['chunkCount', 'u32'], ['state', 'u8'],
+      ] as const,
+    },
+  ]] as const,
+});
