@@ -15,3 +15,4 @@ export * from './messages/common.ts';
 export * from './messages/client-master.ts';
 export * from './messages/master-chunkserver.ts';
 export * from './messages/data.ts';
+export * from './messages/master-metalogger.ts';

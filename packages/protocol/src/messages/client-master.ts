@@ -202,3 +202,21 @@ export const CLTOMA_LIST_CHUNKSERVERS = defineRequest({
     },
   ]] as const,
 });
+
+/**
+ * -> metaloggers:[name:str host:str ackedVersion:64 lagVersions:64 lagMs:64 sync:8]
+ * plus the master's metaVersion:64.
+ */
+export const CLTOMA_LIST_METALOGGERS = defineRequest({
+  type: 1044, name: 'CLTOMA_LIST_METALOGGERS', replyName: 'MATOCL_LIST_METALOGGERS', link,
+  fields: none,
+  replyFields: [
+    ['metaVersion', 'u64'],
+    ['metaloggers', {
+      list: [
+        ['name', 'str'], ['host', 'str'], ['ackedVersion', 'u64'], ['lagVersions', 'u64'],
+        ['lagMs', 'u64'], ['sync', 'u8'],
+      ] as const,
+    }],
+  ] as const,
+});
