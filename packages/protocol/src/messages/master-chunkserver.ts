@@ -39,7 +39,7 @@ export const CSTOMA_HEARTBEAT = defineRequest({
   replyFields: none,
 });
 
-/** chunkId:64 version:32 -> (empty). ENOSPC below the reserve; EEXIST if present. */
+/** chunkId:64 version:32 -> (empty). ENOSPC below the reserve; an existing copy is replaced. */
 export const MATOCS_CREATE = defineRequest({
   type: 2010, name: 'MATOCS_CREATE', replyName: 'CSTOMA_CREATE', link,
   fields: [['chunkId', 'u64'], ['version', 'u32']] as const, replyFields: none,

@@ -1,0 +1,488 @@
+// One chunk on disk: <folder>/XX/chunk_<id:16 hex>_<version:8 hex>.dat, XX = the id's low byte.
+// Layout: a fixed header of HEADER_BYTES (fields, then one xxh64 per 64 KiB block), then the
+// stored bytes only (a 1-byte chunk is a 12 KiB file). Invariants: every block's checksum covers
+// its stored bytes zero-padded to a block, so blocks past the stored length hold
+// ZERO_BLOCK_CHECKSUM; the file is HEADER_BYTES + lengthBytes long once synced or closed (while
+// writes stream, the header's length may lag: a crash then leaves a longer file, which the
+// start-up scan verifies and repairs). OS errors become statuses with the path.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { xxh64 } from '@node-rs/xxhash';
+import {
+  BLOCK_SIZE_BYTES, BLOCKS_PER_CHUNK, CHUNK_SIZE_BYTES, FsError, READ_SIZE_MAX_BYTES,
+  ZERO_BLOCK_CHECKSUM, assert, statusFromSystemError, type Invalid,
+} from '@antlerfs/protocol';
+import { addon, FADV_SEQUENTIAL } from '@antlerfs/native';
+
+/** "ANTLRCHK": the first 8 bytes of every chunk file. */
+export const CHUNK_MAGIC = Buffer.from('ANTLRCHK', 'latin1');
+export const CHUNK_FORMAT_VERSION = 1;
+/** Checksum table: one xxh64 (big-endian) per block, at a 4 KiB boundary. */
+export const CHECKSUMS_OFFSET = 4096;
+export const CHECKSUMS_BYTES = BLOCKS_PER_CHUNK * 8;
+/** Header size, a 4 KiB multiple so block data stays page-aligned in the file. */
+export const HEADER_BYTES = CHECKSUMS_OFFSET + CHECKSUMS_BYTES;
+/**
+ * Fixed fields, big-endian: magic:8 formatVersion:32 headerBytes:32 chunkId:64 version:32
+ * lengthBytes:32 fieldsChecksum:64 (xxh64 of bytes 0..32, so a torn or flipped field shows).
+ */
+const FIELD_CHUNK_ID = 16;
+const FIELD_VERSION = 24;
+const FIELD_LENGTH = 28;
+const FIELD_CHECKSUM = 32;
+export const FIXED_FIELDS_BYTES = 40;
+
+assert(HEADER_BYTES % 4096 === 0, 'header is a 4 KiB multiple');
+assert(FIXED_FIELDS_BYTES <= CHECKSUMS_OFFSET, 'fixed fields end before the checksum table');
+
+const NAME_PATTERN = /^chunk_([0-9A-F]{16})_([0-9A-F]{8})\.dat$/;
+export const TEMP_SUFFIX = '.tmp';
+
+export interface ChunkHeader {
+  chunkId: number;
+  version: number;
+  lengthBytes: number;
+  /** CHECKSUMS_BYTES bytes: block i's xxh64 at 8*i (big-endian). */
+  checksums: Buffer;
+}
+
+export function chunkFileName(chunkId: number, version: number): string {
+  assert(Number.isSafeInteger(chunkId) && chunkId > 0, `chunk id ${chunkId}`);
+  assert(Number.isInteger(version) && version > 0 && version <= 0xffffffff, `version ${version}`);
+  const id = chunkId.toString(16).toUpperCase().padStart(16, '0');
+  return `chunk_${id}_${version.toString(16).toUpperCase().padStart(8, '0')}.dat`;
+}
+
+/** The id and version a chunk file's name gives, or null for any other name. */
+export function parseChunkFileName(name: string): { chunkId: number; version: number } | null {
+  const m = NAME_PATTERN.exec(name);
+  if (!m) return null;
+  const chunkId = Number.parseInt(m[1]!, 16);
+  const version = Number.parseInt(m[2]!, 16);
+  if (!Number.isSafeInteger(chunkId) || chunkId === 0 || version === 0) return null;
+  return { chunkId, version };
+}
+
+/** The subfolder (00..FF) that holds a chunk: its id's low byte. */
+export function chunkSubfolder(chunkId: number): string {
+  return (chunkId % 256).toString(16).toUpperCase().padStart(2, '0');
+}
+
+export function chunkFilePath(folder: string, chunkId: number, version: number): string {
+  return path.join(folder, chunkSubfolder(chunkId), chunkFileName(chunkId, version));
+}
+
+function writeFixedFields(
+  buf: Buffer, h: { chunkId: number; version: number; lengthBytes: number },
+): void {
+  assert(buf.length >= FIXED_FIELDS_BYTES, 'room for the fixed fields');
+  CHUNK_MAGIC.copy(buf, 0);
+  buf.writeUInt32BE(CHUNK_FORMAT_VERSION, 8);
+  buf.writeUInt32BE(HEADER_BYTES, 12);
+  buf.writeUInt32BE(Math.floor(h.chunkId / 0x100000000), FIELD_CHUNK_ID);
+  buf.writeUInt32BE(h.chunkId >>> 0, FIELD_CHUNK_ID + 4);
+  buf.writeUInt32BE(h.version, FIELD_VERSION);
+  buf.writeUInt32BE(h.lengthBytes, FIELD_LENGTH);
+  buf.writeBigUInt64BE(xxh64(buf.subarray(0, FIELD_CHECKSUM)), FIELD_CHECKSUM);
+}
+
+/** A whole header (HEADER_BYTES). A missing checksum table means a new, empty chunk. */
+export function encodeHeader(h: {
+  chunkId: number; version: number; lengthBytes: number; checksums?: Buffer;
+}): Buffer {
+  assert(h.lengthBytes >= 0 && h.lengthBytes <= CHUNK_SIZE_BYTES, `length ${h.lengthBytes}`);
+  const buf = Buffer.alloc(HEADER_BYTES);
+  writeFixedFields(buf, h);
+  if (h.checksums) {
+    assert(h.checksums.length === CHECKSUMS_BYTES, 'a whole checksum table');
+    h.checksums.copy(buf, CHECKSUMS_OFFSET);
+  } else {
+    for (let i = 0; i < BLOCKS_PER_CHUNK; i++) {
+      buf.writeBigUInt64BE(ZERO_BLOCK_CHECKSUM, CHECKSUMS_OFFSET + 8 * i);
+    }
+  }
+  return buf;
+}
+
+/** Decodes the fixed fields (and the table when `buf` holds it); a reason if corrupt. */
+export function decodeHeader(buf: Buffer): ChunkHeader | Invalid {
+  if (buf.length < FIXED_FIELDS_BYTES) return { invalid: `header is ${buf.length} bytes` };
+  if (!buf.subarray(0, 8).equals(CHUNK_MAGIC)) return { invalid: 'bad magic' };
+  const format = buf.readUInt32BE(8);
+  if (format !== CHUNK_FORMAT_VERSION) return { invalid: `unknown format version ${format}` };
+  const headerBytes = buf.readUInt32BE(12);
+  if (headerBytes !== HEADER_BYTES) return { invalid: `header size ${headerBytes}` };
+  if (buf.readBigUInt64BE(FIELD_CHECKSUM) !== xxh64(buf.subarray(0, FIELD_CHECKSUM))) {
+    return { invalid: 'header fields checksum mismatch' };
+  }
+  const hi = buf.readUInt32BE(FIELD_CHUNK_ID);
+  if (hi > 0x1fffff) return { invalid: 'chunk id above 2^53' };
+  const chunkId = hi * 0x100000000 + buf.readUInt32BE(FIELD_CHUNK_ID + 4);
+  const version = buf.readUInt32BE(FIELD_VERSION);
+  const lengthBytes = buf.readUInt32BE(FIELD_LENGTH);
+  if (chunkId === 0 || version === 0) return { invalid: `chunk id ${chunkId} version ${version}` };
+  if (lengthBytes > CHUNK_SIZE_BYTES) return { invalid: `length ${lengthBytes} above a chunk` };
+  const checksums = buf.length >= HEADER_BYTES
+    ? buf.subarray(CHECKSUMS_OFFSET, HEADER_BYTES) : Buffer.alloc(0);
+  return { chunkId, version, lengthBytes, checksums };
+}
+
+/** Runs an fs call, turning its error into an FsError naming the operation and path. */
+export async function fsCall<T>(
+  what: string, filePath: string, call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof FsError) throw err;
+    throw new FsError(statusFromSystemError(err), `${what} ${filePath}: ${(err as Error).message}`);
+  }
+}
+
+/** fsync of a folder, so a rename or unlink in it survives a power cut. */
+export async function syncFolder(folder: string): Promise<void> {
+  await fsCall('fsync', folder, async () => {
+    const dir = await fs.open(folder, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  });
+}
+
+/** Reads up to `length` bytes at `position` into buf[offset..]; fewer only at end of file. */
+export async function readFully(
+  handle: fs.FileHandle, buf: Uint8Array, offset: number, length: number, position: number,
+): Promise<number> {
+  let done = 0;
+  // Each pass reads at least one byte or stops, so the loop is bounded by `length`.
+  while (done < length) {
+    const { bytesRead } = await handle.read(buf, offset + done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+async function writeFully(
+  handle: fs.FileHandle, buf: Uint8Array, position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
+    assert(bytesWritten > 0, 'a write makes progress');
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Rewrites a chunk file's header after a crash left it inconsistent (start-up only): the given
+ * version and length, the given table; cuts the file to HEADER_BYTES + lengthBytes and renames
+ * it to the version's name. Returns the new path.
+ */
+export async function rewriteChunkHeader(filePath: string, header: ChunkHeader): Promise<string> {
+  const encoded = encodeHeader(header);
+  const handle = await fsCall('open', filePath, () => fs.open(filePath, 'r+'));
+  try {
+    await fsCall('write', filePath, () => writeFully(handle, encoded, 0));
+    await fsCall('truncate', filePath, () => handle.truncate(HEADER_BYTES + header.lengthBytes));
+    await fsCall('fsync', filePath, () => handle.sync());
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+  const newPath = path.join(path.dirname(filePath), chunkFileName(header.chunkId, header.version));
+  if (newPath !== filePath) {
+    await fsCall('rename', filePath, () => fs.rename(filePath, newPath));
+    await syncFolder(path.dirname(newPath));
+  }
+  return newPath;
+}
+
+/** An open chunk file with its header in memory; the owner serialises access per block. */
+export class ChunkFile {
+  readonly chunkId: number;
+  private versionNow: number;
+  private lengthNow: number;
+  private filePath: string;
+  private readonly handle: fs.FileHandle;
+  private readonly checksums: Buffer;
+  private fieldsWrite: Promise<void> | null = null;
+  /** Field writes asked for, and the newest asked-for state known on disk. */
+  private fieldsWanted = 0;
+  private fieldsDone = 0;
+  /** The stored length the header on disk holds (it may lag lengthNow while writes stream). */
+  private lengthOnDisk: number;
+
+  private constructor(handle: fs.FileHandle, filePath: string, header: ChunkHeader) {
+    assert(header.checksums.length === CHECKSUMS_BYTES, 'the whole checksum table is loaded');
+    this.handle = handle;
+    this.filePath = filePath;
+    this.chunkId = header.chunkId;
+    this.versionNow = header.version;
+    this.lengthNow = header.lengthBytes;
+    this.lengthOnDisk = header.lengthBytes;
+    this.checksums = Buffer.from(header.checksums);
+  }
+
+  get version(): number { return this.versionNow; }
+  get lengthBytes(): number { return this.lengthNow; }
+  get path(): string { return this.filePath; }
+
+  /** The stored checksum of block `blockIndex`. */
+  blockChecksum(blockIndex: number): bigint {
+    assert(blockIndex >= 0 && blockIndex < BLOCKS_PER_CHUNK, `block ${blockIndex}`);
+    return this.checksums.readBigUInt64BE(8 * blockIndex);
+  }
+
+  /**
+   * Creates an empty chunk: header to a temporary name, fsync, rename, fsync of the folder, so a
+   * crash leaves either no chunk or a whole one (a leftover temporary file is removed at start).
+   */
+  static async create(folder: string, chunkId: number, version: number): Promise<ChunkFile> {
+    const finalPath = chunkFilePath(folder, chunkId, version);
+    const tempPath = finalPath + TEMP_SUFFIX;
+    const header = encodeHeader({ chunkId, version, lengthBytes: 0 });
+    const handle = await fsCall('create', tempPath, () => fs.open(tempPath, 'w+'));
+    try {
+      await fsCall('write', tempPath, () => writeFully(handle, header, 0));
+      await fsCall('fsync', tempPath, () => handle.sync());
+      await fsCall('rename', tempPath, () => fs.rename(tempPath, finalPath));
+      await syncFolder(path.dirname(finalPath));
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await fs.unlink(tempPath).catch(() => undefined);
+      throw err;
+    }
+    const decoded = decodeHeader(header);
+    assert(!('invalid' in decoded), 'a fresh header decodes');
+    return new ChunkFile(handle, finalPath, decoded);
+  }
+
+  /**
+   * Opens an existing chunk file; its header must name `chunkId` and `version`. `lengthBytes`
+   * is the stored length the owner knows, which the header may lag behind (never exceed).
+   */
+  static async open(
+    filePath: string, chunkId: number, version: number, lengthBytes: number,
+  ): Promise<ChunkFile> {
+    const handle = await fsCall('open', filePath, () => fs.open(filePath, 'r+'));
+    try {
+      const buf = Buffer.alloc(HEADER_BYTES);
+      const got = await fsCall('read', filePath, () => readFully(handle, buf, 0, HEADER_BYTES, 0));
+      const header = got === HEADER_BYTES
+        ? decodeHeader(buf) : { invalid: `header is ${got} bytes` };
+      if ('invalid' in header) throw new FsError('EIO', `${filePath}: ${header.invalid}`);
+      if (header.chunkId !== chunkId || header.version !== version) {
+        throw new FsError('EIO',
+          `${filePath}: header names chunk ${header.chunkId} version ${header.version}`);
+      }
+      if (header.lengthBytes > lengthBytes) {
+        throw new FsError('EIO',
+          `${filePath}: header length ${header.lengthBytes} above ${lengthBytes}`);
+      }
+      // Reads of a chunk are mostly sequential; readahead helps and costs nothing otherwise.
+      if (addon !== null) addon.fadvise(handle.fd, HEADER_BYTES, 0, FADV_SEQUENTIAL);
+      const file = new ChunkFile(handle, filePath, header);
+      file.lengthNow = lengthBytes;
+      return file;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Reads `size` bytes at `offset` and verifies every block touched first. Reads whole blocks
+   * into one buffer and returns a view of it (no copy); bytes past the stored length are zeros.
+   * Throws CHECKSUM_MISMATCH naming the first bad block.
+   */
+  async read(offset: number, size: number): Promise<Buffer> {
+    assert(size > 0 && size <= READ_SIZE_MAX_BYTES, `read size ${size}`);
+    assert(offset >= 0 && offset + size <= CHUNK_SIZE_BYTES, `read ${offset}+${size}`);
+    const firstBlock = Math.floor(offset / BLOCK_SIZE_BYTES);
+    const lastBlock = Math.floor((offset + size - 1) / BLOCK_SIZE_BYTES);
+    const start = firstBlock * BLOCK_SIZE_BYTES;
+    const end = (lastBlock + 1) * BLOCK_SIZE_BYTES;
+    const buf = Buffer.allocUnsafe(end - start);
+    const storedBytes = Math.max(0, Math.min(end, this.lengthNow) - start);
+    const got = await fsCall('read', this.filePath,
+      () => readFully(this.handle, buf, 0, storedBytes, HEADER_BYTES + start));
+    buf.fill(0, got);
+    for (let b = firstBlock; b <= lastBlock; b++) {
+      const blockStart = b * BLOCK_SIZE_BYTES;
+      // Past the stored length a block is zeros with ZERO_BLOCK_CHECKSUM by the invariant.
+      if (blockStart >= this.lengthNow) break;
+      const view = buf.subarray(blockStart - start, blockStart - start + BLOCK_SIZE_BYTES);
+      if (xxh64(view) !== this.blockChecksum(b)) {
+        throw new FsError('CHECKSUM_MISMATCH', `block ${b} of ${this.filePath}`);
+      }
+    }
+    return buf.subarray(offset - start, offset - start + size);
+  }
+
+  /**
+   * Writes `data` at `offsetInBlock` of block `blockIndex`; `dataChecksum` is xxh64(data),
+   * already verified by the caller. A whole block is written as it is; a partial one is merged
+   * with the stored bytes (verified first, so a bad block is never laundered) and zero-padded.
+   */
+  async writeBlock(
+    blockIndex: number, offsetInBlock: number, data: Buffer, dataChecksum: bigint,
+  ): Promise<void> {
+    assert(blockIndex >= 0 && blockIndex < BLOCKS_PER_CHUNK, `block ${blockIndex}`);
+    assert(data.length > 0 && offsetInBlock + data.length <= BLOCK_SIZE_BYTES, 'write in block');
+    const blockStart = blockIndex * BLOCK_SIZE_BYTES;
+    const storedOld = Math.min(BLOCK_SIZE_BYTES, Math.max(0, this.lengthNow - blockStart));
+    const dataEnd = offsetInBlock + data.length;
+    let payload = data;
+    let writeFrom = 0;
+    let sum = dataChecksum;
+    if (data.length !== BLOCK_SIZE_BYTES) {
+      const block = Buffer.alloc(BLOCK_SIZE_BYTES);
+      const keepsOld = storedOld > 0 && (offsetInBlock > 0 || dataEnd < storedOld);
+      if (keepsOld) await this.readStoredBlock(blockIndex, block, storedOld);
+      data.copy(block, offsetInBlock);
+      // From the first byte that changes (stored end or data start) to the new stored end.
+      writeFrom = Math.min(offsetInBlock, storedOld);
+      payload = block.subarray(writeFrom, Math.max(storedOld, dataEnd));
+      sum = xxh64(block);
+    }
+    const sumBytes = Buffer.allocUnsafe(8);
+    sumBytes.writeBigUInt64BE(sum, 0);
+    await Promise.all([
+      fsCall('write', this.filePath,
+        () => writeFully(this.handle, payload, HEADER_BYTES + blockStart + writeFrom)),
+      fsCall('write', this.filePath,
+        () => writeFully(this.handle, sumBytes, CHECKSUMS_OFFSET + 8 * blockIndex)),
+    ]);
+    this.checksums.writeBigUInt64BE(sum, 8 * blockIndex);
+    const newEnd = blockStart + writeFrom + payload.length;
+    if (newEnd > this.lengthNow) {
+      this.lengthNow = newEnd;
+      // Not awaited: one header write per burst instead of one per block. sync() and close()
+      // catch up, and a crash before that is repaired by the start-up scan.
+      void this.syncFields().catch(() => undefined);
+    }
+  }
+
+  /** Reads a block's `storedBytes` into `block` and checks them against the table. */
+  private async readStoredBlock(
+    blockIndex: number, block: Buffer, storedBytes: number,
+  ): Promise<void> {
+    const blockStart = blockIndex * BLOCK_SIZE_BYTES;
+    const got = await fsCall('read', this.filePath,
+      () => readFully(this.handle, block, 0, storedBytes, HEADER_BYTES + blockStart));
+    block.fill(0, got);
+    if (xxh64(block) !== this.blockChecksum(blockIndex)) {
+      throw new FsError('CHECKSUM_MISMATCH', `block ${blockIndex} of ${this.filePath}`);
+    }
+  }
+
+  /**
+   * Writes the fixed fields as they are in memory now. Calls coalesce: one write at a time, and
+   * a call returns once a write that took the state after the call was made has finished (or
+   * throws if its own attempt failed).
+   */
+  private async syncFields(): Promise<void> {
+    const wanted = ++this.fieldsWanted;
+    // Each pass waits for the running write or runs one of its own (then returns or throws),
+    // so a call makes at most one attempt of its own.
+    while (this.fieldsDone < wanted) {
+      const running = this.fieldsWrite;
+      if (running !== null) {
+        await running.catch(() => undefined);
+        continue;
+      }
+      const generation = this.fieldsWanted;
+      const lengthBytes = this.lengthNow;
+      const fields = Buffer.alloc(FIXED_FIELDS_BYTES);
+      writeFixedFields(fields, { chunkId: this.chunkId, version: this.versionNow, lengthBytes });
+      const write = fsCall('write', this.filePath,
+        () => writeFully(this.handle, fields.subarray(FIELD_CHUNK_ID), FIELD_CHUNK_ID))
+        .then(() => {
+          this.fieldsDone = Math.max(this.fieldsDone, generation);
+          this.lengthOnDisk = lengthBytes;
+        });
+      this.fieldsWrite = write;
+      try {
+        await write;
+      } finally {
+        if (this.fieldsWrite === write) this.fieldsWrite = null;
+      }
+    }
+  }
+
+  /** Durably renames to `newVersion` (header first, then the name). */
+  async setVersion(newVersion: number): Promise<void> {
+    assert(newVersion > 0 && newVersion <= 0xffffffff, `version ${newVersion}`);
+    this.versionNow = newVersion;
+    await this.syncFields();
+    await fsCall('fsync', this.filePath, () => this.handle.datasync());
+    await this.renameToVersion();
+  }
+
+  private async renameToVersion(): Promise<void> {
+    const newName = chunkFileName(this.chunkId, this.versionNow);
+    const newPath = path.join(path.dirname(this.filePath), newName);
+    if (newPath === this.filePath) return;
+    await fsCall('rename', this.filePath, () => fs.rename(this.filePath, newPath));
+    this.filePath = newPath;
+    await syncFolder(path.dirname(newPath));
+  }
+
+  /**
+   * Cuts or zero-extends the stored bytes to `lengthBytes` and moves to `newVersion`. A cut
+   * re-checksums the new last partial block (after verifying its old bytes) and resets the
+   * table past the end; zero-extension changes no checksum since padding is zeros already.
+   */
+  async truncate(lengthBytes: number, newVersion: number): Promise<void> {
+    assert(lengthBytes >= 0 && lengthBytes <= CHUNK_SIZE_BYTES, `length ${lengthBytes}`);
+    // A field write still running would race the whole-header write below.
+    await this.settleFields();
+    if (lengthBytes < this.lengthNow) {
+      const lastBlock = Math.floor(lengthBytes / BLOCK_SIZE_BYTES);
+      const keptInLast = lengthBytes - lastBlock * BLOCK_SIZE_BYTES;
+      if (keptInLast > 0) {
+        const block = Buffer.alloc(BLOCK_SIZE_BYTES);
+        const storedOld = Math.min(BLOCK_SIZE_BYTES, this.lengthNow - lastBlock * BLOCK_SIZE_BYTES);
+        await this.readStoredBlock(lastBlock, block, storedOld);
+        block.fill(0, keptInLast);
+        this.checksums.writeBigUInt64BE(xxh64(block), 8 * lastBlock);
+      }
+      const firstGone = Math.ceil(lengthBytes / BLOCK_SIZE_BYTES);
+      for (let b = firstGone; b < BLOCKS_PER_CHUNK; b++) {
+        this.checksums.writeBigUInt64BE(ZERO_BLOCK_CHECKSUM, 8 * b);
+      }
+    }
+    await fsCall('truncate', this.filePath, () => this.handle.truncate(HEADER_BYTES + lengthBytes));
+    this.lengthNow = lengthBytes;
+    this.versionNow = newVersion;
+    const header = encodeHeader({
+      chunkId: this.chunkId, version: newVersion, lengthBytes, checksums: this.checksums,
+    });
+    await fsCall('write', this.filePath, () => writeFully(this.handle, header, 0));
+    this.lengthOnDisk = lengthBytes;
+    await fsCall('fsync', this.filePath, () => this.handle.datasync());
+    await this.renameToVersion();
+  }
+
+  /** Waits until no field write is running (the caller starts no new one meanwhile). */
+  private async settleFields(): Promise<void> {
+    // Each pass waits for one running write; writes start only from calls made before this.
+    while (this.fieldsWrite !== null) await this.fieldsWrite.catch(() => undefined);
+  }
+
+  /** fsync of data and an up-to-date header. */
+  async sync(): Promise<void> {
+    if (this.fieldsWrite !== null || this.lengthOnDisk !== this.lengthNow) await this.syncFields();
+    await fsCall('fsync', this.filePath, () => this.handle.datasync());
+  }
+
+  /** Closes the file, bringing the header's length up to date first (best effort). */
+  async close(): Promise<void> {
+    if (this.fieldsWrite !== null || this.lengthOnDisk !== this.lengthNow) {
+      await this.syncFields().catch(() => undefined);
+    }
+    await this.handle.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,90 @@
+// The chunkserver assembled from its parts, as the daemon modules runDaemon starts in order and
+// stops in reverse: checksum pool, master link identity, chunk store (scan), data server, then
+// registration with the master (after which the daemon is ready). So SIGTERM stops listening and
+// finishes writes first, then closes the chunk files, then the master link, then the workers.
+import { assert, type DaemonModule, type Logger } from '@antlerfs/protocol';
+import { ChecksumPool } from './checksum-pool.ts';
+import { ChunkStore } from './chunk-store.ts';
+import type { ChunkserverConfig } from './config.ts';
+import { DataServer } from './data-server.ts';
+import type { HddFolder } from './hdd-config.ts';
+import { MasterLink } from './master-link.ts';
+
+export class Chunkserver {
+  readonly config: ChunkserverConfig;
+  readonly checksumPool: ChecksumPool;
+  readonly store: ChunkStore;
+  readonly dataServer: DataServer;
+  readonly masterLink: MasterLink;
+  readonly modules: DaemonModule[];
+  private readonly log: Logger;
+  private readyDataPort = 0;
+
+  constructor(config: ChunkserverConfig, folders: HddFolder[], log: Logger) {
+    this.config = config;
+    this.log = log;
+    this.checksumPool = new ChecksumPool(config.checksumWorkers);
+    this.store = new ChunkStore({
+      folders, openFilesMax: config.openFilesMax, log: log.child('store'),
+      checksumPool: this.checksumPool,
+    });
+    this.dataServer = new DataServer({
+      store: this.store, log: log.child('data'), host: config.listenHost, port: config.listenPort,
+      writesInflightMax: config.writesInflightMax, readsInflightMax: config.readsInflightMax,
+      connectionsMax: config.dataConnectionsMax, chainLinksPerServer: config.chainLinksPerServer,
+      chainTimeoutMs: config.chainTimeoutMs,
+    });
+    this.masterLink = new MasterLink({
+      store: this.store, log: log.child('master'), masterHost: config.masterHost,
+      masterPort: config.masterPort, advertiseHost: config.advertiseHost,
+      dataPort: () => this.dataServer.port, dataPath: config.dataPath,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      reconnectDelayMaxMs: config.masterReconnectDelayMaxMs, timeoutMs: config.masterTimeoutMs,
+      chunkListBatchMax: config.chunkListBatchMax,
+    });
+    this.store.onDamaged = (chunk) => this.masterLink.reportDamaged(chunk);
+    this.modules = [
+      { name: 'checksum-pool', start: () => undefined, stop: () => this.checksumPool.close() },
+      { name: 'master-link', start: () => this.masterLink.loadIdentity(),
+        stop: () => this.masterLink.stop() },
+      { name: 'chunk-store', start: () => this.store.start(), stop: () => this.store.close() },
+      { name: 'data-server', start: () => this.startDataServer(),
+        stop: () => this.dataServer.stop() },
+      { name: 'registration', start: () => this.register(), stop: () => undefined },
+    ];
+  }
+
+  /** The data port bound (after start). */
+  get dataPort(): number {
+    assert(this.readyDataPort !== 0, 'chunkserver started');
+    return this.readyDataPort;
+  }
+
+  get csId(): number {
+    return this.masterLink.csId;
+  }
+
+  private async startDataServer(): Promise<void> {
+    this.readyDataPort = await this.dataServer.start();
+    this.log.info('data port listening', {
+      host: this.config.listenHost, port: this.readyDataPort, advertise: this.config.advertiseHost,
+    });
+  }
+
+  /** Dials the master and waits for the first registration; then logs `ready`. */
+  private async register(): Promise<void> {
+    this.masterLink.connect();
+    const csId = await this.masterLink.registered();
+    this.log.info('ready', { dataPort: this.readyDataPort, csId });
+  }
+
+  /** Starts every module in order (for embedding and tests; the daemon uses runDaemon). */
+  async start(): Promise<void> {
+    for (const m of this.modules) await m.start();
+  }
+
+  /** Stops every module in reverse order. */
+  async stop(): Promise<void> {
+    for (const m of [...this.modules].reverse()) await m.stop();
+  }
+}

@@ -1,0 +1,138 @@
+// The chunkserver's config schema: every key, its type, default, unit, range and doc. The file
+// parser, flags, --help, --print-config and the example etc/antler-chunkserver.cfg all follow it.
+// Every key needs a restart; nothing reloads on SIGHUP yet.
+import path from 'node:path';
+import {
+  CHUNK_LIST_BATCH_MAX, CHUNKSERVER_RESERVE_DEFAULT_BYTES, ConfigError, PORT_CSSERV, PORT_MATOCS,
+  assert, type ConfigKey, type ConfigValues, type Level,
+} from '@antlerfs/protocol';
+
+export const VERSION = '0.1.0';
+
+export const CHUNKSERVER_SCHEMA: ConfigKey[] = [
+  { key: 'DATA_PATH', type: 'string', default: '/var/lib/antlerfs/chunkserver',
+    doc: 'folder for the csid file and the lock (and the default chunk folder)' },
+  { key: 'HDD_CONF_FILENAME', type: 'string', default: '',
+    doc: 'file listing one chunk folder per line, with an optional "reserve=SIZE"' },
+  { key: 'HDD_PATHS', type: 'string', default: '',
+    doc: 'comma-separated chunk folders (used with or instead of HDD_CONF_FILENAME)' },
+  { key: 'HDD_RESERVE_BYTES', type: 'bytes', default: CHUNKSERVER_RESERVE_DEFAULT_BYTES, min: 0,
+    unit: 'bytes', doc: 'free space kept on each folder; below it new chunks get ENOSPC' },
+  { key: 'CSSERV_LISTEN_HOST', type: 'string', default: '0.0.0.0',
+    doc: 'address the data port listens on' },
+  { key: 'CSSERV_LISTEN_PORT', type: 'int', default: PORT_CSSERV, min: 0, max: 65535,
+    doc: 'data port for clients and other chunkservers (0 = any free port)' },
+  { key: 'ADVERTISE_HOST', type: 'string', default: '',
+    doc: 'address given to the master for the data port (empty: the listen host, '
+      + 'or 127.0.0.1 when listening on 0.0.0.0)' },
+  { key: 'MASTER_HOST', type: 'string', default: '127.0.0.1', doc: 'master address' },
+  { key: 'MASTER_PORT', type: 'int', default: PORT_MATOCS, min: 1, max: 65535,
+    doc: 'master port for chunkservers' },
+  { key: 'MASTER_RECONNECT_DELAY_MAX_MS', type: 'int', default: 2000, min: 10, max: 60_000,
+    unit: 'ms', doc: 'longest wait between two attempts to reach the master' },
+  { key: 'MASTER_TIMEOUT_MS', type: 'int', default: 10_000, min: 100, max: 600_000, unit: 'ms',
+    doc: 'a request to the master without a reply for this long drops the link' },
+  { key: 'HEARTBEAT_INTERVAL_MS', type: 'int', default: 1000, min: 10, max: 60_000, unit: 'ms',
+    doc: 'interval of heartbeats (space and chunk count) to the master' },
+  { key: 'CHUNK_LIST_BATCH_MAX', type: 'int', default: CHUNK_LIST_BATCH_MAX, min: 1,
+    max: CHUNK_LIST_BATCH_MAX, doc: 'chunks per CSTOMA_CHUNKS message at registration' },
+  { key: 'CHECKSUM_WORKERS', type: 'int', default: 1, min: 1, max: 64,
+    doc: 'threads that verify whole chunks (start-up checks, scrub, replication)' },
+  { key: 'OPEN_FILES_MAX', type: 'int', default: 256, min: 4, max: 1_000_000,
+    doc: 'chunk files kept open at once (least recently used are closed)' },
+  { key: 'WRITES_INFLIGHT_MAX', type: 'int', default: 64, min: 1, max: 4096,
+    doc: 'block writes in progress per connection before it stops reading' },
+  { key: 'READS_INFLIGHT_MAX', type: 'int', default: 16, min: 1, max: 4096,
+    doc: 'reads in progress per connection before it stops reading' },
+  { key: 'DATA_CONNECTIONS_MAX', type: 'int', default: 4096, min: 1, max: 100_000,
+    doc: 'connections the data port accepts at once' },
+  { key: 'CHAIN_LINKS_PER_SERVER', type: 'int', default: 2, min: 1, max: 64,
+    doc: 'connections kept to each next chunkserver of a write chain' },
+  { key: 'CHAIN_TIMEOUT_MS', type: 'int', default: 30_000, min: 100, max: 600_000, unit: 'ms',
+    doc: 'a write forwarded down the chain without a reply for this long fails' },
+  { key: 'LOG_LEVEL', type: 'string', default: 'info', doc: 'debug, info, warn or error' },
+];
+
+export interface ChunkserverConfig {
+  dataPath: string;
+  hddConfFilename: string;
+  hddPaths: string[];
+  hddReserveBytes: number;
+  listenHost: string;
+  listenPort: number;
+  advertiseHost: string;
+  masterHost: string;
+  masterPort: number;
+  masterReconnectDelayMaxMs: number;
+  masterTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  chunkListBatchMax: number;
+  checksumWorkers: number;
+  openFilesMax: number;
+  writesInflightMax: number;
+  readsInflightMax: number;
+  dataConnectionsMax: number;
+  chainLinksPerServer: number;
+  chainTimeoutMs: number;
+  logLevel: Level;
+}
+
+const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
+
+function str(values: ConfigValues, key: string): string {
+  const v = values[key];
+  assert(typeof v === 'string', `${key} is a string`);
+  return v;
+}
+
+function int(values: ConfigValues, key: string): number {
+  const v = values[key];
+  assert(typeof v === 'number' && Number.isSafeInteger(v), `${key} is an integer`);
+  return v;
+}
+
+/** Typed view of loaded values; checks what the schema's ranges cannot express. */
+export function chunkserverConfig(values: ConfigValues): ChunkserverConfig {
+  const logLevel = str(values, 'LOG_LEVEL') as Level;
+  if (!LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  const dataPath = str(values, 'DATA_PATH');
+  if (dataPath === '') throw new ConfigError('DATA_PATH must not be empty');
+  const listenHost = str(values, 'CSSERV_LISTEN_HOST');
+  let advertiseHost = str(values, 'ADVERTISE_HOST');
+  if (advertiseHost === '') {
+    advertiseHost = listenHost === '0.0.0.0' || listenHost === '::' ? '127.0.0.1' : listenHost;
+  }
+  const hddPaths = str(values, 'HDD_PATHS').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  return {
+    dataPath: path.resolve(dataPath),
+    hddConfFilename: str(values, 'HDD_CONF_FILENAME'),
+    hddPaths,
+    hddReserveBytes: int(values, 'HDD_RESERVE_BYTES'),
+    listenHost,
+    listenPort: int(values, 'CSSERV_LISTEN_PORT'),
+    advertiseHost,
+    masterHost: str(values, 'MASTER_HOST'),
+    masterPort: int(values, 'MASTER_PORT'),
+    masterReconnectDelayMaxMs: int(values, 'MASTER_RECONNECT_DELAY_MAX_MS'),
+    masterTimeoutMs: int(values, 'MASTER_TIMEOUT_MS'),
+    heartbeatIntervalMs: int(values, 'HEARTBEAT_INTERVAL_MS'),
+    chunkListBatchMax: int(values, 'CHUNK_LIST_BATCH_MAX'),
+    checksumWorkers: int(values, 'CHECKSUM_WORKERS'),
+    openFilesMax: int(values, 'OPEN_FILES_MAX'),
+    writesInflightMax: int(values, 'WRITES_INFLIGHT_MAX'),
+    readsInflightMax: int(values, 'READS_INFLIGHT_MAX'),
+    dataConnectionsMax: int(values, 'DATA_CONNECTIONS_MAX'),
+    chainLinksPerServer: int(values, 'CHAIN_LINKS_PER_SERVER'),
+    chainTimeoutMs: int(values, 'CHAIN_TIMEOUT_MS'),
+    logLevel,
+  };
+}
+
+/** Default values as a typed config (tests and embedders start from it). */
+export function defaultChunkserverConfig(): ChunkserverConfig {
+  const values: ConfigValues = {};
+  for (const k of CHUNKSERVER_SCHEMA) values[k.key] = k.default;
+  return chunkserverConfig(values);
+}

@@ -1,0 +1,208 @@
+// Goal: the chunk file format holds. Header encode/decode round trip, every kind of header
+// corruption detected, names parsed back, and a real file in a temporary folder: partial-block
+// writes zero-padded, sizes that match the stored bytes only, truncate, version rename, and a
+// flipped data byte reported as CHECKSUM_MISMATCH.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  BLOCK_SIZE_BYTES, BLOCKS_PER_CHUNK, FsError, ZERO_BLOCK_CHECKSUM, blockChecksum, checksum,
+} from '@antlerfs/protocol';
+import {
+  CHECKSUMS_OFFSET, ChunkFile, HEADER_BYTES, chunkFileName, chunkFilePath, chunkSubfolder,
+  decodeHeader, encodeHeader, parseChunkFileName,
+} from '../src/chunk-file.ts';
+import { flipByte, patternBytes, removeDir, tempDir } from './fixtures.ts';
+
+test('header round trip keeps every field and the table', () => {
+  const checksums = patternBytes(BLOCKS_PER_CHUNK * 8, 1);
+  const id = 2 ** 52 + 0xa3f;
+  const buf = encodeHeader({ chunkId: id, version: 0xfffffffe, lengthBytes: 12345, checksums });
+  assert.is(buf.length, HEADER_BYTES);
+  assert.is(HEADER_BYTES % 4096, 0);
+  const h = decodeHeader(buf);
+  if ('invalid' in h) throw new Error(h.invalid);
+  assert.is(h.chunkId, id);
+  assert.is(h.version, 0xfffffffe);
+  assert.is(h.lengthBytes, 12345);
+  assert.ok(h.checksums.equals(checksums));
+});
+
+test('a new header holds the zero-block checksum for every block', () => {
+  const h = decodeHeader(encodeHeader({ chunkId: 1, version: 1, lengthBytes: 0 }));
+  if ('invalid' in h) throw new Error(h.invalid);
+  for (let b = 0; b < BLOCKS_PER_CHUNK; b++) {
+    assert.is(h.checksums.readBigUInt64BE(8 * b), ZERO_BLOCK_CHECKSUM);
+  }
+});
+
+test('corrupt headers are detected with a reason', () => {
+  const good = encodeHeader({ chunkId: 77, version: 3, lengthBytes: 100 });
+  const cases: [string, (b: Buffer) => void, RegExp][] = [
+    ['magic', (b) => { b[0] = 0x41 ^ 0xff; }, /magic/],
+    ['format', (b) => { b.writeUInt32BE(9, 8); }, /format/],
+    ['header size', (b) => { b.writeUInt32BE(4096, 12); }, /header size/],
+    ['chunk id', (b) => { b[23] ^= 1; }, /checksum/],
+    ['version', (b) => { b[27] ^= 0x10; }, /checksum/],
+    ['length', (b) => { b[30] ^= 0x80; }, /checksum/],
+    ['fields checksum', (b) => { b[39] ^= 1; }, /checksum/],
+  ];
+  for (const [what, corrupt, reason] of cases) {
+    const b = Buffer.from(good);
+    corrupt(b);
+    const h = decodeHeader(b);
+    assert.ok('invalid' in h, `${what} corruption detected`);
+    if ('invalid' in h) assert.match(h.invalid, reason, what);
+  }
+  const short = decodeHeader(good.subarray(0, 20));
+  assert.ok('invalid' in short);
+});
+
+test('file names encode id and version and parse back', () => {
+  assert.is(chunkFileName(0xa3f, 1), 'chunk_0000000000000A3F_00000001.dat');
+  assert.equal(parseChunkFileName('chunk_0000000000000A3F_00000001.dat'),
+    { chunkId: 0xa3f, version: 1 });
+  assert.is(chunkSubfolder(0xa3f), '3F');
+  assert.is(chunkSubfolder(0x100), '00');
+  assert.is(parseChunkFileName('chunk_0000000000000A3F_00000001.dat.tmp'), null);
+  assert.is(parseChunkFileName('chunk_FFFFFFFFFFFFFFFF_00000001.dat'), null, 'id above 2^53');
+  assert.is(parseChunkFileName('chunk_0000000000000000_00000001.dat'), null, 'id 0');
+  assert.is(parseChunkFileName('chunk_0000000000000001_00000000.dat'), null, 'version 0');
+  assert.is(parseChunkFileName('notes.txt'), null);
+});
+
+async function withChunk(work: (dir: string, f: ChunkFile) => Promise<void>): Promise<void> {
+  const dir = await tempDir('file');
+  await fs.mkdir(path.join(dir, chunkSubfolder(0x1234)));
+  const f = await ChunkFile.create(dir, 0x1234, 1);
+  try {
+    await work(dir, f);
+  } finally {
+    await f.close();
+    await removeDir(dir);
+  }
+}
+
+test('a chunk file holds only the bytes written; partial blocks are zero-padded', async () => {
+  await withChunk(async (dir, f) => {
+    const p = chunkFilePath(dir, 0x1234, 1);
+    assert.is((await fs.stat(p)).size, HEADER_BYTES, 'empty chunk is only a header');
+    const one = Buffer.from([0xab]);
+    await f.writeBlock(0, 0, one, checksum(one));
+    assert.is((await fs.stat(p)).size, HEADER_BYTES + 1, 'a 1-byte chunk');
+    assert.is(f.blockChecksum(0), blockChecksum(one));
+    // A write after a gap inside the block: the gap reads as zeros.
+    const tail = patternBytes(100, 2);
+    await f.writeBlock(0, 1000, tail, checksum(tail));
+    const expect = Buffer.alloc(1100);
+    expect[0] = 0xab;
+    tail.copy(expect, 1000);
+    assert.ok((await f.read(0, 1100)).equals(expect));
+    assert.is(f.blockChecksum(0), blockChecksum(expect));
+    // Past the stored length: zeros, and reading is allowed.
+    assert.ok((await f.read(5000, 70_000)).equals(Buffer.alloc(70_000)));
+    // A block far out leaves a hole of zero blocks that still verify.
+    const block = patternBytes(BLOCK_SIZE_BYTES, 3);
+    await f.writeBlock(10, 0, block, checksum(block));
+    assert.is(f.lengthBytes, 11 * BLOCK_SIZE_BYTES);
+    assert.is((await fs.stat(p)).size, HEADER_BYTES + 11 * BLOCK_SIZE_BYTES);
+    const hole = await f.read(5 * BLOCK_SIZE_BYTES, BLOCK_SIZE_BYTES);
+    assert.ok(hole.equals(Buffer.alloc(BLOCK_SIZE_BYTES)));
+    assert.ok((await f.read(10 * BLOCK_SIZE_BYTES, BLOCK_SIZE_BYTES)).equals(block));
+    // After sync the header on disk agrees with memory (its length may lag before).
+    await f.sync();
+    const h = decodeHeader(await fs.readFile(p).then((b) => b.subarray(0, HEADER_BYTES)));
+    if ('invalid' in h) throw new Error(h.invalid);
+    assert.is(h.lengthBytes, 11 * BLOCK_SIZE_BYTES);
+    assert.is(h.checksums.readBigUInt64BE(80), checksum(block));
+  });
+});
+
+test('a flipped data byte gives CHECKSUM_MISMATCH naming the block', async () => {
+  await withChunk(async (dir, f) => {
+    const data = patternBytes(3 * BLOCK_SIZE_BYTES, 4);
+    for (let b = 0; b < 3; b++) {
+      const block = data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
+      await f.writeBlock(b, 0, block, checksum(block));
+    }
+    await flipByte(chunkFilePath(dir, 0x1234, 1), HEADER_BYTES + BLOCK_SIZE_BYTES + 7);
+    assert.ok((await f.read(0, BLOCK_SIZE_BYTES)).equals(data.subarray(0, BLOCK_SIZE_BYTES)));
+    try {
+      await f.read(100, 2 * BLOCK_SIZE_BYTES);
+      assert.unreachable('bad block served');
+    } catch (err) {
+      assert.instance(err, FsError);
+      assert.is((err as FsError).code, 'CHECKSUM_MISMATCH');
+      assert.match((err as FsError).message, /block 1 of/);
+    }
+    // A partial write into the bad block is refused too (no laundering of bad bytes).
+    const patch = Buffer.from('patch');
+    try {
+      await f.writeBlock(1, 10, patch, checksum(patch));
+      assert.unreachable('partial write over a bad block');
+    } catch (err) {
+      assert.is((err as FsError).code, 'CHECKSUM_MISMATCH');
+    }
+  });
+});
+
+test('truncate cuts, re-checksums the last block, zero-extends, and renames', async () => {
+  await withChunk(async (dir, f) => {
+    const data = patternBytes(2 * BLOCK_SIZE_BYTES, 5);
+    for (let b = 0; b < 2; b++) {
+      const block = data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
+      await f.writeBlock(b, 0, block, checksum(block));
+    }
+    await f.truncate(BLOCK_SIZE_BYTES + 10, 2);
+    assert.is(f.version, 2);
+    assert.is(f.path, chunkFilePath(dir, 0x1234, 2));
+    const old = await fs.stat(chunkFilePath(dir, 0x1234, 1)).catch(() => null);
+    assert.is(old, null, 'old name gone');
+    assert.is((await fs.stat(f.path)).size, HEADER_BYTES + BLOCK_SIZE_BYTES + 10);
+    const kept = data.subarray(BLOCK_SIZE_BYTES, BLOCK_SIZE_BYTES + 10);
+    assert.is(f.blockChecksum(1), blockChecksum(kept));
+    const expect = Buffer.alloc(3 * BLOCK_SIZE_BYTES);
+    data.copy(expect, 0, 0, BLOCK_SIZE_BYTES + 10);
+    assert.ok((await f.read(0, 3 * BLOCK_SIZE_BYTES)).equals(expect));
+    // Zero-extend: the old bytes stay, the rest reads as zeros, checksums still hold.
+    await f.truncate(5 * BLOCK_SIZE_BYTES, 3);
+    assert.is((await fs.stat(f.path)).size, HEADER_BYTES + 5 * BLOCK_SIZE_BYTES);
+    const grown = Buffer.alloc(5 * BLOCK_SIZE_BYTES);
+    expect.copy(grown);
+    assert.ok((await f.read(0, 5 * BLOCK_SIZE_BYTES)).equals(grown));
+    // The file reopens with the same header.
+    const again = await ChunkFile.open(f.path, 0x1234, 3, 5 * BLOCK_SIZE_BYTES);
+    assert.is(again.lengthBytes, 5 * BLOCK_SIZE_BYTES);
+    assert.is(again.blockChecksum(1), f.blockChecksum(1));
+    await again.close();
+    const raw = await fs.readFile(f.path);
+    assert.is(raw.readBigUInt64BE(CHECKSUMS_OFFSET + 8 * 2), ZERO_BLOCK_CHECKSUM);
+  });
+});
+
+test('set version writes the header and renames; open checks id and version', async () => {
+  await withChunk(async (dir, f) => {
+    await f.setVersion(9);
+    const p = chunkFilePath(dir, 0x1234, 9);
+    assert.is(f.path, p);
+    const again = await ChunkFile.open(p, 0x1234, 9, 0);
+    assert.is(again.version, 9);
+    await again.close();
+    try {
+      await ChunkFile.open(p, 0x1234, 8, 0);
+      assert.unreachable('opened with the wrong version');
+    } catch (err) {
+      assert.is((err as FsError).code, 'EIO');
+    }
+    try {
+      await ChunkFile.open(path.join(dir, 'missing.dat'), 1, 1, 0);
+      assert.unreachable('opened a missing file');
+    } catch (err) {
+      assert.is((err as FsError).code, 'ENOENT');
+      assert.match((err as FsError).message, /missing\.dat/);
+    }
+  });
+});
+
+test.run();

@@ -1,0 +1,64 @@
+// Goal: the config schema and the example etc/antler-chunkserver.cfg agree in both directions
+// (every key listed with its default, nothing extra), the example parses once uncommented, and
+// derived values (advertise host, folders) and bad values behave as documented.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, parseBytes, parseConfigText, type ConfigValues } from '@antlerfs/protocol';
+import {
+  CHUNKSERVER_SCHEMA, chunkserverConfig, defaultChunkserverConfig,
+} from '../src/config.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const exampleFile = path.resolve(here, '../../../etc/antler-chunkserver.cfg');
+
+test('the example file lists every key with its default, and only those', () => {
+  const text = fs.readFileSync(exampleFile, 'utf8');
+  const listed = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^# ([A-Z0-9_]+) =\s*(.*)$/.exec(line);
+    if (m) listed.set(m[1]!, m[2]!.trim());
+  }
+  assert.equal([...listed.keys()].sort(), CHUNKSERVER_SCHEMA.map((k) => k.key).sort());
+  for (const k of CHUNKSERVER_SCHEMA) {
+    const shown = listed.get(k.key)!;
+    const value = k.type === 'bytes' ? parseBytes(shown) : k.type === 'int' ? Number(shown) : shown;
+    assert.is(value, k.default, `${k.key} default`);
+  }
+  const uncomment = (l: string): string => (/^# [A-Z0-9_]+ =/.test(l) ? l.slice(2) : l);
+  const uncommented = text.split('\n').map(uncomment).join('\n');
+  const values = parseConfigText(CHUNKSERVER_SCHEMA, uncommented, exampleFile);
+  assert.is(Object.keys(values).length, CHUNKSERVER_SCHEMA.length);
+});
+
+test('defaults and derived values', () => {
+  const c = defaultChunkserverConfig();
+  assert.is(c.listenPort, 9422);
+  assert.is(c.masterPort, 9420);
+  assert.is(c.hddReserveBytes, 1024 ** 3);
+  assert.is(c.advertiseHost, '127.0.0.1', 'listening on 0.0.0.0 advertises loopback');
+  assert.equal(c.hddPaths, []);
+  const values: ConfigValues = {};
+  for (const k of CHUNKSERVER_SCHEMA) values[k.key] = k.default;
+  values.CSSERV_LISTEN_HOST = '10.1.2.3';
+  values.HDD_PATHS = ' /a , /b,,';
+  const d = chunkserverConfig(values);
+  assert.is(d.advertiseHost, '10.1.2.3');
+  assert.equal(d.hddPaths, ['/a', '/b']);
+  values.ADVERTISE_HOST = 'cs1.example';
+  assert.is(chunkserverConfig(values).advertiseHost, 'cs1.example');
+  values.LOG_LEVEL = 'loud';
+  assert.throws(() => chunkserverConfig(values),
+    (e: Error) => e instanceof ConfigError && /LOG_LEVEL/.test(e.message));
+});
+
+test('out-of-range and unknown keys name the file and line', () => {
+  assert.throws(() => parseConfigText(CHUNKSERVER_SCHEMA, 'OPEN_FILES_MAX = 1\n', 'x.cfg'),
+    (e: Error) => /x\.cfg:1/.test(e.message) && /OPEN_FILES_MAX/.test(e.message));
+  assert.throws(() => parseConfigText(CHUNKSERVER_SCHEMA, '\nNO_SUCH_KEY = 1\n', 'x.cfg'),
+    (e: Error) => /x\.cfg:2/.test(e.message));
+});
+
+test.run();
