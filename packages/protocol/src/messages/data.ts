@@ -43,3 +43,13 @@ export const CLTOCS_STATS = defineRequest({
   fields: [] as const,
   replyFields: [['counters', { list: [['name', 'str'], ['value', 'u64']] as const }]] as const,
 });
+
+/**
+ * chunkId:64 version:32 -> lengthBytes:32 + checksums (8 bytes per block up to lengthBytes,
+ * big-endian xxh64 of each zero-padded block). Used by replication to verify on arrival.
+ */
+export const CSTOCS_GET_CHECKSUMS = defineRequest({
+  type: 3008, name: 'CSTOCS_GET_CHECKSUMS', replyName: 'CSTOCS_CHECKSUMS', link,
+  fields: [['chunkId', 'u64'], ['version', 'u32']] as const,
+  replyFields: [['lengthBytes', 'u32']] as const, replyTail: true,
+});

@@ -2,6 +2,7 @@
 // on the one link. Every order from the master names the chunk's current version, and the
 // chunkserver refuses (WRONG_VERSION) an order for a version it does not hold.
 import { defineRequest } from '../message-types.ts';
+import { HOP } from './common.ts';
 
 const link = 'master-chunkserver' as const;
 const none = [] as const;
@@ -75,4 +76,16 @@ export const CSTOMA_CHUNK_DAMAGED = defineRequest({
 export const CSTOMA_CHUNK_LOST = defineRequest({
   type: 2022, name: 'CSTOMA_CHUNK_LOST', replyName: 'MATOCS_CHUNK_LOST', link,
   fields: [['chunkId', 'u64'], ['version', 'u32']] as const, replyFields: none,
+});
+
+/**
+ * chunkId:64 version:32 sources:[hop] -> lengthBytes:32. The chunkserver copies the chunk at that
+ * version from the first source that answers (CSTOCS_GET_CHECKSUMS then CLTOCS_READ pieces),
+ * verifies every block against the source's checksums on arrival, fsyncs, and only then holds a
+ * valid copy (replacing any copy of that id it had). A half-copied chunk never counts.
+ */
+export const MATOCS_REPLICATE = defineRequest({
+  type: 2018, name: 'MATOCS_REPLICATE', replyName: 'CSTOMA_REPLICATE', link,
+  fields: [['chunkId', 'u64'], ['version', 'u32'], ['sources', { list: HOP }]] as const,
+  replyFields: [['lengthBytes', 'u32']] as const,
 });
