@@ -1,0 +1,149 @@
+// The master's configuration schema: every key with its type, default, unit, range, whether a
+// SIGHUP reload applies it, and one sentence of doc. The parser, --help, --print-config,
+// etc/antler-master.cfg and its test all come from this one table.
+import {
+  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MONITOR, assert, type ConfigKey, type ConfigValues,
+} from '@antlerfs/protocol';
+
+export interface MasterConfigKey extends ConfigKey {
+  /** A SIGHUP reload applies a new value of this key without a restart. */
+  reloadable: boolean;
+}
+
+const port = { type: 'int', min: 0, max: 65535, reloadable: false } as const;
+
+export const MASTER_CONFIG_SCHEMA: MasterConfigKey[] = [
+  {
+    key: 'DATA_PATH', type: 'string', default: '/var/lib/antlerfs/master', reloadable: false,
+    doc: 'Folder of the metadata dumps, the changelog files and the lock file.',
+  },
+  {
+    key: 'LISTEN_HOST', type: 'string', default: '0.0.0.0', reloadable: false,
+    doc: 'Address every listener of the master binds to.',
+  },
+  {
+    key: 'MATOCL_LISTEN_PORT', ...port, default: PORT_MATOCL,
+    doc: 'Port clients connect to (0 picks a free port).',
+  },
+  {
+    key: 'MATOCS_LISTEN_PORT', ...port, default: PORT_MATOCS,
+    doc: 'Port chunkservers connect to (0 picks a free port).',
+  },
+  {
+    key: 'MONITOR_LISTEN_PORT', ...port, default: PORT_MONITOR,
+    doc: 'Port of the HTTP monitor with / and /api/status (0 picks a free port).',
+  },
+  {
+    key: 'METADATA_SAVE_FREQ', type: 'int', default: 3600, min: 1, max: 86_400, unit: 's',
+    reloadable: true, doc: 'Seconds between two full metadata dumps written while serving.',
+  },
+  {
+    key: 'BACK_META_KEEP_PREVIOUS', type: 'int', default: 3, min: 0, max: 99, reloadable: true,
+    doc: 'Older dumps kept as metadata.amd.back.1..N, with the changelog files they need.',
+  },
+  {
+    key: 'CHUNKSERVER_TIMEOUT_MS', type: 'int', default: 10_000, min: 100, max: 3_600_000,
+    unit: 'ms', reloadable: true,
+    doc: 'A chunkserver silent for this long is lost and its copies stop counting.',
+  },
+  {
+    key: 'CHUNKSERVERS_MAX', type: 'int', default: 1000, min: 1, max: 65_535, reloadable: false,
+    doc: 'Most chunkserver connections accepted at once.',
+  },
+  {
+    key: 'DELETIONS_PER_SECOND', type: 'int', default: 1000, min: 1, max: 1_000_000,
+    reloadable: true, doc: 'Rate at which freed chunk copies are deleted on the chunkservers.',
+  },
+  {
+    key: 'DEFAULT_GOAL', type: 'int', default: 2, min: 1, max: GOAL_MAX, reloadable: false,
+    doc: 'Goal of the root directory of a new file system (new entries inherit their parent\'s).',
+  },
+  {
+    key: 'DEFAULT_TRASHTIME', type: 'int', default: 0, min: 0, max: 0xffffffff, unit: 's',
+    reloadable: false,
+    doc: 'Root trash time of a new file system; kept as an attribute, chunks are freed at once.',
+  },
+  {
+    key: 'SESSIONS_MAX', type: 'int', default: 1000, min: 1, max: 100_000, reloadable: true,
+    doc: 'Most client sessions at once; a REGISTER beyond it gets EAGAIN.',
+  },
+  {
+    key: 'SESSION_REQUESTS_INFLIGHT_MAX', type: 'int', default: 256, min: 1, max: 65_536,
+    reloadable: true, doc: 'Requests one client session may have in flight; more get EAGAIN.',
+  },
+  {
+    key: 'CHANGELOG_BATCH_RECORDS_MAX', type: 'int', default: 4096, min: 1, max: 65_536,
+    reloadable: false, doc: 'Most changelog records written and fsynced together (group commit).',
+  },
+];
+
+/** The typed view of the values, with units in the names. */
+export interface MasterConfig {
+  dataPath: string;
+  listenHost: string;
+  clientPort: number;
+  chunkserverPort: number;
+  monitorPort: number;
+  metadataSaveFreqS: number;
+  backMetaKeepPrevious: number;
+  chunkserverTimeoutMs: number;
+  chunkserversMax: number;
+  deletionsPerSecond: number;
+  defaultGoal: number;
+  defaultTrashtimeS: number;
+  sessionsMax: number;
+  sessionRequestsInflightMax: number;
+  changelogBatchRecordsMax: number;
+}
+
+function int(values: ConfigValues, key: string): number {
+  const v = values[key];
+  assert(typeof v === 'number', `config ${key} is a number`);
+  return v;
+}
+
+function str(values: ConfigValues, key: string): string {
+  const v = values[key];
+  assert(typeof v === 'string', `config ${key} is a string`);
+  return v;
+}
+
+export function masterConfigFrom(values: ConfigValues): MasterConfig {
+  return {
+    dataPath: str(values, 'DATA_PATH'),
+    listenHost: str(values, 'LISTEN_HOST'),
+    clientPort: int(values, 'MATOCL_LISTEN_PORT'),
+    chunkserverPort: int(values, 'MATOCS_LISTEN_PORT'),
+    monitorPort: int(values, 'MONITOR_LISTEN_PORT'),
+    metadataSaveFreqS: int(values, 'METADATA_SAVE_FREQ'),
+    backMetaKeepPrevious: int(values, 'BACK_META_KEEP_PREVIOUS'),
+    chunkserverTimeoutMs: int(values, 'CHUNKSERVER_TIMEOUT_MS'),
+    chunkserversMax: int(values, 'CHUNKSERVERS_MAX'),
+    deletionsPerSecond: int(values, 'DELETIONS_PER_SECOND'),
+    defaultGoal: int(values, 'DEFAULT_GOAL'),
+    defaultTrashtimeS: int(values, 'DEFAULT_TRASHTIME'),
+    sessionsMax: int(values, 'SESSIONS_MAX'),
+    sessionRequestsInflightMax: int(values, 'SESSION_REQUESTS_INFLIGHT_MAX'),
+    changelogBatchRecordsMax: int(values, 'CHANGELOG_BATCH_RECORDS_MAX'),
+  };
+}
+
+/** The defaults as a typed config (tests start from it). */
+export function defaultMasterConfig(overrides: Partial<MasterConfig> = {}): MasterConfig {
+  const values: ConfigValues = {};
+  for (const k of MASTER_CONFIG_SCHEMA) values[k.key] = k.default;
+  return { ...masterConfigFrom(values), ...overrides };
+}
+
+/** Keys whose value differs between two loads, split by whether a reload can apply them. */
+export function configChanges(
+  before: ConfigValues, after: ConfigValues,
+): { reloadable: string[]; needRestart: string[] } {
+  const reloadable: string[] = [];
+  const needRestart: string[] = [];
+  for (const k of MASTER_CONFIG_SCHEMA) {
+    if (before[k.key] === after[k.key]) continue;
+    (k.reloadable ? reloadable : needRestart).push(k.key);
+  }
+  return { reloadable, needRestart };
+}

@@ -1,0 +1,136 @@
+// All the master's metadata: the namespace, the chunk registry and the counters that hand out
+// inode numbers, chunk ids and chunkserver ids, at a version (the last change applied).
+// apply() is the one deterministic function that the live path and replay share: it validates
+// a change (FsError, nothing touched) and then performs it completely. No I/O here.
+import {
+  CHUNK_SIZE_BYTES, FsError, InodeType, ROOT_INODE, assert, assertNever,
+} from '@antlerfs/protocol';
+import { ChunkRegistry, type Chunk } from './chunk-registry.ts';
+import type { Change, ChangeOf } from './change.ts';
+import { INODE_MAX, type Node } from './inode-table.ts';
+import { Namespace } from './namespace.ts';
+
+export interface ApplyResult {
+  /** The inode the change created or changed, when there is one. */
+  node?: Node;
+  /** setGoal / setTrashtime: how many inodes changed. */
+  changed?: number;
+}
+
+export class Metadata {
+  /** Version of the last change applied (0: a new file system). */
+  version = 0;
+  readonly namespace: Namespace;
+  readonly chunks = new ChunkRegistry();
+  /** The next inode number to hand out (numbers are not reused). */
+  nextInode = ROOT_INODE + 1;
+  /** Chunk ids below this may exist somewhere; ids are handed out only below it. */
+  chunkIdLimit = 1;
+  nextCsId = 1;
+  readonly csIds = new Set<number>();
+  /** Runtime hook: a chunk lost its last reference (the deletion queue takes its copies). */
+  onChunkFreed: ((chunk: Chunk) => void) | null = null;
+
+  constructor(namespace: Namespace) {
+    this.namespace = namespace;
+  }
+
+  static fresh(opts: { timeMs: number; goal: number; trashtimeS: number }): Metadata {
+    return new Metadata(Namespace.fresh(opts));
+  }
+
+  /** Applies one change at version `version` (asserted to be the next one). */
+  apply(version: number, change: Change): ApplyResult {
+    assert(version === this.version + 1, `change version ${version} follows ${this.version}`);
+    const result = this.perform(change);
+    this.version = version;
+    return result;
+  }
+
+  /** Every chunk id that a file refers to (dump loading counts references with it). */
+  *fileChunkIds(): Generator<number> {
+    for (const node of this.namespace.inodes.values()) {
+      if (node.type === InodeType.FILE) yield* node.chunks.values();
+    }
+  }
+
+  private perform(change: Change): ApplyResult {
+    const ns = this.namespace;
+    switch (change.kind) {
+      case 'create': return { node: this.create(change) };
+      case 'unlink': this.release(ns.unlink(change.parent, change.name, change.timeMs)); return {};
+      case 'rmdir': ns.rmdir(change.parent, change.name, change.timeMs); return {};
+      case 'rename': this.release(ns.rename(change)); return {};
+      case 'link':
+        return { node: ns.link(change.inode, change.parent, change.name, change.timeMs) };
+      case 'setattr': return { node: ns.setattr(change) };
+      case 'truncate': return { node: this.truncate(change) };
+      case 'setGoal': {
+        const { inode, goal, recursive, timeMs } = change;
+        return { changed: ns.setGoal(inode, goal, recursive !== 0, timeMs) };
+      }
+      case 'setTrashtime': {
+        const { inode, trashtimeS, recursive, timeMs } = change;
+        return { changed: ns.setTrashtime(inode, trashtimeS, recursive !== 0, timeMs) };
+      }
+      case 'writeChunk': return { node: this.writeChunk(change) };
+      case 'writeEnd': return { node: ns.writeEnd(change.inode, change.length, change.timeMs) };
+      case 'chunkVersion': this.chunks.setVersion(change.chunkId, change.version); return {};
+      case 'chunkserverAdd':
+        this.csIds.add(change.csId);
+        this.nextCsId = Math.max(this.nextCsId, change.csId + 1);
+        return {};
+      case 'chunkIdReserve':
+        assert(change.chunkIdLimit > this.chunkIdLimit, 'chunk id reservations grow');
+        this.chunkIdLimit = change.chunkIdLimit;
+        return {};
+      default: return assertNever(change, 'change kind');
+    }
+  }
+
+  private create(change: ChangeOf<'create'>): Node {
+    if (change.inode > INODE_MAX) throw new FsError('ENOSPC', 'inode numbers exhausted');
+    assert(change.inode >= this.nextInode, `inode ${change.inode} was never handed out`);
+    const node = this.namespace.create(change);
+    this.nextInode = change.inode + 1;
+    return node;
+  }
+
+  private truncate(change: ChangeOf<'truncate'>): Node {
+    const file = this.namespace.file(change.inode);
+    if (change.cutChunkId !== 0) {
+      const index = Math.floor(change.length / CHUNK_SIZE_BYTES);
+      const chunk = this.chunks.live(change.cutChunkId);
+      if (file.chunks.get(index) !== change.cutChunkId || chunk === undefined) {
+        throw new FsError('EINVAL', `chunk ${change.cutChunkId} is not at index ${index}`);
+      }
+      if (change.cutVersion <= chunk.version) throw new FsError('EINVAL', 'cut version is old');
+    }
+    this.release(this.namespace.truncate(change.inode, change.length, change.timeMs));
+    if (change.cutChunkId !== 0) this.chunks.setVersion(change.cutChunkId, change.cutVersion);
+    return file;
+  }
+
+  private writeChunk(change: ChangeOf<'writeChunk'>): Node {
+    const file = this.namespace.file(change.inode);
+    const current = file.chunks.get(change.chunkIndex);
+    if (current === undefined) {
+      assert(change.chunkId < this.chunkIdLimit, `chunk id ${change.chunkId} was reserved`);
+      assert(this.chunks.get(change.chunkId) === undefined, `chunk id ${change.chunkId} is new`);
+      this.namespace.setChunk(change.inode, change.chunkIndex, change.chunkId);
+      this.chunks.add(change.chunkId, change.version);
+    } else {
+      assert(current === change.chunkId,
+        `chunk ${change.chunkId} is at index ${change.chunkIndex}`);
+      this.chunks.setVersion(change.chunkId, change.version);
+    }
+    return file;
+  }
+
+  private release(chunkIds: number[]): void {
+    for (const id of chunkIds) {
+      const chunk = this.chunks.unref(id);
+      if (chunk !== null && this.onChunkFreed !== null) this.onChunkFreed(chunk);
+    }
+  }
+}

@@ -1,0 +1,278 @@
+// The master's side of writing and truncating file data: a new chunk in a hole is created on
+// min(goal, usable) chunkservers; an existing one gets version+1 on every valid holder; a
+// shrink that cuts a chunk truncates it on its holders. Each change is logged before the
+// client hears of it. One writer per chunk: the write lease, held by a session until
+// WRITE_END or its disconnect (CHUNK_BUSY for everybody else).
+import {
+  CHUNK_SIZE_BYTES, FILE_LENGTH_MAX_BYTES, FsError, InodeType, MATOCS_CREATE, MATOCS_SET_VERSION,
+  MATOCS_TRUNCATE, Status, assert, type StatusCode,
+} from '@antlerfs/protocol';
+import { MASTER_LEASE_SESSION, type Chunk } from './chunk-registry.ts';
+import type { ChunkserverLinks } from './chunkserver-link.ts';
+import type { Chunkservers, Location } from './chunkservers.ts';
+import type { DeletionQueue } from './deletion-queue.ts';
+import { attrOf, type Attr, type FileNode } from './inode-table.ts';
+import type { MetaStore } from './meta-store.ts';
+import { placeCopies } from './placement.ts';
+
+/** Chunk indexes a file may use (FILE_LENGTH_MAX_BYTES / CHUNK_SIZE_BYTES). */
+export const CHUNK_INDEX_LIMIT = FILE_LENGTH_MAX_BYTES / CHUNK_SIZE_BYTES;
+
+/** What the write flow needs of a client session. */
+export interface LeaseHolder {
+  readonly id: number;
+  readonly leases: Set<number>;
+  readonly closed: boolean;
+}
+
+export interface WriteChunkReply {
+  length: number;
+  chunkId: number;
+  version: number;
+  chain: Location[];
+}
+
+export interface WriteFlowOptions {
+  store: MetaStore;
+  servers: Chunkservers;
+  links: Pick<ChunkserverLinks, 'order'>;
+  deletions: DeletionQueue;
+  random?: () => number;
+}
+
+export class WriteFlow {
+  private readonly opts: WriteFlowOptions;
+  /** inode:chunkIndex with a WRITE_CHUNK in progress (one at a time per slot). */
+  private readonly busySlots = new Set<string>();
+
+  constructor(opts: WriteFlowOptions) {
+    this.opts = opts;
+  }
+
+  private get ns() {
+    return this.opts.store.md.namespace;
+  }
+
+  private get registry() {
+    return this.opts.store.md.chunks;
+  }
+
+  async writeChunk(
+    holder: LeaseHolder, inode: number, chunkIndex: number,
+  ): Promise<WriteChunkReply> {
+    const file = this.ns.file(inode);
+    if (chunkIndex >= CHUNK_INDEX_LIMIT) throw new FsError('EFBIG', `chunk index ${chunkIndex}`);
+    const slot = `${inode}:${chunkIndex}`;
+    if (this.busySlots.has(slot)) {
+      throw new FsError('CHUNK_BUSY', `chunk ${chunkIndex} of ${inode}`);
+    }
+    const chunkId = file.chunks.get(chunkIndex);
+    this.busySlots.add(slot);
+    try {
+      if (chunkId === undefined) return await this.newChunk(holder, inode, chunkIndex);
+      return await this.bumpChunk(holder, inode, chunkIndex, chunkId);
+    } finally {
+      this.busySlots.delete(slot);
+    }
+  }
+
+  private async newChunk(
+    holder: LeaseHolder, inode: number, chunkIndex: number,
+  ): Promise<WriteChunkReply> {
+    const chunkId = await this.opts.store.allocateChunkId();
+    const goal = this.ns.file(inode).goal;
+    const placed = placeCopies(goal, this.opts.servers.placementCandidates(), this.opts.random);
+    if ('status' in placed) throw new FsError(placed.status, `no server for a chunk of ${inode}`);
+    const statuses = await Promise.all(placed.csIds.map(
+      (csId) => this.opts.links.order(csId, MATOCS_CREATE, { chunkId, version: 1 })));
+    const created = placed.csIds.filter((_, i) => statuses[i] === Status.OK);
+    const file = this.fileStill(inode);
+    if (file === null) {
+      for (const csId of created) this.opts.deletions.enqueueStray(chunkId, 1, csId);
+      throw new FsError('ENOENT', `inode ${inode} went away during the write`);
+    }
+    if (created.length === 0) {
+      const allFull = statuses.every((s) => s === Status.ENOSPC);
+      throw new FsError(allFull ? 'ENOSPC' : 'NO_CHUNKSERVERS', `creating chunk ${chunkId}`);
+    }
+    const { durable, result } = this.opts.store.commit({
+      kind: 'writeChunk', inode, chunkIndex, chunkId, version: 1,
+    });
+    const chunk = this.registry.live(chunkId);
+    assert(chunk !== undefined && chunk.version === 1, `chunk ${chunkId} registered`);
+    for (const csId of created) {
+      if (this.opts.servers.isOnline(csId)) this.registry.addCopy(chunkId, csId, true);
+    }
+    this.takeLease(holder, chunk);
+    await durable;
+    return this.reply(result.node as FileNode, chunk, created);
+  }
+
+  private async bumpChunk(
+    holder: LeaseHolder, inode: number, chunkIndex: number, chunkId: number,
+  ): Promise<WriteChunkReply> {
+    const chunk = this.registry.live(chunkId);
+    assert(chunk !== undefined, `chunk ${chunkId} of inode ${inode} is registered`);
+    if (chunk.leaseSession !== 0 && chunk.leaseSession !== holder.id) {
+      throw new FsError('CHUNK_BUSY', `chunk ${chunkId} is being written`);
+    }
+    const holders = this.onlineValidCopies(chunk);
+    if (holders.length === 0) throw new FsError('CHUNK_LOST', `chunk ${chunkId} has no valid copy`);
+    const version = chunk.version;
+    const newVersion = version + 1;
+    this.takeLease(holder, chunk); // keeps other writers and truncation off while we wait
+    const statuses = await this.orderAll(chunk, holders, newVersion,
+      (csId) => this.opts.links.order(csId, MATOCS_SET_VERSION, { chunkId, version, newVersion }));
+    const ok = holders.filter((_, i) => statuses[i] === Status.OK);
+    const file = this.fileStill(inode);
+    if (file === null || file.chunks.get(chunkIndex) !== chunkId || chunk.version !== version ||
+      chunk.deleting) {
+      this.releaseLease(holder, chunkId);
+      throw new FsError('EAGAIN', `chunk ${chunkId} changed during the version bump`);
+    }
+    if (ok.length === 0) {
+      this.releaseLease(holder, chunkId);
+      throw new FsError('CHUNK_LOST', `no holder of chunk ${chunkId} took version ${newVersion}`);
+    }
+    this.dropFailedHolders(chunk, holders, ok, version);
+    const { durable } = this.opts.store.commit({
+      kind: 'writeChunk', inode, chunkIndex, chunkId, version: newVersion,
+    });
+    await durable;
+    return this.reply(file, chunk, ok);
+  }
+
+  /** WRITE_END: the lease ends, the file grows to `lengthBytes` if that is larger. */
+  async writeEnd(
+    holder: LeaseHolder, p: { inode: number; chunkIndex: number; chunkId: number; length: number },
+  ): Promise<Attr> {
+    this.releaseLease(holder, p.chunkId);
+    const file = this.ns.file(p.inode);
+    if (file.chunks.get(p.chunkIndex) !== p.chunkId) {
+      throw new FsError('EINVAL', `chunk ${p.chunkId} is not chunk ${p.chunkIndex} of ${p.inode}`);
+    }
+    if (p.length > (p.chunkIndex + 1) * CHUNK_SIZE_BYTES) {
+      throw new FsError('EINVAL', `length ${p.length} lies past chunk ${p.chunkIndex}`);
+    }
+    const { result, durable } = this.opts.store.commit({
+      kind: 'writeEnd', inode: p.inode, length: p.length, timeMs: this.opts.store.nowMs(),
+    });
+    const attr = attrOf(result.node!);
+    await durable;
+    return attr;
+  }
+
+  /** Sets a file's length. Unless it grows, chunks past the end go and the last one is cut. */
+  async truncate(inode: number, lengthBytes: number): Promise<void> {
+    const file = this.ns.file(inode);
+    if (lengthBytes > FILE_LENGTH_MAX_BYTES) throw new FsError('EFBIG', `length ${lengthBytes}`);
+    let cut: { chunkId: number; version: number } | null = null;
+    const firstTouched = Math.floor(lengthBytes / CHUNK_SIZE_BYTES);
+    for (const [index, id] of file.chunks) {
+      if (index >= firstTouched && (this.registry.live(id)?.leaseSession ?? 0) !== 0) {
+        throw new FsError('CHUNK_BUSY', `chunk ${id} of ${inode} is being written`);
+      }
+    }
+    if (lengthBytes <= file.lengthBytes) {
+      const cutsAChunk = lengthBytes % CHUNK_SIZE_BYTES !== 0;
+      const cutId = cutsAChunk ? file.chunks.get(firstTouched) : undefined;
+      if (cutId !== undefined) cut = await this.cutChunk(inode, firstTouched, cutId, lengthBytes);
+    }
+    const { durable } = this.opts.store.commit({
+      kind: 'truncate', inode, length: lengthBytes, timeMs: this.opts.store.nowMs(),
+      cutChunkId: cut?.chunkId ?? 0, cutVersion: cut?.version ?? 0,
+    });
+    await durable;
+  }
+
+  /** MATOCS_TRUNCATE on every valid holder of the chunk the new end falls into. */
+  private async cutChunk(
+    inode: number, chunkIndex: number, chunkId: number, lengthBytes: number,
+  ): Promise<{ chunkId: number; version: number }> {
+    const chunk = this.registry.live(chunkId);
+    assert(chunk !== undefined, `chunk ${chunkId} is registered`);
+    const holders = this.onlineValidCopies(chunk);
+    if (holders.length === 0) throw new FsError('CHUNK_LOST', `chunk ${chunkId} has no valid copy`);
+    const version = chunk.version;
+    const newVersion = version + 1;
+    const lengthInChunk = lengthBytes % CHUNK_SIZE_BYTES;
+    chunk.leaseSession = MASTER_LEASE_SESSION;
+    let statuses: StatusCode[];
+    try {
+      statuses = await this.orderAll(chunk, holders, newVersion, (csId) => this.opts.links.order(
+        csId, MATOCS_TRUNCATE, { chunkId, version, newVersion, lengthBytes: lengthInChunk }));
+    } finally {
+      if (chunk.leaseSession === MASTER_LEASE_SESSION) chunk.leaseSession = 0;
+    }
+    const ok = holders.filter((_, i) => statuses[i] === Status.OK);
+    const file = this.fileStill(inode);
+    if (file === null || file.chunks.get(chunkIndex) !== chunkId || chunk.version !== version ||
+      chunk.deleting) {
+      throw new FsError('EAGAIN', `chunk ${chunkId} changed during truncation`);
+    }
+    if (ok.length === 0) {
+      throw new FsError('CHUNK_LOST', `no holder of chunk ${chunkId} truncated it`);
+    }
+    this.dropFailedHolders(chunk, holders, ok, version);
+    return { chunkId, version: newVersion };
+  }
+
+  /** A session ended: every lease it held is released. */
+  releaseAll(holder: LeaseHolder): void {
+    for (const chunkId of [...holder.leases]) this.releaseLease(holder, chunkId);
+  }
+
+  private async orderAll(
+    chunk: Chunk, holders: number[], newVersion: number,
+    send: (csId: number) => Promise<StatusCode>,
+  ): Promise<StatusCode[]> {
+    chunk.pendingVersion = newVersion; // a holder re-registering meanwhile reports it: valid
+    try {
+      return await Promise.all(holders.map(send));
+    } finally {
+      chunk.pendingVersion = 0;
+    }
+  }
+
+  /** Holders that missed a version change keep an old version: no longer copies, deleted. */
+  private dropFailedHolders(
+    chunk: Chunk, holders: number[], ok: number[], oldVersion: number,
+  ): void {
+    for (const csId of holders) {
+      if (ok.includes(csId)) continue;
+      this.registry.removeCopy(chunk.id, csId);
+      this.opts.deletions.enqueueStray(chunk.id, oldVersion, csId);
+    }
+  }
+
+  /** The file after an await (inode numbers are never reused), or null if it went away. */
+  private fileStill(inode: number): FileNode | null {
+    const node = this.ns.inodes.get(inode);
+    return node !== undefined && node.type === InodeType.FILE ? node : null;
+  }
+
+  private onlineValidCopies(chunk: Chunk): number[] {
+    return this.registry.validCopies(chunk).filter((csId) => this.opts.servers.isOnline(csId));
+  }
+
+  private takeLease(holder: LeaseHolder, chunk: Chunk): void {
+    if (holder.closed) return;
+    chunk.leaseSession = holder.id;
+    holder.leases.add(chunk.id);
+  }
+
+  private releaseLease(holder: LeaseHolder, chunkId: number): void {
+    holder.leases.delete(chunkId);
+    const chunk = this.registry.get(chunkId);
+    if (chunk !== undefined && chunk.leaseSession === holder.id) chunk.leaseSession = 0;
+  }
+
+  private reply(file: FileNode, chunk: Chunk, order: number[]): WriteChunkReply {
+    const chain: Location[] = [];
+    for (const csId of order) {
+      const loc = this.opts.servers.location(csId);
+      if (loc !== null && chunk.copies.get(csId)?.valid === true) chain.push(loc);
+    }
+    return { length: file.lengthBytes, chunkId: chunk.id, version: chunk.version, chain };
+  }
+}

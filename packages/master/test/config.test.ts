@@ -1,0 +1,62 @@
+// Goal: the config schema and etc/antler-master.cfg agree in both directions (every key, its
+// default, its reload section), the uncommented file parses to the defaults, and bad values
+// are refused with file:line. Method: read the real example file.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConfigError, PORT_MATOCL, parseConfigText } from '@antlerfs/protocol';
+import {
+  MASTER_CONFIG_SCHEMA, configChanges, defaultMasterConfig, masterConfigFrom,
+} from '../src/config.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cfgFile = path.resolve(here, '../../../etc/antler-master.cfg');
+const text = fs.readFileSync(cfgFile, 'utf8');
+
+test('every schema key is in the example file, commented out, with its default', () => {
+  const lines = text.split('\n');
+  const reloadAt = lines.findIndex((l) => /^## Reloads on SIGHUP/.test(l));
+  assert.ok(reloadAt > 0, 'the file has a SIGHUP section');
+  const seen = new Map<string, { value: string; line: number }>();
+  lines.forEach((l, i) => {
+    const m = /^# ([A-Z0-9_]+) = (.*)$/.exec(l);
+    if (m) seen.set(m[1]!, { value: m[2]!, line: i });
+  });
+  for (const k of MASTER_CONFIG_SCHEMA) {
+    const entry = seen.get(k.key);
+    assert.ok(entry, `${k.key} is in the file`);
+    assert.is(entry!.value, String(k.default), `${k.key} shows its default`);
+    assert.is(entry!.line > reloadAt, k.reloadable, `${k.key} is in the right section`);
+    const doc = lines[entry!.line - 1]!;
+    assert.ok(doc.startsWith('# ') && doc.length > 10, `${k.key} has a sentence`);
+  }
+  const keys = MASTER_CONFIG_SCHEMA.map((k) => k.key).sort();
+  assert.equal([...seen.keys()].sort(), keys, 'no unknown keys');
+});
+
+test('the uncommented file parses to the defaults', () => {
+  const uncommented = text.replace(/^# ([A-Z0-9_]+ = .*)$/gm, '$1');
+  const values = parseConfigText(MASTER_CONFIG_SCHEMA, uncommented, cfgFile);
+  assert.equal(masterConfigFrom(values), defaultMasterConfig());
+  assert.is(defaultMasterConfig().clientPort, PORT_MATOCL);
+});
+
+test('bad values are refused with file:line and the range', () => {
+  assert.throws(() => parseConfigText(MASTER_CONFIG_SCHEMA, 'DEFAULT_GOAL = 10\n', 'm.cfg'),
+    (e: unknown) => e instanceof ConfigError &&
+      /m\.cfg:1: DEFAULT_GOAL = 10 is outside 1\.\.9/.test(e.message));
+  assert.throws(() => parseConfigText(MASTER_CONFIG_SCHEMA, '\nNO_SUCH_KEY = 1\n', 'm.cfg'),
+    (e: unknown) => e instanceof ConfigError && /m\.cfg:2: unknown key/.test(e.message));
+});
+
+test('a reload splits changed keys by whether they apply without a restart', () => {
+  const before = Object.fromEntries(MASTER_CONFIG_SCHEMA.map((k) => [k.key, k.default]));
+  const after = { ...before, DELETIONS_PER_SECOND: 5, DATA_PATH: '/elsewhere' };
+  assert.equal(configChanges(before, after), {
+    reloadable: ['DELETIONS_PER_SECOND'], needRestart: ['DATA_PATH'],
+  });
+});
+
+test.run();
