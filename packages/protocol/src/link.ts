@@ -68,6 +68,13 @@ export interface LinkOptions {
   requestTimeoutMs?: number;
   /** Peer name for logs. */
   peer?: string;
+  /** First request id this side uses (a retrying client continues its numbering). */
+  firstRequestId?: number;
+  /**
+   * Called when a handler throws something other than FsError (a bug in our code, such as a
+   * failed assertion). Default: log it and answer EIO. A daemon may prefer to exit.
+   */
+  onBug?: (err: unknown, link: Link) => void;
 }
 
 interface Pending {
@@ -90,7 +97,8 @@ export class Link {
   private readonly inflightMax: number;
   private readonly requestTimeoutMs: number;
   private waiters: (() => void)[] = [];
-  private nextRequestId = 1;
+  private nextRequestId: number;
+  private readonly onBug: ((err: unknown, link: Link) => void) | undefined;
   private closedReason: string | null = null;
   private readonly closeListeners: ((reason: string) => void)[] = [];
 
@@ -103,6 +111,9 @@ export class Link {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.peer = opts.peer ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.reader = new FrameReader(opts.kind, opts.payloadMaxBytes);
+    this.nextRequestId = opts.firstRequestId ?? 1;
+    assert(this.nextRequestId >= 1 && this.nextRequestId < 0xffffffff, 'firstRequestId in range');
+    this.onBug = opts.onBug;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
@@ -111,6 +122,11 @@ export class Link {
 
   get closed(): boolean {
     return this.closedReason !== null;
+  }
+
+  /** The id the next request will carry. */
+  get requestIdNext(): number {
+    return this.nextRequestId;
   }
 
   get inflight(): number {
@@ -326,6 +342,7 @@ export class Link {
       peer: this.peer, message: def?.name, error: (err as Error)?.stack ?? String(err),
     });
     if (def) this.write(def.reply, requestId, {}, undefined, Status.EIO);
+    this.onBug?.(err, this);
   }
 
   private malformed(reason: string): void {
@@ -363,12 +380,15 @@ export function listenLinks(
   onLink: (link: Link) => void,
 ): Promise<net.Server> {
   const connectionsMax = opts.connectionsMax ?? 10_000;
+  let connections = 0;
   const server = net.createServer((socket) => {
-    if (server.listenerCount('connection') > 0 && (server as net.Server & { _connections: number })._connections > connectionsMax) {
+    if (connections >= connectionsMax) {
       opts.log.warn('connection refused: limit reached', { connectionsMax });
       socket.destroy();
       return;
     }
+    connections++;
+    socket.once('close', () => connections--);
     onLink(new Link(socket, opts));
   });
   return new Promise((resolve, reject) => {

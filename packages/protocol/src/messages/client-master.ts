@@ -220,3 +220,17 @@ export const CLTOMA_LIST_METALOGGERS = defineRequest({
     }],
   ] as const,
 });
+
+/**
+ * clientId:h64 clientName:str protocolVersion:32 -> sessionId:32 metaVersion:64 clusterId:str.
+ * Like CLTOMA_REGISTER, for clients that retry: `clientId` is random per client instance and
+ * stays the same across reconnects and master failover. The master records (clientId, frame
+ * requestId) with each change, so a retried request that was already applied is answered
+ * without applying it twice; such a client keeps its request ids increasing across connections.
+ * NOT_ACTIVE_MASTER when this master is not the active one.
+ */
+export const CLTOMA_SESSION = defineRequest({
+  type: 1046, name: 'CLTOMA_SESSION', replyName: 'MATOCL_SESSION', link,
+  fields: [['clientId', 'h64'], ['clientName', 'str'], ['protocolVersion', 'u32']] as const,
+  replyFields: [['sessionId', 'u32'], ['metaVersion', 'u64'], ['clusterId', 'str']] as const,
+});
