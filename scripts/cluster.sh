@@ -12,6 +12,8 @@ ROOT=$(pwd)
 DATA=$(mkdir -p "${ANTLER_DATA:-$ROOT/data}" && cd "${ANTLER_DATA:-$ROOT/data}" && pwd)
 HOST=${ANTLER_HOST:-127.0.0.1}
 RESERVE=${ANTLER_RESERVE:-1G}
+# Disk work runs on libuv's pool, sized when a process starts (before any of its code runs).
+export UV_THREADPOOL_SIZE=${UV_THREADPOOL_SIZE:-16}
 CS_PORTS=(9422 9522 9622)
 mkdir -p "$DATA/logs" "$DATA/pids"
 

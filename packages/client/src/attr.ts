@@ -1,0 +1,30 @@
+// The attributes of a file, directory or symlink as the master sends them (protocol ATTR):
+// mode holds the permission bits only, `type` is InodeType; times are ms since the epoch.
+import type {
+  ATTR, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_STATFS, LOCATION, Struct,
+} from '@antlerfs/protocol';
+
+export type Attr = Struct<typeof ATTR>;
+export type Location = Struct<typeof LOCATION>;
+export type StatfsInfo = Struct<typeof CLTOMA_STATFS.reply.fields>;
+type ChunkserverList = Struct<typeof CLTOMA_LIST_CHUNKSERVERS.reply.fields>;
+export type ChunkserverInfo = ChunkserverList['servers'][number];
+
+export interface DirEntry {
+  name: string;
+  attr: Attr;
+}
+
+export interface FileChunk {
+  index: number;
+  chunkId: number;
+  version: number;
+  locations: { csId: number; host: string; port: number }[];
+}
+
+export interface FileInfo {
+  inode: number;
+  length: number;
+  goal: number;
+  chunks: FileChunk[];
+}

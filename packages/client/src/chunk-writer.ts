@@ -1,0 +1,367 @@
+// Writes to one chunk of one file. CLTOMA_WRITE_CHUNK takes the chunk's write lease and gives
+// the chain; block pieces then stream to chain[0] as CLTOCS_WRITE (the rest of the chain as
+// hops), at most `windowBlocks` in flight, each payload a view of the caller's buffer sent with
+// its xxh64. On a chain failure the writer lets the pieces in flight settle, asks the master
+// for a fresh chain and resends every unacknowledged piece, a bounded number of times without
+// progress. end() sends CLTOMA_WRITE_END with the file length the writes reached.
+// Invariant: pieces that overlap within a block reach the chunkserver in submission order.
+import {
+  assert, checksum, CHUNK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_WRITE, CLTOMA_WRITE_CHUNK,
+  CLTOMA_WRITE_END, FsError, HOP, LOCATION, Status, type StatusCode, type Struct,
+} from '@antlerfs/protocol';
+import type { ChunkserverAgent } from './chunkserver-agent.ts';
+import type { ChunkserverConnection } from './chunkserver-connection.ts';
+import { backoffMs, sleep, toFsError, type Backoff } from './errors.ts';
+import { forEachBlockPiece } from './file-geometry.ts';
+import type { MasterSession } from './master-session.ts';
+
+export type Location = Struct<typeof LOCATION>;
+type Hop = Struct<typeof HOP>;
+type Attr = Struct<typeof CLTOMA_WRITE_END.reply.fields>['attr'];
+
+/** The pieces of one write call: settles when all are acknowledged, or at the first failure. */
+export class WriteGroup {
+  readonly promise: Promise<void>;
+  // Starts at 1: a hold released by the submitter, so the group cannot settle half-submitted.
+  private remaining = 1;
+  private error: FsError | null = null;
+  private resolveFn!: () => void;
+  private rejectFn!: (err: FsError) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
+    });
+    // A failure is also reported through the file handle; this keeps an unawaited group quiet.
+    this.promise.catch(() => undefined);
+  }
+
+  add(): void {
+    this.remaining++;
+  }
+
+  /** One piece (or the submitter's hold) is done. */
+  done(): void {
+    assert(this.remaining > 0, 'write group settled once per piece');
+    this.remaining--;
+    if (this.remaining === 0 && this.error === null) this.resolveFn();
+  }
+
+  fail(err: FsError): void {
+    if (this.error !== null) return;
+    this.error = err;
+    this.rejectFn(err);
+  }
+}
+
+interface Piece {
+  seq: number;
+  blockIndex: number;
+  offsetInBlock: number;
+  data: Buffer;
+  checksum: bigint;
+  group: WriteGroup | null;
+}
+
+export interface ChunkWriterContext extends Backoff {
+  session: MasterSession;
+  agent: ChunkserverAgent;
+  inode: number;
+  /** Names the file in errors (its path, or "inode N"). */
+  label: string;
+  /** Block pieces in flight on the chain. */
+  windowBlocks: number;
+  /** Fresh chains asked for in a row without any piece acknowledged in between. */
+  chainRetriesMax: number;
+  /** CLTOMA_WRITE_CHUNK attempts on a retryable status (CHUNK_BUSY, NO_CHUNKSERVERS...). */
+  openAttemptsMax: number;
+  /** A piece's bytes are acknowledged, or dropped after a failure (the handle's budget). */
+  onSettled(bytes: number): void;
+}
+
+/** What fsync needs to reach every copy of a chunk after its writer is gone. */
+export interface WrittenChunk {
+  chunkIndex: number;
+  chunkId: number;
+  version: number;
+  chain: Location[];
+}
+
+type WriterState = 'opening' | 'open' | 'recovering' | 'failed' | 'ended';
+
+export class ChunkWriter {
+  readonly chunkIndex: number;
+  chunkId = 0;
+  version = 0;
+  chain: Location[] = [];
+  private readonly ctx: ChunkWriterContext;
+  private state: WriterState = 'opening';
+  private connection: ChunkserverConnection | null = null;
+  private hops: Hop[] = [];
+  private pending: Piece[] = [];
+  private readonly inflight = new Set<Piece>();
+  private retry: Piece[] = [];
+  private chainError: FsError | null = null;
+  private chainFailures = 0;
+  private failure: FsError | null = null;
+  private nextSeq = 0;
+  private reachedEndBytes = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(ctx: ChunkWriterContext, chunkIndex: number) {
+    assert(ctx.windowBlocks >= 1, 'windowBlocks >= 1');
+    this.ctx = ctx;
+    this.chunkIndex = chunkIndex;
+    void this.openChain();
+  }
+
+  get failed(): FsError | null {
+    return this.failure;
+  }
+
+  /** Queues `data` (a view the writer keeps until acknowledged) at `offsetInChunk`. */
+  submit(offsetInChunk: number, data: Buffer, group: WriteGroup | null): void {
+    assert(this.state !== 'ended', 'submit to an ended chunk writer');
+    assert(offsetInChunk + data.length <= CHUNK_SIZE_BYTES, 'write within the chunk');
+    if (this.failure !== null) {
+      this.ctx.onSettled(data.length);
+      group?.fail(this.failure);
+      return;
+    }
+    const end = this.chunkIndex * CHUNK_SIZE_BYTES + offsetInChunk + data.length;
+    this.reachedEndBytes = Math.max(this.reachedEndBytes, end);
+    forEachBlockPiece(offsetInChunk, data.length, (bp) => {
+      const slice = data.subarray(bp.spanOffset, bp.spanOffset + bp.sizeBytes);
+      group?.add();
+      this.pending.push({
+        seq: this.nextSeq++, blockIndex: bp.blockIndex, offsetInBlock: bp.offsetInBlock,
+        data: slice, checksum: checksum(slice), group,
+      });
+    });
+    this.pump();
+  }
+
+  /** Resolves when every submitted piece is acknowledged; throws the writer's failure. */
+  async drain(): Promise<void> {
+    if (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /** Drains, then CLTOMA_WRITE_END with the length reached; releases the lease on failure too. */
+  async end(): Promise<Attr | null> {
+    assert(this.state !== 'ended', 'chunk writer ended twice');
+    try {
+      await this.drain();
+    } catch (err) {
+      await this.releaseLease();
+      throw err;
+    }
+    this.state = 'ended';
+    return this.writeEnd(this.reachedEndBytes);
+  }
+
+  /** Stops writing: queued pieces fail with `reason`; the lease is released. */
+  async abort(reason: FsError): Promise<void> {
+    if (this.state === 'ended') return;
+    this.fail(reason);
+    await this.drain().catch(() => undefined); // the failure is `reason` itself
+    await this.releaseLease();
+  }
+
+  written(): WrittenChunk {
+    return {
+      chunkIndex: this.chunkIndex, chunkId: this.chunkId, version: this.version, chain: this.chain,
+    };
+  }
+
+  private idle(): boolean {
+    const settled = this.state === 'open' || this.state === 'failed' || this.state === 'ended';
+    const empty = this.pending.length === 0 && this.retry.length === 0;
+    return settled && empty && this.inflight.size === 0;
+  }
+
+  private wakeIfIdle(): void {
+    if (!this.idle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private pump(): void {
+    if (this.state !== 'open') return;
+    while (this.inflight.size < this.ctx.windowBlocks && this.pending.length > 0) {
+      const piece = this.pending[0]!;
+      if (this.overlapsInflight(piece)) break; // keeps overlapping writes in order
+      this.pending.shift();
+      this.send(piece);
+    }
+  }
+
+  private overlapsInflight(p: Piece): boolean {
+    for (const q of this.inflight) {
+      if (q.blockIndex !== p.blockIndex) continue;
+      if (p.offsetInBlock < q.offsetInBlock + q.data.length
+        && q.offsetInBlock < p.offsetInBlock + p.data.length) return true;
+    }
+    return false;
+  }
+
+  private send(piece: Piece): void {
+    const connection = this.connection;
+    assert(connection !== null, 'an open writer has a connection');
+    this.inflight.add(piece);
+    connection.request(CLTOCS_WRITE, {
+      chunkId: this.chunkId, version: this.version, blockIndex: piece.blockIndex,
+      offsetInBlock: piece.offsetInBlock, checksum: piece.checksum, chain: this.hops,
+    }, piece.data).then(
+      (reply) => this.settle(
+        piece, reply.status === Status.OK ? null : this.pieceError(piece, reply.status),
+      ),
+      (err: unknown) => this.settle(piece, this.pieceError(piece, err)),
+    );
+  }
+
+  /** The error of a piece, naming the file, chunk, block and server (built only on failure). */
+  private pieceError(piece: Piece, cause: unknown): FsError {
+    const where = `${this.ctx.label}: write chunk ${this.chunkId} block ${piece.blockIndex}`;
+    const context = `${where} via ${this.connection?.address ?? 'no connection'}`;
+    if (typeof cause === 'number') return new FsError(cause as StatusCode, context);
+    return toFsError(cause, context);
+  }
+
+  private settle(piece: Piece, error: FsError | null): void {
+    const removed = this.inflight.delete(piece);
+    assert(removed, 'a settled piece was in flight');
+    if (error === null) {
+      this.chainFailures = 0;
+      this.ctx.onSettled(piece.data.length);
+      piece.group?.done();
+    } else if (this.state === 'failed') {
+      this.ctx.onSettled(piece.data.length);
+      piece.group?.fail(this.failure!);
+    } else {
+      this.retry.push(piece);
+      this.chainError ??= error;
+      if (this.state === 'open') this.state = 'recovering';
+    }
+    if (this.state === 'recovering' && this.inflight.size === 0) void this.recover();
+    else this.pump();
+    this.wakeIfIdle();
+  }
+
+  private async recover(): Promise<void> {
+    assert(this.state === 'recovering', 'recover only a failed chain');
+    assert(this.inflight.size === 0, 'recover with nothing in flight');
+    const error = this.chainError!;
+    this.chainError = null;
+    this.chainFailures++;
+    if (this.ctx.session.closed) {
+      this.fail(error);
+      return;
+    }
+    if (this.chainFailures > this.ctx.chainRetriesMax) {
+      const context = `${error.context} (gave up after ${this.chainFailures} chains)`;
+      this.fail(new FsError(error.code, context));
+      return;
+    }
+    this.state = 'opening';
+    this.retry.sort((a, b) => a.seq - b.seq);
+    this.pending = this.retry.concat(this.pending);
+    this.retry = [];
+    await sleep(backoffMs(this.ctx, this.chainFailures - 1));
+    await this.openChain();
+  }
+
+  /** CLTOMA_WRITE_CHUNK until a chain is given, a bounded number of tries on retryable statuses. */
+  private async openChain(): Promise<void> {
+    const context = `${this.ctx.label}: chunk ${this.chunkIndex}`;
+    for (let attempt = 1; ; attempt++) {
+      if (this.state !== 'opening') return;
+      try {
+        const r = await this.ctx.session.call(CLTOMA_WRITE_CHUNK, {
+          inode: this.ctx.inode, chunkIndex: this.chunkIndex,
+        }, context);
+        if (r.chain.length === 0) throw new FsError('NO_CHUNKSERVERS', `${context}: empty chain`);
+        this.chunkId = r.chunkId;
+        this.version = r.version;
+        this.chain = r.chain;
+        if (this.state !== 'opening') {
+          // Aborted while the master answered: give back the lease abort() could not know of.
+          await this.writeEnd(0).catch(() => undefined);
+          return;
+        }
+        const head = r.chain[0]!;
+        this.connection = this.ctx.agent.pool(head.host, head.port).acquire();
+        this.hops = r.chain.slice(1).map(({ host, port }) => ({ host, port }));
+        this.state = 'open';
+        this.pump();
+        this.wakeIfIdle();
+        return;
+      } catch (err) {
+        const e = toFsError(err, context);
+        if (!e.retryable || attempt >= this.ctx.openAttemptsMax || this.ctx.session.closed) {
+          this.fail(e);
+          return;
+        }
+        await sleep(backoffMs(this.ctx, attempt - 1));
+      }
+    }
+  }
+
+  private fail(err: FsError): void {
+    if (this.state === 'failed' || this.state === 'ended') return;
+    this.state = 'failed';
+    this.failure = err;
+    for (const piece of this.pending.concat(this.retry)) {
+      this.ctx.onSettled(piece.data.length);
+      piece.group?.fail(err);
+    }
+    this.pending = [];
+    this.retry = [];
+    this.wakeIfIdle();
+  }
+
+  private async releaseLease(): Promise<void> {
+    this.state = 'ended';
+    if (this.chunkId === 0) return;
+    // Length 0 never grows the file: this only gives the lease back. If it fails, the master
+    // drops the lease with the session anyway, and the caller already has the real error.
+    await this.writeEnd(0).catch(() => undefined);
+  }
+
+  private async writeEnd(lengthBytes: number): Promise<Attr | null> {
+    const context = `${this.ctx.label}: end write of chunk ${this.chunkIndex}`;
+    const body = {
+      inode: this.ctx.inode, chunkIndex: this.chunkIndex, chunkId: this.chunkId,
+      length: lengthBytes,
+    };
+    try {
+      return (await this.ctx.session.call(CLTOMA_WRITE_END, body, context)).attr;
+    } catch (err) {
+      // Sent while the master restarted: once more on the new session, so the length is kept.
+      if (!(err instanceof FsError) || err.code !== 'ENOTCONN') throw err;
+      return (await this.ctx.session.call(CLTOMA_WRITE_END, body, context)).attr;
+    }
+  }
+}
+
+/** CLTOCS_FSYNC down the chain of a written chunk. */
+export async function fsyncChunk(
+  agent: ChunkserverAgent, chunk: WrittenChunk, label: string,
+): Promise<void> {
+  assert(chunk.chain.length > 0, 'a written chunk has a chain');
+  const head = chunk.chain[0]!;
+  const connection = agent.pool(head.host, head.port).acquire();
+  const hops = chunk.chain.slice(1).map(({ host, port }) => ({ host, port }));
+  const context = `${label}: fsync chunk ${chunk.chunkId} via ${connection.address}`;
+  let reply;
+  try {
+    reply = await connection.request(CLTOCS_FSYNC, {
+      chunkId: chunk.chunkId, version: chunk.version, chain: hops,
+    });
+  } catch (err) {
+    throw toFsError(err, context);
+  }
+  if (reply.status !== Status.OK) throw new FsError(reply.status, context);
+}
