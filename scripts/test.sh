@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/test-deps.sh
 echo "test: type-checking"
 pnpm run -s build
 exec node --import tsx test/run.ts "$@"
