@@ -34,7 +34,7 @@ function main(): void {
   const log = new Logger('chunkserver');
   log.info('starting', {
     version: VERSION, dataPath: config.dataPath, disks: folders.map((f) => f.path).join(','),
-    master: `${config.masterHost}:${config.masterPort}`,
+    masters: config.masters.map((m) => `${m.host}:${m.port}`).join(','),
     threadPool: Number(process.env.UV_THREADPOOL_SIZE ?? THREAD_POOL_DEFAULT),
   });
   const chunkserver = new Chunkserver(config, folders, log);

@@ -9,7 +9,7 @@ import { BLOCK_SIZE_BYTES, CHUNK_SIZE_BYTES, FsError, assert } from '@antlerfs/p
 import {
   CHECKSUMS_BYTES, HEADER_BYTES, decodeHeader, fsCall, readFully, type ChunkHeader,
 } from './chunk-file.ts';
-import type { ChecksumWorkerTask } from './checksum-worker.ts';
+import type { ChecksumWorkerTask, VerifyPieceResult } from './checksum-worker.ts';
 
 /** Idle workers exit after this; a new task starts one again. */
 const WORKER_IDLE_TIMEOUT_MS = 60_000;
@@ -37,8 +37,10 @@ export interface ChunkFileVerification {
   badBlocks: number[];
 }
 
+type WorkerResult = number[] | Uint8Array | VerifyPieceResult;
+
 export class ChecksumPool {
-  private readonly pool: Piscina<ChecksumWorkerTask, number[] | Uint8Array>;
+  private readonly pool: Piscina<ChecksumWorkerTask, WorkerResult>;
 
   constructor(threads: number) {
     assert(Number.isInteger(threads) && threads >= 1, `CHECKSUM_WORKERS ${threads}`);
@@ -61,6 +63,27 @@ export class ChecksumPool {
     });
     assert(Array.isArray(bad), 'verify returns block indices');
     return bad;
+  }
+
+  /**
+   * Verifies a piece of whole blocks against one checksum per block on a worker. The piece's
+   * ArrayBuffer is transferred (it must hold nothing anyone else uses) and moved back: `data`
+   * is detached afterwards and the result's `data` views the same bytes.
+   */
+  async verifyPiece(
+    data: Buffer, checksums: Buffer,
+  ): Promise<{ badBlocks: number[]; data: Buffer }> {
+    const ab = data.buffer;
+    assert(ab instanceof ArrayBuffer, 'a piece in a plain ArrayBuffer');
+    assert(data.length % BLOCK_SIZE_BYTES === 0, 'a piece of whole blocks');
+    const { byteOffset, byteLength } = data;
+    // The small table is cloned; the large piece moves.
+    const result = await this.pool.run({
+      kind: 'verify-piece', data: ab, byteOffset, byteLength, checksums: new Uint8Array(checksums),
+    }, { transferList: [ab] });
+    assert(!Array.isArray(result) && !(result instanceof Uint8Array), 'a piece result');
+    assert(result.data.byteLength >= byteOffset + byteLength, 'the piece came back whole');
+    return { badBlocks: result.badBlocks, data: Buffer.from(result.data, byteOffset, byteLength) };
   }
 
   /** The checksum table of `lengthBytes` of `data` (whole blocks, zeros after the length). */

@@ -1,8 +1,10 @@
 // Whole-chunk checksum work, run on a piscina worker thread so the event loop stays free: it
-// verifies every block of a chunk against its checksum table, or computes a table. The data
-// arrives in a SharedArrayBuffer (never copied); each block is hashed zero-padded to 64 KiB,
-// as the chunk file stores it. Also callable inline (tests, small jobs).
+// verifies every block of a chunk against its checksum table, or computes a table, or verifies
+// one piece of a replica. Chunk data arrives in a SharedArrayBuffer, a piece as a transferred
+// ArrayBuffer that is moved back (never copied); each block is hashed zero-padded to 64 KiB, as
+// the chunk file stores it. Also callable inline (tests, small jobs).
 import { xxh64 } from '@node-rs/xxhash';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 
 const BLOCK_SIZE_BYTES = 64 * 1024;
 const BLOCKS_PER_CHUNK = 1024;
@@ -23,7 +25,23 @@ export interface ChecksumTask {
   lengthBytes: number;
 }
 
-export type ChecksumWorkerTask = VerifyTask | ChecksumTask;
+/** A piece of a chunk being replicated: its buffer is transferred here and moved back. */
+export interface VerifyPieceTask {
+  kind: 'verify-piece';
+  data: ArrayBuffer;
+  byteOffset: number;
+  byteLength: number;
+  /** One big-endian xxh64 per block of the piece. */
+  checksums: Uint8Array;
+}
+
+export interface VerifyPieceResult {
+  badBlocks: number[];
+  /** The task's buffer, moved back to the caller. */
+  data: ArrayBuffer;
+}
+
+export type ChecksumWorkerTask = VerifyTask | ChecksumTask | VerifyPieceTask;
 
 function blockCountOf(lengthBytes: number, dataBytes: number): number {
   const count = Math.ceil(lengthBytes / BLOCK_SIZE_BYTES);
@@ -68,8 +86,41 @@ export function blockChecksums(data: Uint8Array, lengthBytes: number): Uint8Arra
   return out;
 }
 
-/** The piscina entry point: bad block indices for 'verify', the table for 'checksums'. */
-export default function run(task: ChecksumWorkerTask): number[] | Uint8Array {
+/**
+ * Indices (within the piece) of the blocks of `data` (whole blocks) that do not match
+ * `checksums`, one big-endian xxh64 per block.
+ */
+export function verifyPiece(data: Uint8Array, checksums: Uint8Array): number[] {
+  const count = data.length / BLOCK_SIZE_BYTES;
+  if (!Number.isInteger(count) || checksums.length !== 8 * count) {
+    throw new RangeError(`piece of ${data.length} bytes with ${checksums.length} checksum bytes`);
+  }
+  const table = new DataView(checksums.buffer, checksums.byteOffset, checksums.byteLength);
+  const bad: number[] = [];
+  for (let b = 0; b < count; b++) {
+    const got = xxh64(data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES));
+    if (got !== table.getBigUint64(8 * b, false)) bad.push(b);
+  }
+  return bad;
+}
+
+/** Returns the piece's result with its buffer moved (not copied) back to the main thread. */
+function moveBack(result: VerifyPieceResult): unknown {
+  return move({
+    get [transferableSymbol]() { return [result.data]; },
+    get [valueSymbol]() { return result; },
+  });
+}
+
+/**
+ * The piscina entry point: bad block indices for 'verify', the table for 'checksums', bad blocks
+ * and the moved buffer for 'verify-piece'.
+ */
+export default function run(task: ChecksumWorkerTask): unknown {
+  if (task.kind === 'verify-piece') {
+    const view = new Uint8Array(task.data, task.byteOffset, task.byteLength);
+    return moveBack({ badBlocks: verifyPiece(view, task.checksums), data: task.data });
+  }
   const data = new Uint8Array(task.data);
   switch (task.kind) {
     case 'verify': return verifyBlocks(data, task.lengthBytes, new Uint8Array(task.checksums));

@@ -37,6 +37,8 @@ assert(FIXED_FIELDS_BYTES <= CHECKSUMS_OFFSET, 'fixed fields end before the chec
 
 const NAME_PATTERN = /^chunk_([0-9A-F]{16})_([0-9A-F]{8})\.dat$/;
 export const TEMP_SUFFIX = '.tmp';
+/** A replica being copied in: `<chunk file name>.replica.tmp` until verified and synced. */
+export const REPLICA_TEMP_SUFFIX = '.replica' + TEMP_SUFFIX;
 
 export interface ChunkHeader {
   chunkId: number;
@@ -61,6 +63,17 @@ export function parseChunkFileName(name: string): { chunkId: number; version: nu
   const version = Number.parseInt(m[2]!, 16);
   if (!Number.isSafeInteger(chunkId) || chunkId === 0 || version === 0) return null;
   return { chunkId, version };
+}
+
+/**
+ * For a temporary name a crash can leave (`<chunk name>.tmp`, `<chunk name>.replica.tmp`), the
+ * chunk it was becoming; null for any other name.
+ */
+export function tempChunkFileTarget(name: string): { chunkId: number; version: number } | null {
+  for (const suffix of [REPLICA_TEMP_SUFFIX, TEMP_SUFFIX]) {
+    if (name.endsWith(suffix)) return parseChunkFileName(name.slice(0, -suffix.length));
+  }
+  return null;
 }
 
 /** The subfolder (00..FF) that holds a chunk: its id's low byte. */
@@ -165,7 +178,8 @@ export async function readFully(
   return done;
 }
 
-async function writeFully(
+/** Writes all of `buf` at `position`. */
+export async function writeFully(
   handle: fs.FileHandle, buf: Uint8Array, position: number,
 ): Promise<void> {
   let done = 0;
@@ -228,6 +242,12 @@ export class ChunkFile {
   get version(): number { return this.versionNow; }
   get lengthBytes(): number { return this.lengthNow; }
   get path(): string { return this.filePath; }
+
+  /** A copy of the first `blockCount` entries of the checksum table (8 bytes each). */
+  checksumsOf(blockCount: number): Buffer {
+    assert(blockCount >= 0 && blockCount <= BLOCKS_PER_CHUNK, `${blockCount} blocks`);
+    return Buffer.from(this.checksums.subarray(0, 8 * blockCount));
+  }
 
   /** The stored checksum of block `blockIndex`. */
   blockChecksum(blockIndex: number): bigint {

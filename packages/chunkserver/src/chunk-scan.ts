@@ -28,7 +28,15 @@ export async function scanDisks(
 ): Promise<ScannedChunk[]> {
   const work: { disk: Disk; file: FoundChunkFile }[] = [];
   for (const disk of disks) {
-    for (const file of await disk.listChunkFiles(log)) work.push({ disk, file });
+    let files: FoundChunkFile[];
+    try {
+      files = await disk.io(() => disk.listChunkFiles(log));
+    } catch (err) {
+      // A folder that cannot be listed holds nothing we can serve.
+      disk.markDamaged(`cannot list chunk files: ${(err as Error).message}`);
+      continue;
+    }
+    for (const file of files) work.push({ disk, file });
   }
   const kept = new Map<number, ScannedChunk>();
   let next = 0;
@@ -38,7 +46,7 @@ export async function scanDisks(
       const { disk, file } = work[next++]!;
       let chunk: ScannedChunk | null = null;
       try {
-        chunk = await inspect(disk, file, pool, log);
+        chunk = await disk.io(() => inspect(disk, file, pool, log));
       } catch (err) {
         log.error('chunk file unreadable: left aside', {
           path: file.path, error: (err as Error).message,

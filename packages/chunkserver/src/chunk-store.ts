@@ -1,13 +1,16 @@
 // The chunks this server holds: id -> version, disk, stored length, damage. Owns the disks (scan
-// at start, folder choice for new chunks, free space less the reserve), the open-file cache and
-// the locks that order work on a chunk. Every operation names the version it expects and fails
-// with NO_SUCH_CHUNK / WRONG_VERSION otherwise. All disk I/O is async.
+// at start, folder choice for new chunks, free space less the reserve, health), the open-file
+// cache and the locks that order work on a chunk. Every operation names the version it expects
+// and fails with NO_SUCH_CHUNK / WRONG_VERSION otherwise. A damaged copy (a block failed its
+// checksum) is no longer read from; a lost copy (file gone, folder failing) is dropped from the
+// map and reported. All disk I/O is async and runs through its disk's io() (error accounting).
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import {
   BLOCK_SIZE_BYTES, BLOCKS_PER_CHUNK, CHUNK_SIZE_BYTES, FsError, READ_SIZE_MAX_BYTES, assert,
   type Logger,
 } from '@antlerfs/protocol';
-import { ChunkFile, chunkFilePath, fsCall } from './chunk-file.ts';
+import { ChunkFile, HEADER_BYTES, chunkFilePath, fsCall, syncFolder } from './chunk-file.ts';
 import type { ChecksumPool } from './checksum-pool.ts';
 import { Disk } from './disk.ts';
 import type { HddFolder } from './hdd-config.ts';
@@ -23,8 +26,10 @@ export interface ChunkInfo {
 
 interface ChunkEntry extends ChunkInfo {
   disk: Disk;
-  /** A block failed its checksum; the master has been (or will be) told. */
+  /** A block failed its checksum; the master has been (or will be) told. Not read from. */
   damaged: boolean;
+  /** The copy is gone (file missing, folder damaged); it leaves the map once work on it ends. */
+  lost: boolean;
   /** Set once the chunk is deleted; work that waited on its lock then fails. */
   gone: boolean;
   /** Reads and writes share it; create, version change, truncate, delete take it alone. */
@@ -42,17 +47,25 @@ export interface ChunkStoreOptions {
   openFilesMax: number;
   log: Logger;
   checksumPool: ChecksumPool;
+  /** Device errors on a folder before it is damaged (HDD_IO_ERRORS_MAX). */
+  ioErrorsMax?: number;
 }
 
 export interface ChunkStoreCounters {
   blockChecksumErrors: number;
+  /** Copies given up: file gone, or on a damaged folder. */
+  chunksLost: number;
 }
+
+const IO_ERRORS_MAX_DEFAULT = 3;
 
 export class ChunkStore {
   readonly disks: Disk[];
-  readonly counters: ChunkStoreCounters = { blockChecksumErrors: 0 };
+  readonly counters: ChunkStoreCounters = { blockChecksumErrors: 0, chunksLost: 0 };
   /** Called once per damaged copy (the master link reports it). */
   onDamaged: (chunk: ChunkInfo) => void = () => undefined;
+  /** Called once per lost copy (the master link reports it). */
+  onLost: (chunk: ChunkInfo) => void = () => undefined;
   private readonly chunks = new Map<number, ChunkEntry>();
   private readonly files: OpenFileCache;
   private readonly log: Logger;
@@ -61,7 +74,11 @@ export class ChunkStore {
 
   constructor(opts: ChunkStoreOptions) {
     assert(opts.folders.length > 0, 'at least one chunk folder');
-    this.disks = opts.folders.map((f) => new Disk(f));
+    const ioErrorsMax = opts.ioErrorsMax ?? IO_ERRORS_MAX_DEFAULT;
+    this.disks = opts.folders.map((f) => new Disk(f, ioErrorsMax));
+    for (const d of this.disks) {
+      d.onDamaged = (disk, lastError) => this.diskDamaged(disk, lastError);
+    }
     this.files = new OpenFileCache(opts.openFilesMax);
     this.log = opts.log;
     this.checksumPool = opts.checksumPool;
@@ -75,21 +92,32 @@ export class ChunkStore {
     return this.files.openCount;
   }
 
-  /** Prepares every disk and loads the chunks found on them. */
+  /**
+   * Prepares every disk and loads the chunks found on them. A folder that cannot be prepared or
+   * listed is damaged and left out; start fails only if no folder is usable.
+   */
   async start(): Promise<void> {
     const startedMs = Date.now();
-    await Promise.all(this.disks.map((d) => d.prepare()));
-    const found = await scanDisks(this.disks, this.checksumPool, this.log);
+    await Promise.all(this.disks.map((d) => d.prepare().catch((err: Error) => {
+      d.markDamaged(`cannot prepare: ${err.message}`);
+    })));
+    const found = await scanDisks(this.disks.filter((d) => !d.damaged), this.checksumPool,
+      this.log);
+    if (this.disks.every((d) => d.damaged)) {
+      throw new FsError('EIO', `no usable chunk folder among ${this.disks.length}`);
+    }
     for (const c of found) {
+      if (c.disk.damaged) continue; // the folder failed during the scan
       this.chunks.set(c.chunkId, {
         chunkId: c.chunkId, version: c.version, lengthBytes: c.lengthBytes, disk: c.disk,
-        damaged: c.damaged, gone: false, lock: new RwLock(), blockLocks: new Map(),
+        damaged: c.damaged, lost: false, gone: false, lock: new RwLock(), blockLocks: new Map(),
       });
       c.disk.chunkCount++;
     }
     this.log.info('chunks scanned', {
       chunks: this.chunks.size, damaged: found.filter((c) => c.damaged).length,
-      disks: this.disks.length, ms: Date.now() - startedMs,
+      disks: this.disks.length, damagedDisks: this.disks.filter((d) => d.damaged).length,
+      ms: Date.now() - startedMs,
     });
   }
 
@@ -97,7 +125,7 @@ export class ChunkStore {
   list(): ChunkInfo[] {
     const out: ChunkInfo[] = [];
     for (const e of this.chunks.values()) {
-      out.push({ chunkId: e.chunkId, version: e.version, lengthBytes: e.lengthBytes });
+      if (!e.lost) out.push(infoOf(e));
     }
     return out;
   }
@@ -106,21 +134,26 @@ export class ChunkStore {
   damagedChunks(): ChunkInfo[] {
     const out: ChunkInfo[] = [];
     for (const e of this.chunks.values()) {
-      if (e.damaged) out.push(infoOf(e));
+      if (e.damaged && !e.lost) out.push(infoOf(e));
     }
     return out;
   }
 
   get(chunkId: number): ChunkInfo | undefined {
     const e = this.chunks.get(chunkId);
-    return e === undefined ? undefined : infoOf(e);
+    return e === undefined || e.lost ? undefined : infoOf(e);
   }
 
-  /** Total and usable (above the reserve) bytes of all disks, as last measured. */
+  isDamaged(chunkId: number): boolean {
+    return this.chunks.get(chunkId)?.damaged === true;
+  }
+
+  /** Total and usable (above the reserve) bytes of the healthy disks, as last measured. */
   space(): { totalBytes: number; freeBytes: number } {
     let totalBytes = 0;
     let freeBytes = 0;
     for (const d of this.disks) {
+      if (d.damaged) continue;
       totalBytes += d.totalBytes;
       freeBytes += d.usableBytes;
     }
@@ -151,15 +184,12 @@ export class ChunkStore {
       await existing.lock.with('exclusive', () => this.replace(existing, disk, version));
       return;
     }
-    const entry: ChunkEntry = {
-      chunkId, version, lengthBytes: 0, disk, damaged: false, gone: false,
-      lock: new RwLock(), blockLocks: new Map(),
-    };
+    const entry = newEntry(chunkId, version, 0, disk);
     this.chunks.set(chunkId, entry);
     await entry.lock.with('exclusive', async () => {
       try {
-        await this.files.use(chunkId, () => ChunkFile.create(disk.path, chunkId, version),
-          async () => undefined);
+        await disk.io(() => this.files.use(chunkId,
+          () => ChunkFile.create(disk.path, chunkId, version), async () => undefined), true);
         disk.chunkCount++;
       } catch (err) {
         entry.gone = true;
@@ -170,17 +200,14 @@ export class ChunkStore {
   }
 
   private async replace(entry: ChunkEntry, disk: Disk, version: number): Promise<void> {
+    await this.settleLost(entry);
     if (entry.gone) return this.create(entry.chunkId, version);
     const oldPath = chunkFilePath(entry.disk.path, entry.chunkId, entry.version);
     await this.files.drop(entry.chunkId);
-    await this.files.use(entry.chunkId, () => ChunkFile.create(disk.path, entry.chunkId, version),
-      async () => undefined);
+    await disk.io(() => this.files.use(entry.chunkId,
+      () => ChunkFile.create(disk.path, entry.chunkId, version), async () => undefined), true);
     const newPath = chunkFilePath(disk.path, entry.chunkId, version);
-    if (oldPath !== newPath) {
-      await fsCall('unlink', oldPath, () => fs.unlink(oldPath)).catch((err: FsError) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-    }
+    if (oldPath !== newPath) await unlinkIfPresent(entry.disk, oldPath);
     this.log.info('chunk replaced by a new empty one', { chunkId: entry.chunkId, version });
     entry.disk.chunkCount--;
     disk.chunkCount++;
@@ -237,13 +264,8 @@ export class ChunkStore {
     await entry.lock.with('exclusive', async () => {
       this.recheck(entry, version === 0 ? entry.version : version);
       await this.files.drop(chunkId);
-      const filePath = chunkFilePath(entry.disk.path, chunkId, entry.version);
-      await fsCall('unlink', filePath, () => fs.unlink(filePath)).catch((err: FsError) => {
-        if (err.code !== 'ENOENT') throw err;
-      });
-      entry.gone = true;
-      entry.disk.chunkCount--;
-      this.chunks.delete(chunkId);
+      await unlinkIfPresent(entry.disk, chunkFilePath(entry.disk.path, chunkId, entry.version));
+      this.forget(entry);
     });
   }
 
@@ -259,6 +281,7 @@ export class ChunkStore {
     const lastBlock = Math.floor((offset + size - 1) / BLOCK_SIZE_BYTES);
     return entry.lock.with('shared', async () => {
       this.recheck(entry, version);
+      refuseDamaged(entry);
       // Blocks are locked in ascending order, so two multi-block holders never deadlock.
       for (let b = firstBlock; b <= lastBlock; b++) {
         await this.blockLock(entry, b).acquire('shared');
@@ -310,8 +333,8 @@ export class ChunkStore {
   }
 
   /**
-   * Reads the whole chunk and checks every block on a worker (scrub, replication). A bad block
-   * marks the copy damaged. Returns the bad block indices.
+   * Reads the whole chunk and checks every block on a worker (scrub). A bad block marks the copy
+   * damaged. Returns the bad block indices.
    */
   async verifyChunk(chunkId: number): Promise<number[]> {
     this.checkOpen();
@@ -319,11 +342,90 @@ export class ChunkStore {
     return entry.lock.with('exclusive', async () => {
       this.recheck(entry, entry.version);
       const filePath = chunkFilePath(entry.disk.path, chunkId, entry.version);
-      const result = await this.checksumPool.verifyChunkFile(filePath);
+      const result = await this.onDisk(entry, () => this.checksumPool.verifyChunkFile(filePath));
       if (result.badBlocks.length > 0) {
         this.markDamaged(entry, `blocks ${result.badBlocks.join(',')}`);
       }
       return result.badBlocks;
+    });
+  }
+
+  /**
+   * The stored length and the checksum of every block up to it (8 bytes each, big-endian), for a
+   * replicating peer. A damaged copy is refused.
+   */
+  async checksums(
+    chunkId: number, version: number,
+  ): Promise<{ lengthBytes: number; table: Buffer }> {
+    this.checkOpen();
+    const entry = this.lookup(chunkId, version);
+    return entry.lock.with('shared', async () => {
+      this.recheck(entry, version);
+      refuseDamaged(entry);
+      return this.withFile(entry, async (f) => ({
+        lengthBytes: f.lengthBytes,
+        table: f.checksumsOf(Math.ceil(f.lengthBytes / BLOCK_SIZE_BYTES)),
+      }));
+    });
+  }
+
+  /** The healthy disk with the most room for a replica of `lengthBytes`; ENOSPC if none. */
+  async diskForReplica(lengthBytes: number): Promise<Disk> {
+    this.checkOpen();
+    assert(lengthBytes >= 0 && lengthBytes <= CHUNK_SIZE_BYTES, `length ${lengthBytes}`);
+    await this.refreshSpace();
+    const disk = this.pickDisk();
+    if (disk === null || disk.usableBytes < HEADER_BYTES + lengthBytes) {
+      throw new FsError('ENOSPC', `no disk has room for a replica of ${lengthBytes} bytes`);
+    }
+    return disk;
+  }
+
+  /**
+   * Takes a verified, synced replica at `tempPath` on `disk` as the chunk's copy: renamed into
+   * place, replacing any copy of that id (whatever its version), then served.
+   */
+  async installReplica(
+    replica: { chunkId: number; version: number; lengthBytes: number; disk: Disk },
+    tempPath: string,
+  ): Promise<void> {
+    this.checkOpen();
+    const { chunkId, version, lengthBytes, disk } = replica;
+    const finalPath = chunkFilePath(disk.path, chunkId, version);
+    const existing = this.chunks.get(chunkId);
+    if (existing === undefined) {
+      const entry = newEntry(chunkId, version, lengthBytes, disk);
+      this.chunks.set(chunkId, entry);
+      await entry.lock.with('exclusive', async () => {
+        try {
+          await disk.io(() => renameInto(tempPath, finalPath));
+          disk.chunkCount++;
+        } catch (err) {
+          entry.gone = true;
+          if (this.chunks.get(chunkId) === entry) this.chunks.delete(chunkId);
+          throw err;
+        }
+      });
+      return;
+    }
+    await existing.lock.with('exclusive', async () => {
+      // Deleted or lost while we waited: install as a new chunk.
+      await this.settleLost(existing);
+      if (existing.gone) return this.installReplica(replica, tempPath);
+      await this.files.drop(chunkId);
+      const oldPath = chunkFilePath(existing.disk.path, chunkId, existing.version);
+      if (oldPath !== finalPath) await unlinkIfPresent(existing.disk, oldPath);
+      try {
+        await disk.io(() => renameInto(tempPath, finalPath));
+      } catch (err) {
+        // The old file may be gone already: this id has no copy here any more.
+        if (oldPath !== finalPath) this.markLost(existing, (err as Error).message);
+        throw err;
+      }
+      existing.disk.chunkCount--;
+      disk.chunkCount++;
+      Object.assign(existing, { version, lengthBytes, disk, damaged: false });
+      this.log.info('chunk replaced by a replica', { chunkId, version, lengthBytes });
     });
   }
 
@@ -349,7 +451,7 @@ export class ChunkStore {
 
   /** After an await: the chunk still exists at the version the request names. */
   private recheck(entry: ChunkEntry, version?: number, alreadyVersion?: number): void {
-    if (entry.gone) throw new FsError('NO_SUCH_CHUNK', `chunk ${entry.chunkId}`);
+    if (entry.gone || entry.lost) throw new FsError('NO_SUCH_CHUNK', `chunk ${entry.chunkId}`);
     if (version === undefined || entry.version === version) return;
     if (alreadyVersion !== undefined && entry.version === alreadyVersion) return;
     throw new FsError('WRONG_VERSION',
@@ -362,7 +464,7 @@ export class ChunkStore {
       chunkFilePath(entry.disk.path, entry.chunkId, entry.version), entry.chunkId, entry.version,
       entry.lengthBytes);
     try {
-      return await this.files.use(entry.chunkId, open, work);
+      return await this.onDisk(entry, () => this.files.use(entry.chunkId, open, work));
     } catch (err) {
       if (err instanceof FsError && err.code === 'CHECKSUM_MISMATCH') {
         this.counters.blockChecksumErrors++;
@@ -372,11 +474,70 @@ export class ChunkStore {
     }
   }
 
+  /**
+   * Runs I/O on the chunk's file through its disk. The file missing (deleted by hand, folder
+   * removed) means the copy is lost; the caller gets NO_SUCH_CHUNK.
+   */
+  private async onDisk<T>(entry: ChunkEntry, call: () => Promise<T>): Promise<T> {
+    try {
+      return await entry.disk.io(call);
+    } catch (err) {
+      if (!(err instanceof FsError && err.code === 'ENOENT')) throw err;
+      this.markLost(entry, err.message);
+      throw new FsError('NO_SUCH_CHUNK', `chunk ${entry.chunkId}: ${err.context}`);
+    }
+  }
+
   private markDamaged(entry: ChunkEntry, why: string): void {
     if (entry.damaged) return;
     entry.damaged = true;
     this.log.warn('chunk copy damaged', { chunkId: entry.chunkId, version: entry.version, why });
     this.onDamaged(infoOf(entry));
+  }
+
+  /**
+   * Gives up a copy: no longer listed or served, reported lost; it leaves the map (file handle
+   * closed) once the work holding its lock ends. `quiet` when a whole folder goes at once.
+   */
+  private markLost(entry: ChunkEntry, why: string, quiet = false): void {
+    if (entry.lost || entry.gone) return;
+    entry.lost = true;
+    this.counters.chunksLost++;
+    if (!quiet) {
+      this.log.warn('chunk copy lost', { chunkId: entry.chunkId, version: entry.version, why });
+    }
+    this.onLost(infoOf(entry));
+    // Queued now, before any later order for this id, so that order finds the entry gone.
+    void entry.lock.with('exclusive', async () => {
+      if (entry.gone) return;
+      await this.files.drop(entry.chunkId);
+      this.forget(entry);
+    }).catch((err: Error) => {
+      this.log.error('cannot release a lost chunk', { chunkId: entry.chunkId, error: err.message });
+    });
+  }
+
+  /** A lost entry whose removal has not run yet is removed now (lock held by the caller). */
+  private async settleLost(entry: ChunkEntry): Promise<void> {
+    if (!entry.lost || entry.gone) return;
+    await this.files.drop(entry.chunkId);
+    this.forget(entry);
+  }
+
+  /** Removes an entry from the map (its lock held exclusively by the caller). */
+  private forget(entry: ChunkEntry): void {
+    entry.gone = true;
+    entry.disk.chunkCount--;
+    if (this.chunks.get(entry.chunkId) === entry) this.chunks.delete(entry.chunkId);
+  }
+
+  /** A folder crossed its error limit: its chunks are given up and reported lost. */
+  private diskDamaged(disk: Disk, lastError: string): void {
+    const onIt = [...this.chunks.values()].filter((e) => e.disk === disk && !e.lost && !e.gone);
+    this.log.error('chunk folder damaged: its chunks are reported lost, it takes no new chunks', {
+      disk: disk.path, ioErrors: disk.ioErrors, chunks: onIt.length, lastError,
+    });
+    for (const e of onIt) this.markLost(e, `chunk folder ${disk.path} damaged`, true);
   }
 
   private blockLock(entry: ChunkEntry, blockIndex: number): RwLock {
@@ -394,4 +555,32 @@ export class ChunkStore {
     lock.release(mode);
     if (lock.idle) entry.blockLocks.delete(blockIndex);
   }
+}
+
+function newEntry(chunkId: number, version: number, lengthBytes: number, disk: Disk): ChunkEntry {
+  return {
+    chunkId, version, lengthBytes, disk, damaged: false, lost: false, gone: false,
+    lock: new RwLock(), blockLocks: new Map(),
+  };
+}
+
+/** A damaged copy is not served: every block of it is suspect until it is replaced. */
+function refuseDamaged(entry: ChunkEntry): void {
+  if (entry.damaged) {
+    throw new FsError('CHECKSUM_MISMATCH', `chunk ${entry.chunkId} copy is damaged`);
+  }
+}
+
+/** Removes a chunk file through its disk; a file already gone is fine. */
+async function unlinkIfPresent(disk: Disk, filePath: string): Promise<void> {
+  const unlink = (): Promise<void> => fsCall('unlink', filePath, () => fs.unlink(filePath));
+  await disk.io(unlink).catch((err: FsError) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
+/** Renames a finished file into place and syncs the folder so the name survives a power cut. */
+async function renameInto(tempPath: string, finalPath: string): Promise<void> {
+  await fsCall('rename', tempPath, () => fs.rename(tempPath, finalPath));
+  await syncFolder(path.dirname(finalPath));
 }

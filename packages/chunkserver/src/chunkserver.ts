@@ -1,7 +1,8 @@
 // The chunkserver assembled from its parts, as the daemon modules runDaemon starts in order and
-// stops in reverse: checksum pool, master link identity, chunk store (scan), data server, then
-// registration with the master (after which the daemon is ready). So SIGTERM stops listening and
-// finishes writes first, then closes the chunk files, then the master link, then the workers.
+// stops in reverse: checksum pool, master link identity, chunk store (scan), data server,
+// replicator, scrubber, then registration with the master (after which the daemon is ready). So
+// SIGTERM stops the scrub and aborts replications, stops listening and finishes writes, then
+// closes the chunk files, then the master link, then the workers.
 import { assert, type DaemonModule, type Logger } from '@antlerfs/protocol';
 import { ChecksumPool } from './checksum-pool.ts';
 import { ChunkStore } from './chunk-store.ts';
@@ -9,6 +10,8 @@ import type { ChunkserverConfig } from './config.ts';
 import { DataServer } from './data-server.ts';
 import type { HddFolder } from './hdd-config.ts';
 import { MasterLink } from './master-link.ts';
+import { Replicator } from './replicator.ts';
+import { Scrubber } from './scrubber.ts';
 
 export class Chunkserver {
   readonly config: ChunkserverConfig;
@@ -16,6 +19,8 @@ export class Chunkserver {
   readonly store: ChunkStore;
   readonly dataServer: DataServer;
   readonly masterLink: MasterLink;
+  readonly replicator: Replicator;
+  readonly scrubber: Scrubber;
   readonly modules: DaemonModule[];
   private readonly log: Logger;
   private readyDataPort = 0;
@@ -26,23 +31,38 @@ export class Chunkserver {
     this.checksumPool = new ChecksumPool(config.checksumWorkers);
     this.store = new ChunkStore({
       folders, openFilesMax: config.openFilesMax, log: log.child('store'),
-      checksumPool: this.checksumPool,
+      checksumPool: this.checksumPool, ioErrorsMax: config.hddIoErrorsMax,
+    });
+    this.replicator = new Replicator({
+      store: this.store, checksumPool: this.checksumPool, log: log.child('replicator'),
+      replicationsMax: config.replicationsMax, queueMax: config.replicationQueueMax,
+      bytesPerSecond: config.replicationBytesPerSecond,
+      readsInflightMax: config.replicationReadsInflightMax, timeoutMs: config.replicationTimeoutMs,
+    });
+    this.scrubber = new Scrubber({
+      store: this.store, log: log.child('scrub'), bytesPerSecond: config.scrubBytesPerSecond,
+      passMinMs: config.scrubPassMinMs,
     });
     this.dataServer = new DataServer({
       store: this.store, log: log.child('data'), host: config.listenHost, port: config.listenPort,
       writesInflightMax: config.writesInflightMax, readsInflightMax: config.readsInflightMax,
       connectionsMax: config.dataConnectionsMax, chainLinksPerServer: config.chainLinksPerServer,
       chainTimeoutMs: config.chainTimeoutMs,
+      moreCounters: () => ({
+        ...this.replicator.counters, replications_running: this.replicator.load.running,
+        replications_queued: this.replicator.load.queued, ...this.scrubber.counters,
+      }),
     });
     this.masterLink = new MasterLink({
-      store: this.store, log: log.child('master'), masterHost: config.masterHost,
-      masterPort: config.masterPort, advertiseHost: config.advertiseHost,
+      store: this.store, log: log.child('master'), masters: config.masters,
+      replicate: (order) => this.replicator.replicate(order), advertiseHost: config.advertiseHost,
       dataPort: () => this.dataServer.port, dataPath: config.dataPath,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       reconnectDelayMaxMs: config.masterReconnectDelayMaxMs, timeoutMs: config.masterTimeoutMs,
       chunkListBatchMax: config.chunkListBatchMax,
     });
     this.store.onDamaged = (chunk) => this.masterLink.reportDamaged(chunk);
+    this.store.onLost = (chunk) => this.masterLink.reportLost(chunk);
     this.modules = [
       { name: 'checksum-pool', start: () => undefined, stop: () => this.checksumPool.close() },
       { name: 'master-link', start: () => this.masterLink.loadIdentity(),
@@ -50,6 +70,8 @@ export class Chunkserver {
       { name: 'chunk-store', start: () => this.store.start(), stop: () => this.store.close() },
       { name: 'data-server', start: () => this.startDataServer(),
         stop: () => this.dataServer.stop() },
+      { name: 'replicator', start: () => undefined, stop: () => this.replicator.stop() },
+      { name: 'scrubber', start: () => this.scrubber.start(), stop: () => this.scrubber.stop() },
       { name: 'registration', start: () => this.register(), stop: () => undefined },
     ];
   }

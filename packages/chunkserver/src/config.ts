@@ -25,11 +25,13 @@ export const CHUNKSERVER_SCHEMA: ConfigKey[] = [
   { key: 'ADVERTISE_HOST', type: 'string', default: '',
     doc: 'address given to the master for the data port (empty: the listen host, '
       + 'or 127.0.0.1 when listening on 0.0.0.0)' },
-  { key: 'MASTER_HOST', type: 'string', default: '127.0.0.1', doc: 'master address' },
+  { key: 'MASTER_HOST', type: 'string', default: '127.0.0.1',
+    doc: 'master address, or a comma-separated list of host[:port] tried in turn (the one '
+      + 'that accepts registration is kept)' },
   { key: 'MASTER_PORT', type: 'int', default: PORT_MATOCS, min: 1, max: 65535,
-    doc: 'master port for chunkservers' },
+    doc: 'master port for chunkservers (for MASTER_HOST entries without a port)' },
   { key: 'MASTER_RECONNECT_DELAY_MAX_MS', type: 'int', default: 2000, min: 10, max: 60_000,
-    unit: 'ms', doc: 'longest wait between two attempts to reach the master' },
+    unit: 'ms', doc: 'longest wait between two rounds of attempts to reach a master' },
   { key: 'MASTER_TIMEOUT_MS', type: 'int', default: 10_000, min: 100, max: 600_000, unit: 'ms',
     doc: 'a request to the master without a reply for this long drops the link' },
   { key: 'HEARTBEAT_INTERVAL_MS', type: 'int', default: 1000, min: 10, max: 60_000, unit: 'ms',
@@ -50,6 +52,23 @@ export const CHUNKSERVER_SCHEMA: ConfigKey[] = [
     doc: 'connections kept to each next chunkserver of a write chain' },
   { key: 'CHAIN_TIMEOUT_MS', type: 'int', default: 30_000, min: 100, max: 600_000, unit: 'ms',
     doc: 'a write forwarded down the chain without a reply for this long fails' },
+  { key: 'REPLICATIONS_MAX', type: 'int', default: 2, min: 1, max: 64,
+    doc: 'replications (copies from other chunkservers) running at once' },
+  { key: 'REPLICATION_QUEUE_MAX', type: 'int', default: 64, min: 0, max: 100_000,
+    doc: 'replication orders waiting for a slot; past it an order gets EAGAIN' },
+  { key: 'REPLICATION_BYTES_PER_SECOND', type: 'bytes', default: 0, min: 0, unit: 'bytes/s',
+    doc: 'bandwidth all replications share (0 = unlimited)' },
+  { key: 'REPLICATION_READS_INFLIGHT_MAX', type: 'int', default: 4, min: 1, max: 64,
+    doc: 'reads of up to 1 MiB one replication keeps in flight to its source' },
+  { key: 'REPLICATION_TIMEOUT_MS', type: 'int', default: 30_000, min: 100, max: 600_000,
+    unit: 'ms', doc: 'a source that does not answer a replication request this long is skipped' },
+  { key: 'SCRUB_BYTES_PER_SECOND', type: 'bytes', default: 8 * 1024 * 1024, min: 0,
+    unit: 'bytes/s', doc: 'rate at which every chunk is re-read and verified (0 = no scrub)' },
+  { key: 'SCRUB_PASS_MIN_MS', type: 'int', default: 3_600_000, min: 0, max: 30 * 86_400_000,
+    unit: 'ms', doc: 'shortest time one scrub pass over every chunk takes (then it waits)' },
+  { key: 'HDD_IO_ERRORS_MAX', type: 'int', default: 3, min: 1, max: 1_000_000,
+    doc: 'I/O errors on a chunk folder after which it is marked damaged (its chunks '
+      + 'reported lost, no new chunks)' },
   { key: 'LOG_LEVEL', type: 'string', default: 'info', doc: 'debug, info, warn or error' },
 ];
 
@@ -61,8 +80,8 @@ export interface ChunkserverConfig {
   listenHost: string;
   listenPort: number;
   advertiseHost: string;
-  masterHost: string;
-  masterPort: number;
+  /** Masters to try in turn (MASTER_HOST entries, MASTER_PORT where none is given). */
+  masters: MasterAddress[];
   masterReconnectDelayMaxMs: number;
   masterTimeoutMs: number;
   heartbeatIntervalMs: number;
@@ -74,7 +93,20 @@ export interface ChunkserverConfig {
   dataConnectionsMax: number;
   chainLinksPerServer: number;
   chainTimeoutMs: number;
+  replicationsMax: number;
+  replicationQueueMax: number;
+  replicationBytesPerSecond: number;
+  replicationReadsInflightMax: number;
+  replicationTimeoutMs: number;
+  scrubBytesPerSecond: number;
+  scrubPassMinMs: number;
+  hddIoErrorsMax: number;
   logLevel: Level;
+}
+
+export interface MasterAddress {
+  host: string;
+  port: number;
 }
 
 const LEVELS: readonly Level[] = ['debug', 'info', 'warn', 'error'];
@@ -89,6 +121,33 @@ function int(values: ConfigValues, key: string): number {
   const v = values[key];
   assert(typeof v === 'number' && Number.isSafeInteger(v), `${key} is an integer`);
   return v;
+}
+
+/** Masters in a list at most this long (a cluster has one active master and a few shadows). */
+const MASTERS_MAX = 16;
+
+/**
+ * Parses MASTER_HOST: "host", "host:port", "[v6addr]:port" or a bare v6 address, separated by
+ * commas; entries without a port get `defaultPort`.
+ */
+export function parseMasters(text: string, defaultPort: number): MasterAddress[] {
+  const entries = text.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  if (entries.length === 0) throw new ConfigError('MASTER_HOST must name at least one master');
+  if (entries.length > MASTERS_MAX) {
+    throw new ConfigError(`MASTER_HOST lists ${entries.length} masters, at most ${MASTERS_MAX}`);
+  }
+  return entries.map((entry) => {
+    const m = /^\[([^\]]+)\](?::(.*))?$/.exec(entry) ?? /^([^:]+):([^:]*)$/.exec(entry);
+    // A bare IPv6 address has several colons and no port.
+    const host = m ? m[1]! : entry;
+    const portText = m ? m[2] : undefined;
+    if (portText === undefined) return { host, port: defaultPort };
+    const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 1 && port <= 65535)) {
+      throw new ConfigError(`MASTER_HOST entry "${entry}": port must be 1..65535`);
+    }
+    return { host, port };
+  });
 }
 
 /** Typed view of loaded values; checks what the schema's ranges cannot express. */
@@ -113,8 +172,7 @@ export function chunkserverConfig(values: ConfigValues): ChunkserverConfig {
     listenHost,
     listenPort: int(values, 'CSSERV_LISTEN_PORT'),
     advertiseHost,
-    masterHost: str(values, 'MASTER_HOST'),
-    masterPort: int(values, 'MASTER_PORT'),
+    masters: parseMasters(str(values, 'MASTER_HOST'), int(values, 'MASTER_PORT')),
     masterReconnectDelayMaxMs: int(values, 'MASTER_RECONNECT_DELAY_MAX_MS'),
     masterTimeoutMs: int(values, 'MASTER_TIMEOUT_MS'),
     heartbeatIntervalMs: int(values, 'HEARTBEAT_INTERVAL_MS'),
@@ -126,6 +184,14 @@ export function chunkserverConfig(values: ConfigValues): ChunkserverConfig {
     dataConnectionsMax: int(values, 'DATA_CONNECTIONS_MAX'),
     chainLinksPerServer: int(values, 'CHAIN_LINKS_PER_SERVER'),
     chainTimeoutMs: int(values, 'CHAIN_TIMEOUT_MS'),
+    replicationsMax: int(values, 'REPLICATIONS_MAX'),
+    replicationQueueMax: int(values, 'REPLICATION_QUEUE_MAX'),
+    replicationBytesPerSecond: int(values, 'REPLICATION_BYTES_PER_SECOND'),
+    replicationReadsInflightMax: int(values, 'REPLICATION_READS_INFLIGHT_MAX'),
+    replicationTimeoutMs: int(values, 'REPLICATION_TIMEOUT_MS'),
+    scrubBytesPerSecond: int(values, 'SCRUB_BYTES_PER_SECOND'),
+    scrubPassMinMs: int(values, 'SCRUB_PASS_MIN_MS'),
+    hddIoErrorsMax: int(values, 'HDD_IO_ERRORS_MAX'),
     logLevel,
   };
 }

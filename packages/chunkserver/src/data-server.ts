@@ -1,11 +1,12 @@
 // The data port (9422): clients and other chunkservers read blocks, write blocks through the
-// chain, fsync, and ask for counters. Many requests run at once per connection, bounded by
-// WRITES_INFLIGHT_MAX / READS_INFLIGHT_MAX: at the bound the connection stops reading until one
-// finishes. Malformed frames close that connection only (the link does that).
+// chain, fsync, fetch a chunk's checksum table (replication), and ask for counters. Many
+// requests run at once per connection, bounded by WRITES_INFLIGHT_MAX / READS_INFLIGHT_MAX: at
+// the bound the connection stops reading until one finishes (the link itself does not bound what
+// it serves). Malformed frames close that connection only (the link does that).
 import type net from 'node:net';
 import {
-  CLTOCS_FSYNC, CLTOCS_READ, CLTOCS_STATS, CLTOCS_WRITE, PAYLOAD_MAX_DATA_BYTES, Router, Status,
-  assert, listenLinks, type Link, type Logger,
+  CLTOCS_FSYNC, CLTOCS_READ, CLTOCS_STATS, CLTOCS_WRITE, CSTOCS_GET_CHECKSUMS,
+  PAYLOAD_MAX_DATA_BYTES, Router, Status, assert, listenLinks, type Link, type Logger,
 } from '@antlerfs/protocol';
 import type { ChunkStore } from './chunk-store.ts';
 import { DownstreamPool, WriteChain } from './write-chain.ts';
@@ -20,6 +21,8 @@ export interface DataServerOptions {
   connectionsMax: number;
   chainLinksPerServer: number;
   chainTimeoutMs: number;
+  /** More counters for CLTOCS_STATS (replication, scrub, disks), read when asked. */
+  moreCounters?: () => Record<string, number>;
 }
 
 /** Counters answered by CLTOCS_STATS (names are part of the contract with tests and tools). */
@@ -27,6 +30,7 @@ export interface DataCounters {
   read_requests: number;
   write_requests: number;
   fsync_requests: number;
+  checksums_requests: number;
   stats_requests: number;
   read_bytes: number;
   write_bytes: number;
@@ -61,7 +65,8 @@ interface LinkLoad {
 
 export class DataServer {
   readonly counters: DataCounters = {
-    read_requests: 0, write_requests: 0, fsync_requests: 0, stats_requests: 0, read_bytes: 0,
+    read_requests: 0, write_requests: 0, fsync_requests: 0, checksums_requests: 0,
+    stats_requests: 0, read_bytes: 0,
     write_bytes: 0, read_errors: 0, write_errors: 0, connections_total: 0, malformed_closes: 0,
   };
   private readonly opts: DataServerOptions;
@@ -115,6 +120,10 @@ export class DataServer {
       reply_queue_bytes: [...this.links].reduce((sum, l) => sum + l.socket.writableLength, 0),
       chunks: store.chunkCount,
       open_files: store.openFileCount,
+      chunks_lost: store.counters.chunksLost,
+      disks_damaged: store.disks.filter((d) => d.damaged).length,
+      disk_io_errors: store.disks.reduce((sum, d) => sum + d.ioErrors, 0),
+      ...this.opts.moreCounters?.(),
     };
     const all = [...Object.entries(c), ...Object.entries(extra)];
     return all.map(([name, value]) => ({ name, value }));
@@ -159,6 +168,12 @@ export class DataServer {
         const status = await this.track(ctx.link, 'write',
           () => this.chain.fsync(body.chunkId, body.version, body.chain));
         return { status };
+      })
+      .on(CSTOCS_GET_CHECKSUMS, async (body, ctx) => {
+        this.counters.checksums_requests++;
+        const { lengthBytes, table } = await this.track(ctx.link, 'read',
+          () => store.checksums(body.chunkId, body.version));
+        return { body: { lengthBytes }, data: table };
       })
       .on(CLTOCS_STATS, () => {
         this.counters.stats_requests++;

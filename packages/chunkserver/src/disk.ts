@@ -1,10 +1,16 @@
 // One chunk folder ("disk"): its 00..FF subfolders, its space (statfs) less the reserve kept
-// free, and the listing of its chunk files at start. It knows names, not chunk contents: the
-// chunk store reads headers and keeps the map of chunks.
+// free, the listing of its chunk files at start, and its health. It knows names, not chunk
+// contents: the chunk store reads headers and keeps the map of chunks. Every I/O the store does
+// on a folder runs through io(), which counts device errors (EIO and the like, not a missing chunk
+// file or a full disk; but the folder's own root or subfolders missing, as when a disk is
+// unmounted or the folder removed, count); past HDD_IO_ERRORS_MAX the folder is damaged: it
+// takes no new chunks and the store gives up the chunks on it. A test hook injects errors.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { assert, type Logger } from '@antlerfs/protocol';
-import { TEMP_SUFFIX, chunkSubfolder, fsCall, parseChunkFileName } from './chunk-file.ts';
+import {
+  FsError, assert, statusFromSystemError, type Logger, type StatusName,
+} from '@antlerfs/protocol';
+import { chunkSubfolder, fsCall, parseChunkFileName, tempChunkFileTarget } from './chunk-file.ts';
 import type { HddFolder } from './hdd-config.ts';
 
 /** 00..FF: the id's low byte picks the subfolder, so none grows past 1/256 of the chunks. */
@@ -16,6 +22,16 @@ export interface FoundChunkFile {
   path: string;
 }
 
+/**
+ * Statuses that say the device failed. A missing file (ENOENT), a full disk (ENOSPC) and our own
+ * refusals (checksum, version) say nothing about the device and are not counted.
+ */
+const DEVICE_ERRORS: ReadonlySet<StatusName> = new Set(['EIO', 'EACCES', 'EPERM']);
+
+export function isDeviceError(err: unknown): boolean {
+  return err instanceof FsError && DEVICE_ERRORS.has(err.code);
+}
+
 export class Disk {
   readonly path: string;
   readonly reserveBytes: number;
@@ -23,17 +39,69 @@ export class Disk {
   /** Free bytes an unprivileged writer can use (statfs bavail). */
   availBytes = 0;
   chunkCount = 0;
+  /** Device errors seen on this folder since start. */
+  ioErrors = 0;
+  /** Too many device errors: no new chunks, its chunks are given up. Never cleared while up. */
+  damaged = false;
+  /** Called once, when the folder becomes damaged. */
+  onDamaged: (disk: Disk, lastError: string) => void = () => undefined;
+  private readonly ioErrorsMax: number;
+  private injectedFault: string | null = null;
 
-  constructor(folder: HddFolder) {
+  constructor(folder: HddFolder, ioErrorsMax: number) {
     assert(path.isAbsolute(folder.path), `chunk folder ${folder.path} is absolute`);
     assert(folder.reserveBytes >= 0, 'reserve is not negative');
+    assert(Number.isInteger(ioErrorsMax) && ioErrorsMax >= 1, `HDD_IO_ERRORS_MAX ${ioErrorsMax}`);
     this.path = folder.path;
     this.reserveBytes = folder.reserveBytes;
+    this.ioErrorsMax = ioErrorsMax;
   }
 
   /** Free space above the reserve: what new chunks may use (0 when below the reserve). */
   get usableBytes(): number {
-    return Math.max(0, this.availBytes - this.reserveBytes);
+    return this.damaged ? 0 : Math.max(0, this.availBytes - this.reserveBytes);
+  }
+
+  /**
+   * Test hook: from now on every io() on this folder fails with the errno `code` (as a failing
+   * device would), or works again with null. Not reachable from config or the wire.
+   */
+  injectFault(code: string | null): void {
+    this.injectedFault = code;
+  }
+
+  /**
+   * Runs I/O on this folder; a device error is counted (and may damage the folder). `structural`
+   * I/O needs the folder's own paths (its root, a subfolder), so ENOENT counts there as well.
+   */
+  async io<T>(call: () => Promise<T>, structural = false): Promise<T> {
+    try {
+      if (this.injectedFault !== null) {
+        const code = this.injectedFault;
+        const status = statusFromSystemError({ code });
+        throw new FsError(status, `${this.path}: injected ${code}`);
+      }
+      return await call();
+    } catch (err) {
+      const missing = err instanceof FsError && err.code === 'ENOENT';
+      if (isDeviceError(err) || (structural && missing)) {
+        this.noteDeviceError((err as Error).message);
+      }
+      throw err;
+    }
+  }
+
+  /** Counts a device error; the one that reaches the limit marks the folder damaged. */
+  noteDeviceError(message: string): void {
+    this.ioErrors++;
+    if (this.ioErrors >= this.ioErrorsMax) this.markDamaged(message);
+  }
+
+  /** Takes the folder out of service (once): no new chunks, its chunks given up. */
+  markDamaged(reason: string): void {
+    if (this.damaged) return;
+    this.damaged = true;
+    this.onDamaged(this, reason);
   }
 
   /** Creates the folder and its 256 subfolders if missing. */
@@ -49,7 +117,8 @@ export class Disk {
   }
 
   async refreshSpace(): Promise<void> {
-    const st = await fsCall('statfs', this.path, () => fs.statfs(this.path));
+    if (this.damaged) return;
+    const st = await this.io(() => fsCall('statfs', this.path, () => fs.statfs(this.path)), true);
     this.totalBytes = st.blocks * st.bsize;
     this.availBytes = st.bavail * st.bsize;
   }
@@ -65,7 +134,7 @@ export class Disk {
       const names = await fsCall('readdir', sub, () => fs.readdir(sub));
       for (const name of names) {
         const filePath = path.join(sub, name);
-        if (name.endsWith(TEMP_SUFFIX) && parseChunkFileName(name.slice(0, -TEMP_SUFFIX.length))) {
+        if (tempChunkFileTarget(name) !== null) {
           log.warn('removing half-created chunk', { path: filePath });
           await fsCall('unlink', filePath, () => fs.unlink(filePath));
           continue;

@@ -1,22 +1,29 @@
 // The link to the master (port 9420), dialled by this chunkserver and kept forever: register
 // (csId from DATA_PATH/csid, or 0 for a new one that is then saved), send the whole chunk list
 // in batches (last=1 on the final one), then heartbeat; serve the master's orders (create, set
-// version, truncate, delete) on the same link. A lost link is redialled with backoff (at most
-// MASTER_RECONNECT_DELAY_MAX_MS) and the whole registration is done again.
+// version, truncate, delete, replicate) on the same link. MASTER_HOST may list several masters
+// (an active one and shadows): they are tried in turn, and the link stays with the one that
+// accepts CSTOMA_REGISTER. A refused connection, a NOT_ACTIVE_MASTER reply or a lost link moves
+// on to the next; after a whole round of failures the next round waits (backoff up to
+// MASTER_RECONNECT_DELAY_MAX_MS). Every registration sends the whole chunk list again.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
-  CSTOMA_CHUNK_DAMAGED, CSTOMA_CHUNKS, CSTOMA_HEARTBEAT, CSTOMA_REGISTER, FsError, MATOCS_CREATE,
-  MATOCS_DELETE, MATOCS_SET_VERSION, MATOCS_TRUNCATE, PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES, Router,
-  assert, connectLink, type Link, type Logger,
+  CSTOMA_CHUNK_DAMAGED, CSTOMA_CHUNK_LOST, CSTOMA_CHUNKS, CSTOMA_HEARTBEAT, CSTOMA_REGISTER,
+  FsError, MATOCS_CREATE, MATOCS_DELETE, MATOCS_REPLICATE, MATOCS_SET_VERSION, MATOCS_TRUNCATE,
+  PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES, Router, assert, connectLink, type Link, type Logger,
 } from '@antlerfs/protocol';
 import type { ChunkInfo, ChunkStore } from './chunk-store.ts';
+import type { MasterAddress } from './config.ts';
+import type { ReplicationOrder } from './replicator.ts';
 
 export interface MasterLinkOptions {
   store: ChunkStore;
   log: Logger;
-  masterHost: string;
-  masterPort: number;
+  /** Tried in this order, round after round. */
+  masters: MasterAddress[];
+  /** Carries out MATOCS_REPLICATE; resolves with the chunk's length once it is held here. */
+  replicate: (order: ReplicationOrder) => Promise<number>;
   /** Where clients and chunkservers reach our data port. */
   advertiseHost: string;
   dataPort: () => number;
@@ -27,9 +34,9 @@ export interface MasterLinkOptions {
   chunkListBatchMax: number;
 }
 
-/** First retry delay after a failed or lost link; doubles up to the configured maximum. */
+/** First wait after a round of failures or a lost link; doubles up to the configured maximum. */
 const RECONNECT_DELAY_MIN_MS = 100;
-/** While the master stays unreachable, one log line per this many attempts. */
+/** While no master can be reached, log lines for one round in this many. */
 const UNREACHABLE_LOG_EVERY = 10;
 const CSID_FILE = 'csid';
 
@@ -37,6 +44,7 @@ export class MasterLink {
   private readonly opts: MasterLinkOptions;
   private readonly log: Logger;
   private csIdNow = 0;
+  private masterNow: MasterAddress | null = null;
   private link: Link | null = null;
   private registeredLink: Link | null = null;
   private stopped = false;
@@ -48,6 +56,7 @@ export class MasterLink {
   private registrationCount = 0;
 
   constructor(opts: MasterLinkOptions) {
+    assert(opts.masters.length >= 1, 'at least one master');
     this.opts = opts;
     this.log = opts.log;
     this.firstRegistration = new Promise((resolve) => { this.resolveFirst = resolve; });
@@ -65,6 +74,12 @@ export class MasterLink {
   /** True while registered with the master. */
   get connected(): boolean {
     return this.registeredLink !== null && !this.registeredLink.closed;
+  }
+
+  /** "host:port" of the master registered with, or null. */
+  get master(): string | null {
+    const m = this.masterNow;
+    return m === null || !this.connected ? null : `${m.host}:${m.port}`;
   }
 
   /** Reads the saved csId (0 if this chunkserver was never registered). */
@@ -97,11 +112,25 @@ export class MasterLink {
 
   /** Tells the master a copy here is damaged (again after each registration, from the store). */
   reportDamaged(chunk: ChunkInfo): void {
+    this.report(CSTOMA_CHUNK_DAMAGED, chunk);
+  }
+
+  /**
+   * Tells the master a copy here is gone. Not repeated: the store no longer lists it, so the
+   * next registration tells the master as well.
+   */
+  reportLost(chunk: ChunkInfo): void {
+    this.report(CSTOMA_CHUNK_LOST, chunk);
+  }
+
+  private report(
+    def: typeof CSTOMA_CHUNK_DAMAGED | typeof CSTOMA_CHUNK_LOST, chunk: ChunkInfo,
+  ): void {
     const link = this.registeredLink;
     if (link === null || link.closed) return;
-    link.request(CSTOMA_CHUNK_DAMAGED, { chunkId: chunk.chunkId, version: chunk.version })
-      .catch((err: Error) => this.log.warn('cannot report damaged chunk', {
-        chunkId: chunk.chunkId, error: err.message,
+    link.request(def, { chunkId: chunk.chunkId, version: chunk.version })
+      .catch((err: Error) => this.log.warn('cannot report a chunk to the master', {
+        message: def.name, chunkId: chunk.chunkId, error: err.message,
       }));
   }
 
@@ -112,34 +141,51 @@ export class MasterLink {
     await this.loop;
   }
 
+  /**
+   * Runs until stop(): each pass tries one master (the next in the list each time). A lost link
+   * waits the minimum delay; a whole round of failed attempts waits the backoff delay.
+   */
   private async run(): Promise<void> {
+    const { masters } = this.opts;
     let delayMs = RECONNECT_DELAY_MIN_MS;
-    let failures = 0;
-    // Runs until stop(); each pass is one link's life, then a bounded backoff sleep.
+    let index = 0;
+    let failedInRound = 0;
+    let failedRounds = 0;
     while (!this.stopped) {
+      const master = masters[index]!;
+      index = (index + 1) % masters.length;
       try {
-        const reason = await this.session();
+        const reason = await this.session(master);
         delayMs = RECONNECT_DELAY_MIN_MS;
-        failures = 0;
-        if (!this.stopped) this.log.warn('master link lost: reconnecting', { reason });
+        failedInRound = 0;
+        failedRounds = 0;
+        if (this.stopped) break;
+        const next = masters.length > 1 ? 'trying the next master' : 'reconnecting';
+        this.log.warn(`master link lost: ${next}`, {
+          master: `${master.host}:${master.port}`, reason,
+        });
+        await this.sleep(RECONNECT_DELAY_MIN_MS);
+        continue;
       } catch (err) {
-        failures++;
-        if (failures === 1 || failures % UNREACHABLE_LOG_EVERY === 0) {
+        failedInRound++;
+        if (failedRounds === 0 || failedRounds % UNREACHABLE_LOG_EVERY === 0) {
           this.log.warn('master not reachable: retrying', {
-            master: `${this.opts.masterHost}:${this.opts.masterPort}`, attempts: failures,
+            master: `${master.host}:${master.port}`, rounds: failedRounds + 1,
             error: (err as Error).message,
           });
         }
       }
-      if (this.stopped) break;
+      if (this.stopped || failedInRound < masters.length) continue;
+      failedInRound = 0;
+      failedRounds++;
       await this.sleep(delayMs);
       delayMs = Math.min(delayMs * 2, this.opts.reconnectDelayMaxMs);
     }
   }
 
   /** One link: dial, register, heartbeat until it closes; returns why it closed. */
-  private async session(): Promise<string> {
-    const link = await connectLink(this.opts.masterHost, this.opts.masterPort, {
+  private async session(master: MasterAddress): Promise<string> {
+    const link = await connectLink(master.host, master.port, {
       kind: 'master-chunkserver', payloadMaxBytes: PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES,
       log: this.log, router: this.router(), requestTimeoutMs: this.opts.timeoutMs,
       connectTimeoutMs: this.opts.timeoutMs,
@@ -148,11 +194,12 @@ export class MasterLink {
     const closed = new Promise<string>((resolve) => link.onClose(resolve));
     if (this.stopped) link.close('chunkserver is stopping');
     try {
-      await this.register(link);
+      await this.register(link, master);
     } catch (err) {
       link.close(`registration failed: ${(err as Error).message}`);
       throw err;
     }
+    this.masterNow = master;
     this.registeredLink = link;
     const timer = setInterval(() => void this.heartbeat(link), this.opts.heartbeatIntervalMs);
     try {
@@ -164,7 +211,7 @@ export class MasterLink {
     }
   }
 
-  private async register(link: Link): Promise<void> {
+  private async register(link: Link, master: MasterAddress): Promise<void> {
     const { store } = this.opts;
     await store.refreshSpace();
     const space = store.space();
@@ -194,7 +241,7 @@ export class MasterLink {
     }
     this.registrationCount++;
     this.log.info('registered with master', {
-      csId, chunks: chunks.length, master: `${this.opts.masterHost}:${this.opts.masterPort}`,
+      csId, chunks: chunks.length, master: `${master.host}:${master.port}`,
     });
     this.resolveFirst(csId);
   }
@@ -252,6 +299,12 @@ export class MasterLink {
       .on(MATOCS_DELETE, async (b) => {
         this.log.debug('delete', { chunkId: b.chunkId, version: b.version });
         await store.delete(b.chunkId, b.version);
+      })
+      .on(MATOCS_REPLICATE, async (b) => {
+        this.log.debug('replicate', {
+          chunkId: b.chunkId, version: b.version, sources: b.sources.length,
+        });
+        return { body: { lengthBytes: await this.opts.replicate(b) } };
       });
   }
 

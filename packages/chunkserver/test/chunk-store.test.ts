@@ -122,12 +122,15 @@ test('a flipped byte marks the copy damaged and is never served', async () => {
   const again = await openStore(dir);
   again.onDamaged = (c) => damaged.push(c);
   const good = await again.read(3, 1, 0, 2 * BLOCK_SIZE_BYTES);
-  assert.ok(good.equals(data.subarray(0, 2 * BLOCK_SIZE_BYTES)));
+  assert.ok(good.equals(data.subarray(0, 2 * BLOCK_SIZE_BYTES)), 'good blocks before the damage');
   await expectStatus(again.read(3, 1, 2 * BLOCK_SIZE_BYTES + 100, 10), 'CHECKSUM_MISMATCH');
+  // Once damaged, the copy is not served at all (its good blocks included).
   await expectStatus(again.read(3, 1, 0, 4 * BLOCK_SIZE_BYTES), 'CHECKSUM_MISMATCH');
+  await expectStatus(again.read(3, 1, 0, 10), 'CHECKSUM_MISMATCH');
+  await expectStatus(again.checksums(3, 1), 'CHECKSUM_MISMATCH');
   assert.equal(damaged, [{ chunkId: 3, version: 1, lengthBytes: 4 * BLOCK_SIZE_BYTES }],
     'reported once');
-  assert.is(again.counters.blockChecksumErrors, 2);
+  assert.is(again.counters.blockChecksumErrors, 1, 'refusals are not new checksum errors');
   assert.equal(again.damagedChunks().map((c) => c.chunkId), [3]);
   assert.equal(await again.verifyChunk(3), [2]);
   await again.close();
@@ -188,10 +191,10 @@ test('a chunk whose data was lost in a crash is found damaged at start', async (
   assert.equal(info, { chunkId: 11, version: 1, lengthBytes: 3 * BLOCK_SIZE_BYTES });
   assert.is((await fs.stat(chunkFilePath(dir, 11, 1))).size, HEADER_BYTES + 3 * BLOCK_SIZE_BYTES);
   assert.equal(again.damagedChunks().map((c) => c.chunkId), [11]);
-  const first = await again.read(11, 1, 0, BLOCK_SIZE_BYTES);
-  assert.ok(first.equals(patternBytes(BLOCK_SIZE_BYTES, 11)));
+  // A damaged copy is not served, not even its intact first block.
+  await expectStatus(again.read(11, 1, 0, 10), 'CHECKSUM_MISMATCH');
   await expectStatus(again.read(11, 1, BLOCK_SIZE_BYTES, 10), 'CHECKSUM_MISMATCH');
-  await expectStatus(again.read(11, 1, 2 * BLOCK_SIZE_BYTES, 10), 'CHECKSUM_MISMATCH');
+  assert.equal(await again.verifyChunk(11), [1, 2]);
   await again.close();
   await removeDir(dir);
 });

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError, parseBytes, parseConfigText, type ConfigValues } from '@antlerfs/protocol';
 import {
-  CHUNKSERVER_SCHEMA, chunkserverConfig, defaultChunkserverConfig,
+  CHUNKSERVER_SCHEMA, chunkserverConfig, defaultChunkserverConfig, parseMasters,
 } from '../src/config.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,7 +36,10 @@ test('the example file lists every key with its default, and only those', () => 
 test('defaults and derived values', () => {
   const c = defaultChunkserverConfig();
   assert.is(c.listenPort, 9422);
-  assert.is(c.masterPort, 9420);
+  assert.equal(c.masters, [{ host: '127.0.0.1', port: 9420 }]);
+  assert.is(c.replicationsMax, 2);
+  assert.is(c.replicationBytesPerSecond, 0);
+  assert.is(c.scrubBytesPerSecond, 8 * 1024 * 1024);
   assert.is(c.hddReserveBytes, 1024 ** 3);
   assert.is(c.advertiseHost, '127.0.0.1', 'listening on 0.0.0.0 advertises loopback');
   assert.equal(c.hddPaths, []);
@@ -59,6 +62,22 @@ test('out-of-range and unknown keys name the file and line', () => {
     (e: Error) => /x\.cfg:1/.test(e.message) && /OPEN_FILES_MAX/.test(e.message));
   assert.throws(() => parseConfigText(CHUNKSERVER_SCHEMA, '\nNO_SUCH_KEY = 1\n', 'x.cfg'),
     (e: Error) => /x\.cfg:2/.test(e.message));
+});
+
+test('MASTER_HOST: one master or a list, ports defaulting to MASTER_PORT', () => {
+  assert.equal(parseMasters('m1', 9420), [{ host: 'm1', port: 9420 }]);
+  assert.equal(parseMasters(' m1 , m2:9430,[fd00::3]:7, [::1], fe80::1 ,', 9420), [
+    { host: 'm1', port: 9420 }, { host: 'm2', port: 9430 }, { host: 'fd00::3', port: 7 },
+    { host: '::1', port: 9420 }, { host: 'fe80::1', port: 9420 },
+  ]);
+  for (const bad of ['', ' , ', 'm1:0', 'm1:70000', 'm1:x', 'm1:']) {
+    assert.throws(() => parseMasters(bad, 9420), (e: Error) => e instanceof ConfigError, bad);
+  }
+  const values: ConfigValues = {};
+  for (const k of CHUNKSERVER_SCHEMA) values[k.key] = k.default;
+  values.MASTER_HOST = 'a,b:1';
+  values.MASTER_PORT = 5;
+  assert.equal(chunkserverConfig(values).masters, [{ host: 'a', port: 5 }, { host: 'b', port: 1 }]);
 });
 
 test.run();

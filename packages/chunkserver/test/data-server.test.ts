@@ -7,7 +7,8 @@ import net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  BLOCK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_READ, CLTOCS_STATS, CLTOCS_WRITE, CSTOMA_HEARTBEAT,
+  BLOCK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_READ, CLTOCS_STATS, CLTOCS_WRITE, CSTOCS_GET_CHECKSUMS,
+  CSTOMA_HEARTBEAT,
   FRAME_HEADER_BYTES, PAYLOAD_MAX_DATA_BYTES, READ_SIZE_MAX_BYTES, Status, encodeFrameHeader,
   type Link, type StatusCode,
 } from '@antlerfs/protocol';
@@ -101,7 +102,7 @@ test('refusals: checksum, unknown chunk, version, bounds', async () => {
   await node.stop();
 });
 
-test('a flipped byte: CHECKSUM_MISMATCH to the client, counted, other blocks fine', async () => {
+test('a flipped byte: CHECKSUM_MISMATCH to the client, counted, copy not served', async () => {
   const node = await DataNode.start('flip');
   await node.store.create(9, 1);
   const damaged: number[] = [];
@@ -113,10 +114,14 @@ test('a flipped byte: CHECKSUM_MISMATCH to the client, counted, other blocks fin
     await link.call(CLTOCS_WRITE, writeBody(9, 1, b, 0, block), block);
   }
   await flipByte(chunkFilePath(node.dir, 9, 1), HEADER_BYTES + BLOCK_SIZE_BYTES + 1);
+  const ok = await link.call(CLTOCS_READ, readOf(9, 1, 0, BLOCK_SIZE_BYTES));
+  assert.ok(ok.data.equals(data.subarray(0, BLOCK_SIZE_BYTES)), 'the intact block, before');
   const r = await link.request(CLTOCS_READ, readOf(9, 1, BLOCK_SIZE_BYTES, 10));
   assert.is(r.status, Status.CHECKSUM_MISMATCH);
-  const ok = await link.call(CLTOCS_READ, readOf(9, 1, 0, BLOCK_SIZE_BYTES));
-  assert.ok(ok.data.equals(data.subarray(0, BLOCK_SIZE_BYTES)));
+  const after = await link.request(CLTOCS_READ, readOf(9, 1, 0, BLOCK_SIZE_BYTES));
+  assert.is(after.status, Status.CHECKSUM_MISMATCH, 'a damaged copy is not served');
+  const sums = await link.request(CSTOCS_GET_CHECKSUMS, { chunkId: 9, version: 1 });
+  assert.is(sums.status, Status.CHECKSUM_MISMATCH, 'nor replicated from');
   assert.equal(damaged, [9]);
   const c = await stats(link);
   assert.is(c.checksum_errors, 1);

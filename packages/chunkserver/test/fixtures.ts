@@ -1,14 +1,17 @@
 // Shared test fixtures: temporary folders, a chunkserver config for loopback, an in-process
 // data node (store + data server, no master), a tiny fake master built on the protocol's
 // listenLinks (tests only), and a bounded wait.
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import type net from 'node:net';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
-  CSTOMA_CHUNK_DAMAGED, CSTOMA_CHUNKS, CSTOMA_HEARTBEAT, CSTOMA_REGISTER, Logger,
-  PAYLOAD_MAX_DATA_BYTES, PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES, Router, checksum, connectLink,
+  BLOCK_SIZE_BYTES, CLTOCS_READ, CLTOCS_STATS, CSTOMA_CHUNK_DAMAGED, CSTOMA_CHUNK_LOST,
+  CSTOMA_CHUNKS, CSTOMA_HEARTBEAT, CSTOMA_REGISTER, Logger, PAYLOAD_MAX_DATA_BYTES,
+  PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES, READ_SIZE_MAX_BYTES, Router, Status, checksum, connectLink,
   listenLinks, type Link,
 } from '@antlerfs/protocol';
 import { ChecksumPool } from '../src/checksum-pool.ts';
@@ -68,6 +71,8 @@ export function testConfig(over: Partial<ChunkserverConfig>): ChunkserverConfig 
     heartbeatIntervalMs: 50,
     masterReconnectDelayMaxMs: 200,
     masterTimeoutMs: 2000,
+    // Off unless a test is about it: a background scrub would take chunk locks at random times.
+    scrubBytesPerSecond: 0,
     ...over,
   };
 }
@@ -95,16 +100,26 @@ export class DataNode {
   }
 
   static async start(prefix: string, over?: { writesInflightMax?: number }): Promise<DataNode> {
-    const node = new DataNode(await tempDir(prefix), over);
+    return DataNode.startIn(await tempDir(prefix), over);
+  }
+
+  /** A node over an existing folder (a restart: its chunks are scanned). */
+  static async startIn(dir: string, over?: { writesInflightMax?: number }): Promise<DataNode> {
+    const node = new DataNode(dir, over);
     await node.store.start();
     node.port = await node.server.start();
     return node;
   }
 
-  async stop(): Promise<void> {
+  /** Stops serving and closes everything, keeping the folder. */
+  async halt(): Promise<void> {
     await this.server.stop();
     await this.store.close();
     await this.pool.close();
+  }
+
+  async stop(): Promise<void> {
+    await this.halt();
     await removeDir(this.dir);
   }
 }
@@ -118,6 +133,11 @@ export interface FakeMaster {
   batches: { chunks: { chunkId: number; version: number; lengthBytes: number }[]; last: number }[];
   heartbeats: number;
   damaged: { chunkId: number; version: number }[];
+  lost: { chunkId: number; version: number }[];
+  /** False: registrations are answered NOT_ACTIVE_MASTER (a shadow master). */
+  active: boolean;
+  /** Registrations refused because not active. */
+  refused: number;
   close(): Promise<void>;
 }
 
@@ -125,7 +145,7 @@ export interface FakeMaster {
 export async function startFakeMaster(assignCsId: number, port = 0): Promise<FakeMaster> {
   const fake: FakeMaster = {
     port: 0, server: null as unknown as net.Server, links: [], registrations: [], batches: [],
-    heartbeats: 0, damaged: [],
+    heartbeats: 0, damaged: [], lost: [], active: true, refused: 0,
     close: async () => {
       for (const l of fake.links) l.close('fake master closing');
       await new Promise((resolve) => fake.server.close(resolve));
@@ -133,6 +153,10 @@ export async function startFakeMaster(assignCsId: number, port = 0): Promise<Fak
   };
   const router = new Router()
     .on(CSTOMA_REGISTER, (b) => {
+      if (!fake.active) {
+        fake.refused++;
+        return { status: Status.NOT_ACTIVE_MASTER };
+      }
       fake.registrations.push({ csId: b.csId, host: b.host, port: b.port, freeBytes: b.freeBytes });
       return { body: { csId: b.csId === 0 ? assignCsId : b.csId } };
     })
@@ -144,6 +168,9 @@ export async function startFakeMaster(assignCsId: number, port = 0): Promise<Fak
     })
     .on(CSTOMA_CHUNK_DAMAGED, (b) => {
       fake.damaged.push({ chunkId: b.chunkId, version: b.version });
+    })
+    .on(CSTOMA_CHUNK_LOST, (b) => {
+      fake.lost.push({ chunkId: b.chunkId, version: b.version });
     });
   fake.server = await listenLinks('127.0.0.1', port, {
     kind: 'master-chunkserver', payloadMaxBytes: PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES, log, router,
@@ -207,4 +234,62 @@ export function writeBody(
   chain: { host: string; port: number }[];
 } {
   return { chunkId, version, blockIndex, offsetInBlock, checksum: checksum(data), chain };
+}
+
+/** Creates chunk `chunkId` in `store` holding `data` (written block by block, as clients do). */
+export async function writeChunk(
+  store: ChunkStore, chunkId: number, version: number, data: Buffer,
+): Promise<void> {
+  await store.create(chunkId, version);
+  for (let b = 0; b * BLOCK_SIZE_BYTES < data.length; b++) {
+    const block = data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
+    await store.write(chunkId, version, b, 0, block, checksum(block));
+  }
+}
+
+/** Reads `lengthBytes` of a chunk over a data link in 1 MiB reads, into one buffer. */
+export async function readChunk(
+  link: Link, chunkId: number, version: number, lengthBytes: number,
+): Promise<Buffer> {
+  const out = Buffer.alloc(lengthBytes);
+  for (let offset = 0; offset < lengthBytes; offset += READ_SIZE_MAX_BYTES) {
+    const size = Math.min(READ_SIZE_MAX_BYTES, lengthBytes - offset);
+    const r = await link.call(CLTOCS_READ, { chunkId, version, offset, size });
+    r.data.copy(out, offset);
+  }
+  return out;
+}
+
+/** Counters a data port answers to CLTOCS_STATS, by name. */
+export async function statsOf(link: Link): Promise<Record<string, number>> {
+  const r = await link.call(CLTOCS_STATS, {});
+  return Object.fromEntries(r.body.counters.map((c) => [c.name, c.value]));
+}
+
+/** A port on 127.0.0.1 that nothing listens on (taken and released). */
+export async function deadPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+/** The real antler-chunkserver binary (its extensionless shim). */
+export const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
+  '../bin/antler-chunkserver');
+
+/** Starts the binary on 127.0.0.1 (data port 0, no reserve) against a master port. */
+export function startBin(dataPath: string, masterPort: number, extra: string[]): ChildProcess {
+  return spawn(process.execPath, [bin, '--data-path', dataPath, '--csserv-listen-host', '127.0.0.1',
+    '--csserv-listen-port', '0', '--master-port', String(masterPort), '--hdd-reserve-bytes', '0',
+    ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Everything a child prints, as it comes. */
+export function collect(child: ChildProcess): { text: () => string } {
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d; });
+  child.stderr!.on('data', (d: Buffer) => { out += d; });
+  return { text: () => out };
 }

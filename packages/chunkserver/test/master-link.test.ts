@@ -2,7 +2,9 @@
 // protocol's listenLinks on 127.0.0.1. Registration (new id saved, then reused), the chunk list
 // in batches ending with last=1, heartbeats, every order (create, set version, truncate,
 // delete) acting on disk, ENOSPC at the reserve, damaged copies reported, waiting for a master
-// that is not up yet, and re-registration with the full list after the link drops.
+// that is not up yet, re-registration with the full list after the link drops, and a list of
+// masters: a refused connection and a NOT_ACTIVE_MASTER answer move on to the next master, the
+// link stays with the one that accepts, and a lost link moves on again.
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,7 +17,7 @@ import {
 import { HEADER_BYTES, chunkFilePath } from '../src/chunk-file.ts';
 import { Chunkserver } from '../src/chunkserver.ts';
 import {
-  dialData, flipByte, log, patternBytes, removeDir, scanStore, startFakeMaster, tempDir,
+  deadPort, dialData, flipByte, log, patternBytes, removeDir, scanStore, startFakeMaster, tempDir,
   testConfig, waitFor, writeBody, type FakeMaster,
 } from './fixtures.ts';
 
@@ -28,7 +30,9 @@ async function seedChunks(dir: string, ids: number[]): Promise<void> {
 function chunkserverFor(
   dataPath: string, chunks: string, masterPort: number, over = {},
 ): Chunkserver {
-  const config = testConfig({ dataPath, masterPort, chunkListBatchMax: 2, ...over });
+  const config = testConfig({
+    dataPath, masters: [{ host: '127.0.0.1', port: masterPort }], chunkListBatchMax: 2, ...over,
+  });
   const folders = [{ path: chunks, reserveBytes: config.hddReserveBytes }];
   return new Chunkserver(config, folders, log.child('cs'));
 }
@@ -156,6 +160,44 @@ test('ENOSPC below the reserve; damaged copies reported now and after reconnecti
   link2.close('done');
   await again.stop();
   await fake.close();
+  await removeDir(dataPath);
+});
+
+test('masters: skips a dead one and a shadow, stays with the active, fails over', async () => {
+  const dataPath = await tempDir('masters');
+  const chunks = path.join(dataPath, 'chunks');
+  await seedChunks(chunks, [21, 22, 23]);
+  const shadow = await startFakeMaster(30);
+  shadow.active = false;
+  const active = await startFakeMaster(30);
+  const nobody = await deadPort();
+  const config = testConfig({
+    dataPath, chunkListBatchMax: 2,
+    masters: [nobody, shadow.port, active.port].map((port) => ({ host: '127.0.0.1', port })),
+  });
+  const cs = new Chunkserver(config, [{ path: chunks, reserveBytes: 0 }], log.child('cs'));
+  await cs.start();
+  assert.is(cs.csId, 30);
+  assert.is(cs.masterLink.master, `127.0.0.1:${active.port}`);
+  assert.ok(shadow.refused >= 1, 'the shadow answered NOT_ACTIVE_MASTER');
+  assert.is(shadow.registrations.length, 0);
+  await waitFor('heartbeats to the active master', () => active.heartbeats >= 3);
+  assert.is(active.registrations.length, 1, 'stays with the master that accepted');
+  assert.is(shadow.heartbeats, 0);
+
+  // The active master goes; the shadow is promoted: the link moves on and lists every chunk.
+  shadow.active = true;
+  active.active = false;
+  masterLinkOf(active).close('master stepping down');
+  await waitFor('registered with the promoted master', () => shadow.registrations.length === 1
+    && shadow.batches.at(-1)?.last === 1);
+  assert.is(shadow.registrations[0]!.csId, 30, 'the saved id');
+  const listed = shadow.batches.flatMap((b) => b.chunks.map((c) => c.chunkId));
+  assert.equal(listed.sort(), [21, 22, 23]);
+  assert.is(cs.masterLink.master, `127.0.0.1:${shadow.port}`);
+  await cs.stop();
+  await shadow.close();
+  await active.close();
   await removeDir(dataPath);
 });
 
