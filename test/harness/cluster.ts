@@ -147,7 +147,7 @@ class ClusterImpl implements Cluster {
   private readonly cliChildren = new Set<ChildProcess>();
   /** Every daemon process ever started, so none outlives the test, even one never ready. */
   private readonly spawned = new Set<ChildProcess>();
-  private masterPorts: { client: number; chunkserver: number; monitor: number } | null = null;
+  private masterPorts: { client: number; chunkserver: number; monitor: number; metalogger: number } | null = null;
   private stopped = false;
 
   constructor(opts: ClusterOptions) {
@@ -170,11 +170,12 @@ class ClusterImpl implements Cluster {
   async startMaster(): Promise<void> {
     assert(this.master === undefined || !isAlive(this.master.child), 'master already running');
     const dataPath = path.join(this.dir, 'master');
-    const p = this.masterPorts ?? { client: 0, chunkserver: 0, monitor: 0 };
+    const p = this.masterPorts ?? { client: 0, chunkserver: 0, monitor: 0, metalogger: 0 };
     const args = [
       '--data-path', dataPath, '--listen-host', HOST,
       '--matocl-listen-port', String(p.client), '--matocs-listen-port', String(p.chunkserver),
-      '--monitor-listen-port', String(p.monitor), ...this.opts.masterArgs,
+      '--monitor-listen-port', String(p.monitor), '--matoml-listen-port', String(p.metalogger),
+      ...this.opts.masterArgs,
     ];
     this.master = await this.spawnDaemon({
       name: 'master', pkg: 'master', bin: 'antler-master', args, dataPath, dataDirs: [],
@@ -183,6 +184,7 @@ class ClusterImpl implements Cluster {
       client: readyPort(this.master, 'clientPort'),
       chunkserver: readyPort(this.master, 'chunkserverPort'),
       monitor: readyPort(this.master, 'monitorPort'),
+      metalogger: readyPort(this.master, 'metaloggerPort'),
     };
     this.masterAddr = `${HOST}:${this.masterPorts.client}`;
   }

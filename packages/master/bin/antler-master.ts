@@ -4,13 +4,14 @@ import {
   ConfigError, Logger, formatConfig, loadConfig, runDaemon, type LoadedConfig,
 } from '@antlerfs/protocol';
 import {
-  MASTER_CONFIG_SCHEMA, MASTER_VERSION, Master, configChanges, masterConfigFrom,
+  MASTER_CONFIG_SCHEMA, MASTER_VERSION, Master, configChanges, masterConfigFrom, type MasterConfig,
 } from '../src/index.ts';
 
 const info = {
   name: 'antler-master', version: MASTER_VERSION,
   summary: 'the antlerfs metadata master (namespace, chunk registry, changelog, dumps)',
-  usage: 'antler-master [-c FILE] [--data-path DIR] [--matocl-listen-port N] ...',
+  usage: 'antler-master [-c FILE] [--data-path DIR] [--matocl-listen-port N] ' +
+    '[--matoml-listen-port N] [--master-peers HOST:PORT,...] ...',
   defaultConfigFile: '/etc/antlerfs/antler-master.cfg',
 };
 const argv = process.argv.slice(2);
@@ -20,11 +21,13 @@ function load(): LoadedConfig {
 }
 
 let loaded: LoadedConfig;
+let config: MasterConfig;
 try {
   loaded = load();
   if (loaded.positionals.length > 0) {
     throw new ConfigError(`unexpected argument ${loaded.positionals[0]} (see --help)`);
   }
+  config = masterConfigFrom(loaded.values);
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
   process.stderr.write(`antler-master: ${err.message}\n`);
@@ -36,13 +39,13 @@ if (loaded.printConfig) {
 }
 
 const log = new Logger('master');
-const config = masterConfigFrom(loaded.values);
 const master = new Master(config, { log });
 
 process.on('SIGHUP', () => {
   let next: LoadedConfig;
   try {
     next = load();
+    masterConfigFrom(next.values); // refuses a value that does not parse (MASTER_PEERS)
   } catch (err) {
     log.error('config reload rejected: the running config stays', {
       reason: (err as Error).message,

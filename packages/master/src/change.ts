@@ -1,9 +1,12 @@
 // A change: one mutation of the metadata with every value resolved (new inode numbers, times,
 // chunk ids, versions), so applying it is deterministic. The same record drives the live path
 // and replay. Layout of an encoded change: kind:8 then the kind's fields (protocol codec).
-// Kind numbers are forever: never reuse or renumber one.
+// A change made for a retrying client (CLTOMA_SESSION) is prefixed with its origin:
+//   ORIGIN_KIND:8 clientId:64 requestId:32, then the change as above
+// so replay rebuilds which requests were applied. Kind numbers are forever: never reuse or
+// renumber one.
 import {
-  decodeFrom, encodeInto, encodedSize, isInvalid, type Invalid, type Struct,
+  assert, decodeFrom, encodeInto, encodedSize, isInvalid, type Invalid, type Struct,
 } from '@antlerfs/protocol';
 
 const t = 'u64' as const; // times are ms since the epoch
@@ -49,39 +52,79 @@ export const CHANGE_FIELDS = {
   chunkserverAdd: [['csId', 'u32']],
   /** chunkIdLimit:64 — chunk ids below the limit may be in use; above it none is */
   chunkIdReserve: [['chunkIdLimit', 'u64']],
+  /** clusterId:str — the file system's id, stated once (a different one never applies) */
+  clusterId: [['clusterId', 'str']],
 } as const;
+
+/** Which client request a change was made for (CLTOMA_SESSION clients only). */
+export interface Origin {
+  clientId: bigint;
+  /** The request's frame id: the client keeps it across reconnects when it retries. */
+  requestId: number;
+}
+
+/** Kind byte of the origin prefix (not a change kind of its own). */
+export const ORIGIN_KIND = 16;
+const ORIGIN_BYTES = 1 + 8 + 4;
 
 type ChangeFields = typeof CHANGE_FIELDS;
 export type ChangeKind = keyof ChangeFields;
-export type ChangeOf<K extends ChangeKind> = { kind: K } & Struct<ChangeFields[K]>;
+export type ChangeOf<K extends ChangeKind> = { kind: K; origin?: Origin } & Struct<ChangeFields[K]>;
 export type Change = { [K in ChangeKind]: ChangeOf<K> }[ChangeKind];
 
 export const CHANGE_KIND_NUMBERS: Record<ChangeKind, number> = {
   create: 1, unlink: 2, rmdir: 3, rename: 4, link: 5, setattr: 6, truncate: 7, setGoal: 8,
   setTrashtime: 9, writeChunk: 10, writeEnd: 11, chunkVersion: 12, chunkserverAdd: 13,
-  chunkIdReserve: 14,
+  chunkIdReserve: 14, clusterId: 15,
 };
 
 const KIND_BY_NUMBER = new Map<number, ChangeKind>();
 for (const [kind, n] of Object.entries(CHANGE_KIND_NUMBERS)) {
+  assert(n !== ORIGIN_KIND, 'the origin prefix has a number of its own');
   KIND_BY_NUMBER.set(n, kind as ChangeKind);
 }
 
-export function encodedChangeBytes(change: Change): number {
-  return 1 + encodedSize(CHANGE_FIELDS[change.kind], change as unknown as Record<string, unknown>);
+export function changeKindOf(kindNumber: number): ChangeKind | undefined {
+  return KIND_BY_NUMBER.get(kindNumber);
 }
 
-/** Writes kind:8 + fields at `offset`; returns the offset after them. */
+export function encodedChangeBytes(change: Change): number {
+  const value = change as unknown as Record<string, unknown>;
+  const fields = encodedSize(CHANGE_FIELDS[change.kind], value);
+  return (change.origin === undefined ? 0 : ORIGIN_BYTES) + 1 + fields;
+}
+
+/** Writes [origin] kind:8 + fields at `offset`; returns the offset after them. */
 export function encodeChangeInto(change: Change, buf: Buffer, offset: number): number {
-  buf[offset] = CHANGE_KIND_NUMBERS[change.kind];
-  return encodeInto(
-    CHANGE_FIELDS[change.kind], change as unknown as Record<string, unknown>, buf, offset + 1,
-  );
+  let o = offset;
+  const origin = change.origin;
+  if (origin !== undefined) {
+    const { requestId } = origin;
+    assert(Number.isInteger(requestId) && requestId >= 0 && requestId <= 0xffffffff,
+      `origin request id ${requestId} is u32`);
+    buf[o] = ORIGIN_KIND;
+    buf.writeBigUInt64BE(origin.clientId, o + 1);
+    buf.writeUInt32BE(requestId, o + 9);
+    o += ORIGIN_BYTES;
+  }
+  buf[o] = CHANGE_KIND_NUMBERS[change.kind];
+  const fields = CHANGE_FIELDS[change.kind];
+  return encodeInto(fields, change as unknown as Record<string, unknown>, buf, o + 1);
 }
 
 /** Reads a change that fills `buf` exactly. */
 export function decodeChange(buf: Buffer): Change | Invalid {
   if (buf.length < 1) return { invalid: 'empty change' };
+  if (buf[0] !== ORIGIN_KIND) return decodePlain(buf);
+  if (buf.length < ORIGIN_BYTES + 1) return { invalid: 'origin prefix cut short' };
+  if (buf[ORIGIN_BYTES] === ORIGIN_KIND) return { invalid: 'origin prefix repeated' };
+  const inner = decodePlain(buf.subarray(ORIGIN_BYTES));
+  if (isInvalid(inner)) return inner;
+  inner.origin = { clientId: buf.readBigUInt64BE(1), requestId: buf.readUInt32BE(9) };
+  return inner;
+}
+
+function decodePlain(buf: Buffer): Change | Invalid {
   const kind = KIND_BY_NUMBER.get(buf[0]!);
   if (kind === undefined) return { invalid: `unknown change kind ${buf[0]}` };
   const r = decodeFrom(CHANGE_FIELDS[kind], buf, 1);
@@ -94,5 +137,9 @@ export function decodeChange(buf: Buffer): Change | Invalid {
 
 /** One line for logs: the kind and its fields. */
 export function describeChange(change: Change): string {
-  return Object.entries(change).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+  return Object.entries(change).map(([k, v]) => {
+    if (k !== 'origin') return `${k}=${JSON.stringify(v)}`;
+    const o = v as Origin;
+    return `origin=${o.clientId.toString(16)}:${o.requestId}`;
+  }).join(' ');
 }

@@ -95,6 +95,31 @@ export function parseRecord(buf: Buffer, o: number): Parsed {
   return { ok: true, version, change, bytes: RECORD_HEAD_BYTES + size };
 }
 
+/** Where the record at `o` of `buf` ends and its version, without decoding the change. */
+export type RecordPeek =
+  | { ok: true; version: number; bytes: number }
+  | { ok: false; reason: string; incomplete: boolean };
+
+/** Bounds and checksum of the record at `o` (the metalogger stream sends records unchanged). */
+export function peekRecord(buf: Buffer, o: number): RecordPeek {
+  if (buf.length - o < RECORD_HEAD_BYTES + 8) {
+    return { ok: false, reason: 'short record head', incomplete: true };
+  }
+  const size = buf.readUInt32BE(o);
+  if (size < 9 || size > RECORD_MAX_BYTES) {
+    return { ok: false, reason: `record size ${size} out of range`, incomplete: false };
+  }
+  if (buf.length - o - RECORD_HEAD_BYTES < size) {
+    return { ok: false, reason: `record of ${size} bytes cut short`, incomplete: true };
+  }
+  const body = buf.subarray(o + RECORD_HEAD_BYTES, o + RECORD_HEAD_BYTES + size);
+  if (zlib.crc32(body) !== buf.readUInt32BE(o + 4)) {
+    return { ok: false, reason: 'record checksum mismatch', incomplete: false };
+  }
+  const version = body.readUInt32BE(0) * 0x100000000 + body.readUInt32BE(4);
+  return { ok: true, version, bytes: RECORD_HEAD_BYTES + size };
+}
+
 export class ChangelogCorruptError extends Error {
   override name = 'ChangelogCorruptError';
 }
@@ -222,6 +247,14 @@ export interface ChangelogWriterOptions {
   onFatal: (err: Error) => void;
 }
 
+/** A batch that reached the disk: its records exactly as written (never changed afterwards). */
+export interface DurableBatch {
+  readonly firstVersion: number;
+  readonly lastVersion: number;
+  readonly buffers: readonly Buffer[];
+  readonly bytes: number;
+}
+
 interface Batch {
   readonly buffers: Buffer[];
   bytes: number;
@@ -267,6 +300,7 @@ export class ChangelogWriter {
   private closed = false;
   private failed: Error | null = null;
   private readonly opts: ChangelogWriterOptions;
+  private readonly durableListeners: ((batch: DurableBatch) => void)[] = [];
   readonly stats = {
     records: 0, bytes: 0, fsyncs: 0, fsyncMsTotal: 0, fsyncMsMax: 0, batchRecordsMax: 0,
   };
@@ -302,6 +336,11 @@ export class ChangelogWriter {
 
   get durableVersion(): number {
     return this.durable;
+  }
+
+  /** Calls `listener` with each batch once it is on disk, in version order. */
+  onDurable(listener: (batch: DurableBatch) => void): void {
+    this.durableListeners.push(listener);
   }
 
   get appendedVersion(): number {
@@ -409,6 +448,7 @@ export class ChangelogWriter {
       await this.writeBatch(batch);
       this.batches.shift();
       this.durable = batch.lastVersion;
+      for (const listener of this.durableListeners) listener(batch);
       batch.resolve();
     }
     this.flushing = false;

@@ -2,10 +2,11 @@
 // persistent: logged when handed out), the chunk list (reconciled against the registry),
 // heartbeats and damage/loss reports, and sends the master's orders (CREATE, SET_VERSION,
 // TRUNCATE, DELETE) as requests on the same link. A server whose link closes or that misses
-// heartbeats for CHUNKSERVER_TIMEOUT_MS is lost: its copies stop counting at once.
+// heartbeats for CHUNKSERVER_TIMEOUT_MS is lost: its copies stop counting at once. A master
+// that is not active refuses registrations (NOT_ACTIVE_MASTER).
 import net from 'node:net';
 import {
-  AssertionError, CSTOMA_CHUNKS, CSTOMA_CHUNK_DAMAGED, CSTOMA_CHUNK_LOST, CSTOMA_HEARTBEAT,
+  CSTOMA_CHUNKS, CSTOMA_CHUNK_DAMAGED, CSTOMA_CHUNK_LOST, CSTOMA_HEARTBEAT,
   CSTOMA_REGISTER, FsError, PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES, Router, Status, listenLinks,
   type Fields, type Link, type Logger, type RequestDef, type StatusCode, type Struct,
 } from '@antlerfs/protocol';
@@ -25,6 +26,8 @@ export interface ChunkserverLinksOptions {
   log: Logger;
   chunkserverTimeoutMs: number;
   chunkserversMax: number;
+  /** False while this master is not the active one. */
+  isActive: () => boolean;
   /** A bug (failed assertion) in a handler: the process must stop. */
   onFatal: (err: Error) => void;
 }
@@ -51,6 +54,7 @@ export class ChunkserverLinks {
       kind: 'master-chunkserver', payloadMaxBytes: PAYLOAD_MAX_MASTER_CHUNKSERVER_BYTES,
       log: this.log, router: this.router(), inflightMax: ORDERS_INFLIGHT_MAX,
       requestTimeoutMs: ORDER_TIMEOUT_MS, connectionsMax: this.opts.chunkserversMax,
+      onBug: (err) => this.opts.onFatal(err instanceof Error ? err : new Error(String(err))),
     }, (link) => {
       this.links.add(link);
       link.onClose((reason) => {
@@ -88,20 +92,10 @@ export class ChunkserverLinks {
     }
   }
 
-  /** Runs a handler; a failed assertion stops the process instead of becoming an EIO reply. */
-  private async guarded<T>(fn: () => T | Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof AssertionError) this.opts.onFatal(err);
-      throw err;
-    }
-  }
-
   private router(): Router {
     return new Router()
-      .on(CSTOMA_REGISTER, (body, ctx) => this.guarded(() => this.register(body, ctx.link)))
-      .on(CSTOMA_CHUNKS, (body, ctx) => this.guarded(() => this.chunkList(body, ctx.link)))
+      .on(CSTOMA_REGISTER, (body, ctx) => this.register(body, ctx.link))
+      .on(CSTOMA_CHUNKS, (body, ctx) => this.chunkList(body, ctx.link))
       .on(CSTOMA_HEARTBEAT, (body, ctx) => {
         const cs = this.serverOf(ctx.link);
         cs.totalBytes = body.totalBytes;
@@ -138,6 +132,7 @@ export class ChunkserverLinks {
   private async register(
     body: Struct<typeof CSTOMA_REGISTER.fields>, link: Link,
   ): Promise<{ body: { csId: number } }> {
+    if (!this.opts.isActive()) throw new FsError('NOT_ACTIVE_MASTER', 'not the active master');
     if (link.state.csId !== undefined) throw new FsError('EINVAL', 'registered twice on one link');
     if (body.port === 0) throw new FsError('EINVAL', 'data port 0');
     const { store } = this.opts;

@@ -1,23 +1,30 @@
-// Port 9421: client sessions. A client registers first (CLTOMA_REGISTER), then sends any
-// CLTOMA_* request; changes are answered only once their record is on disk, and reads only
-// once what they saw is on disk. Limits: SESSIONS_MAX sessions, SESSION_REQUESTS_INFLIGHT_MAX
-// requests per session (EAGAIN beyond). A session's write leases go when its link closes.
+// Port 9421: client sessions. A client opens a session first (CLTOMA_REGISTER, or
+// CLTOMA_SESSION for a client that retries), then sends any CLTOMA_* request; changes are
+// answered only once they are durable (on disk, and on SYNC_METALOGGERS metaloggers), and
+// reads only once what they saw is on disk. A change made for a CLTOMA_SESSION client carries
+// its origin (clientId, frame request id); a repeat of a request already applied is answered
+// from the applied-request window instead of being applied again. Limits: SESSIONS_MAX
+// sessions, SESSION_REQUESTS_INFLIGHT_MAX requests per session (EAGAIN beyond). A session's
+// write leases go when its link closes. A master that is not active refuses new sessions.
 import net from 'node:net';
 import {
   AssertionError, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK,
-  CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_RMDIR,
-  CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS, CLTOMA_SYMLINK,
-  CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError, InodeType,
-  PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, READDIR_ENTRIES_MAX, Router, SetAttr,
-  listenLinks, type Fields, type HandlerResult, type Link, type Logger, type RequestDef,
-  type Struct,
+  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR,
+  CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
+  CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME,
+  CLTOMA_STATFS, CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError,
+  InodeType, PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, READDIR_ENTRIES_MAX, Router,
+  SetAttr, assert, listenLinks, type Fields, type HandlerResult, type Link, type Logger,
+  type RequestDef, type Struct,
 } from '@antlerfs/protocol';
-import type { Change } from './change.ts';
+import { CHANGE_KIND_NUMBERS, type Change, type ChangeKind, type Origin } from './change.ts';
 import { MASTER_LEASE_SESSION } from './chunk-registry.ts';
 import type { Chunkservers } from './chunkservers.ts';
 import { attrOf, type Attr, type Node } from './inode-table.ts';
 import type { MetaStore } from './meta-store.ts';
+import type { MetaloggerInfo } from './metalogger-feed.ts';
+import type { MetaloggerSync } from './metalogger-sync.ts';
+import type { AppliedRequest } from './request-window.ts';
 import { CHUNK_INDEX_LIMIT, type LeaseHolder, type WriteFlow } from './write-flow.ts';
 
 /** Chunks one READ_CHUNKS reply lists at most (64 GiB of file). */
@@ -28,6 +35,8 @@ const UNREGISTERED_CONNECTIONS_SLACK = 64;
 export interface Session extends LeaseHolder {
   readonly id: number;
   readonly name: string;
+  /** CLTOMA_SESSION's clientId: its changes record their origin. Null for CLTOMA_REGISTER. */
+  readonly clientId: bigint | null;
   readonly link: Link;
   inflight: number;
   closed: boolean;
@@ -41,11 +50,38 @@ export interface ClientSessionsOptions {
   log: Logger;
   sessionsMax: number;
   sessionRequestsInflightMax: number;
+  /** Synchronous mode: changes wait for enough metaloggers before they are applied. */
+  sync: MetaloggerSync;
+  metaloggers: () => MetaloggerInfo[];
+  /** False while this master is not the active one: sessions are refused. */
+  isActive: () => boolean;
   /** A bug (failed assertion) in a handler: the process must stop. */
   onFatal: (err: Error) => void;
 }
 
 type AttrBody = { body: { attr: Attr } };
+
+/**
+ * How a changing request is recorded and repeated: the change kinds that may have applied it,
+ * and its reply rebuilt from the applied-request entry (null: a repeat is simply run again).
+ */
+interface Mutation<R extends Fields> {
+  kinds: readonly ChangeKind[];
+  again: ((applied: AppliedRequest) => HandlerResult<R>) | null;
+}
+
+type Handler<F extends Fields, R extends Fields> = (
+  body: Struct<F>, session: Session, origin: Origin | undefined,
+) => HandlerResult<R> | Promise<HandlerResult<R>>;
+
+function attrAgain(applied: AppliedRequest): AttrBody {
+  assert(applied.attr !== null, `applied request ${applied.requestId} kept its attributes`);
+  return { body: { attr: applied.attr } };
+}
+
+const emptyAgain = (): object => ({});
+const changedAgain = (a: AppliedRequest): { body: { changed: number } } =>
+  ({ body: { changed: a.changed } });
 
 export class ClientSessions {
   private readonly opts: ClientSessionsOptions;
@@ -56,6 +92,8 @@ export class ClientSessions {
   private server: net.Server | null = null;
   sessionsMax: number;
   inflightMax: number;
+  /** Repeated requests answered from the applied-request windows. */
+  repeatsAnswered = 0;
 
   constructor(opts: ClientSessionsOptions) {
     this.opts = opts;
@@ -76,6 +114,7 @@ export class ClientSessions {
     this.server = await listenLinks(host, port, {
       kind: 'client-master', payloadMaxBytes: PAYLOAD_MAX_CLIENT_MASTER_BYTES, log: this.log,
       router: this.router(), connectionsMax: this.sessionsMax + UNREGISTERED_CONNECTIONS_SLACK,
+      onBug: (err) => this.opts.onFatal(err instanceof Error ? err : new Error(String(err))),
     }, (link) => {
       this.links.add(link);
       link.onClose(() => this.links.delete(link));
@@ -99,22 +138,55 @@ export class ClientSessions {
 
   private router(): Router {
     const r = new Router();
-    r.on(CLTOMA_REGISTER, (b, ctx) => this.register(b, ctx.link));
+    r.on(CLTOMA_REGISTER, (b, ctx) => {
+      const s = this.openSession(b.clientName, b.protocolVersion, null, ctx.link);
+      return { body: { sessionId: s.id, metaVersion: this.opts.store.version } };
+    });
+    r.on(CLTOMA_SESSION, (b, ctx) => {
+      const s = this.openSession(b.clientName, b.protocolVersion, b.clientId, ctx.link);
+      const { store } = this.opts;
+      return { body: { sessionId: s.id, metaVersion: store.version, clusterId: store.clusterId } };
+    });
+    this.namespaceHandlers(r);
+    this.dataHandlers(r);
+    this.handle(r, CLTOMA_STATFS, () => this.statfs());
+    this.handle(r, CLTOMA_LIST_CHUNKSERVERS, () => this.listChunkservers());
+    this.handle(r, CLTOMA_LIST_METALOGGERS, () => this.listMetaloggers());
+    return r;
+  }
+
+  private namespaceHandlers(r: Router): void {
     const ns = (): typeof this.ns => this.ns;
     const now = (): number => this.opts.store.nowMs();
     const attrBody = (node: Node): AttrBody => ({ body: { attr: attrOf(node) } });
+    const attrs = (kinds: ChangeKind[]): Mutation<typeof CLTOMA_MKDIR.reply.fields> =>
+      ({ kinds, again: attrAgain });
+    const empty = (kind: ChangeKind): Mutation<readonly []> =>
+      ({ kinds: [kind], again: emptyAgain });
     this.handle(r, CLTOMA_LOOKUP, (b) => attrBody(ns().lookup(b.parent, b.name)));
     this.handle(r, CLTOMA_LOOKUP_PATH, (b) => attrBody(ns().lookupPath(b.path)));
     this.handle(r, CLTOMA_GETATTR, (b) => attrBody(ns().node(b.inode)));
-    this.handle(r, CLTOMA_SETATTR, (b) => this.setattr(b));
-    this.handle(r, CLTOMA_MKDIR, (b) => this.createNode({ ...b, type: InodeType.DIR, target: '' }));
-    this.handle(r, CLTOMA_CREATE, (b) => this.create(b));
+    this.handle(r, CLTOMA_SETATTR,
+      (b, _s, o) => this.setattr(b, o), attrs(['setattr', 'truncate']));
+    this.handle(r, CLTOMA_MKDIR,
+      (b, _s, o) => this.createNode({ ...b, type: InodeType.DIR, target: '' }, o),
+      attrs(['create']));
+    this.handle(r, CLTOMA_CREATE, (b, _s, o) => this.create(b, o), attrs(['create']));
     this.handle(r, CLTOMA_SYMLINK,
-      (b) => this.createNode({ ...b, type: InodeType.SYMLINK, mode: 0o777 }));
-    this.handle(r, CLTOMA_RMDIR, (b) => this.commitEmpty({ kind: 'rmdir', ...b, timeMs: now() }));
-    this.handle(r, CLTOMA_UNLINK, (b) => this.commitEmpty({ kind: 'unlink', ...b, timeMs: now() }));
-    this.handle(r, CLTOMA_RENAME, (b) => this.commitEmpty({ kind: 'rename', ...b, timeMs: now() }));
-    this.handle(r, CLTOMA_LINK, (b) => this.commitAttr({ kind: 'link', ...b, timeMs: now() }));
+      (b, _s, o) => this.createNode({ ...b, type: InodeType.SYMLINK, mode: 0o777 }, o),
+      attrs(['create']));
+    this.handle(r, CLTOMA_RMDIR,
+      (b, _s, origin) => this.commitEmpty({ kind: 'rmdir', ...b, timeMs: now(), origin }),
+      empty('rmdir'));
+    this.handle(r, CLTOMA_UNLINK,
+      (b, _s, origin) => this.commitEmpty({ kind: 'unlink', ...b, timeMs: now(), origin }),
+      empty('unlink'));
+    this.handle(r, CLTOMA_RENAME,
+      (b, _s, origin) => this.commitEmpty({ kind: 'rename', ...b, timeMs: now(), origin }),
+      empty('rename'));
+    this.handle(r, CLTOMA_LINK,
+      (b, _s, origin) => this.commitAttr({ kind: 'link', ...b, timeMs: now(), origin }),
+      attrs(['link']));
     this.handle(r, CLTOMA_READDIR, (b) => this.readdir(b));
     this.handle(r, CLTOMA_READLINK, (b) => {
       const node = ns().node(b.inode);
@@ -123,25 +195,33 @@ export class ClientSessions {
       }
       return { body: { target: node.target } };
     });
-    this.handle(r, CLTOMA_STATFS, () => this.statfs());
     this.handle(r, CLTOMA_SETGOAL,
-      (b) => this.commitChanged({ kind: 'setGoal', ...b, timeMs: now() }));
+      (b, _s, origin) => this.commitChanged({ kind: 'setGoal', ...b, timeMs: now(), origin }),
+      { kinds: ['setGoal'], again: changedAgain });
     this.handle(r, CLTOMA_SETTRASHTIME,
-      (b) => this.commitChanged({ kind: 'setTrashtime', ...b, timeMs: now() }));
-    this.handle(r, CLTOMA_READ_CHUNKS, (b) => this.readChunks(b));
-    this.handle(r, CLTOMA_WRITE_CHUNK,
-      async (b, s) => ({ body: await this.opts.writeFlow.writeChunk(s, b.inode, b.chunkIndex) }));
-    this.handle(r, CLTOMA_WRITE_END,
-      async (b, s) => ({ body: { attr: await this.opts.writeFlow.writeEnd(s, b) } }));
-    this.handle(r, CLTOMA_REPORT_BAD_CHUNK, (b, s) => this.reportBadChunk(b, s));
-    this.handle(r, CLTOMA_LIST_CHUNKSERVERS, () => this.listChunkservers());
-    return r;
+      (b, _s, origin) => this.commitChanged({ kind: 'setTrashtime', ...b, timeMs: now(), origin }),
+      { kinds: ['setTrashtime'], again: changedAgain });
   }
 
-  /** Wraps a handler: session check, in-flight limit, reply only once what it saw is on disk. */
+  private dataHandlers(r: Router): void {
+    this.handle(r, CLTOMA_READ_CHUNKS, (b) => this.readChunks(b));
+    // A repeated WRITE_CHUNK runs again: it hands out a fresh chain and lease, and one more
+    // version bump of a chunk nobody wrote at the old version changes no data.
+    this.handle(r, CLTOMA_WRITE_CHUNK, async (b, s, origin) => ({
+      body: await this.opts.writeFlow.writeChunk(s, b.inode, b.chunkIndex, origin),
+    }), { kinds: ['writeChunk'], again: null });
+    this.handle(r, CLTOMA_WRITE_END, async (b, s, origin) => ({
+      body: { attr: await this.opts.writeFlow.writeEnd(s, b, origin) },
+    }), { kinds: ['writeEnd'], again: attrAgain });
+    this.handle(r, CLTOMA_REPORT_BAD_CHUNK, (b, s) => this.reportBadChunk(b, s));
+  }
+
+  /**
+   * Wraps a handler: session check, in-flight limit; a read is answered once what it saw is on
+   * disk, a change (with `mutation`) once it is durable. Bugs reach the link's onBug.
+   */
   private handle<F extends Fields, R extends Fields>(
-    router: Router, def: RequestDef<F, R>,
-    fn: (body: Struct<F>, session: Session) => HandlerResult<R> | Promise<HandlerResult<R>>,
+    router: Router, def: RequestDef<F, R>, fn: Handler<F, R>, mutation?: Mutation<R>,
   ): void {
     router.on(def, async (body, ctx) => {
       const session = this.sessionOf(ctx.link);
@@ -150,16 +230,49 @@ export class ClientSessions {
       }
       session.inflight++;
       try {
-        const result = await fn(body, session);
+        if (mutation !== undefined) {
+          return await this.mutate(body, session, ctx.requestId, fn, mutation);
+        }
+        const result = await fn(body, session, undefined);
         await this.opts.store.whenDurable(this.opts.store.version);
         return result;
-      } catch (err) {
-        if (err instanceof AssertionError) this.opts.onFatal(err);
-        throw err;
       } finally {
         session.inflight--;
       }
     });
+  }
+
+  /** A changing request: answered from its applied entry if it is a repeat, else applied. */
+  private async mutate<F extends Fields, R extends Fields>(
+    body: Struct<F>, session: Session, requestId: number, fn: Handler<F, R>, mutation: Mutation<R>,
+  ): Promise<HandlerResult<R>> {
+    const { store } = this.opts;
+    const clientId = session.clientId;
+    const origin = clientId === null ? undefined : { clientId, requestId };
+    let repeat = this.appliedBefore(origin, mutation);
+    if (repeat === null) {
+      await this.opts.sync.whenReady(); // synchronous mode: enough metaloggers, or EAGAIN
+      repeat = this.appliedBefore(origin, mutation); // applied while this one waited
+    }
+    if (repeat !== null) {
+      await store.whenSynced(repeat.applied.version);
+      this.repeatsAnswered++;
+      return repeat.reply;
+    }
+    const result = await fn(body, session, origin);
+    await store.whenSynced(store.version);
+    return result;
+  }
+
+  private appliedBefore<R extends Fields>(
+    origin: Origin | undefined, mutation: Mutation<R>,
+  ): { applied: AppliedRequest; reply: HandlerResult<R> } | null {
+    if (origin === undefined || mutation.again === null) return null;
+    const applied = this.opts.store.md.requests.find(origin.clientId, origin.requestId);
+    if (applied === undefined) return null;
+    // Another kind under the same id is a new request (the client's ids wrapped around).
+    if (!mutation.kinds.some((k) => CHANGE_KIND_NUMBERS[k] === applied.kind)) return null;
+    return { applied, reply: mutation.again(applied) };
   }
 
   private sessionOf(link: Link): Session {
@@ -169,15 +282,16 @@ export class ClientSessions {
     return session;
   }
 
-  private register(
-    b: Struct<typeof CLTOMA_REGISTER.fields>, link: Link,
-  ): { body: { sessionId: number; metaVersion: number } } {
+  private openSession(
+    clientName: string, protocolVersion: number, clientId: bigint | null, link: Link,
+  ): Session {
+    if (!this.opts.isActive()) throw new FsError('NOT_ACTIVE_MASTER', 'not the active master');
     if (link.state.sessionId !== undefined) {
       throw new FsError('EINVAL', 'session already registered');
     }
-    if (b.protocolVersion !== PROTOCOL_VERSION) {
+    if (protocolVersion !== PROTOCOL_VERSION) {
       throw new FsError('EPROTO',
-        `protocol ${b.protocolVersion}, master speaks ${PROTOCOL_VERSION}`);
+        `protocol ${protocolVersion}, master speaks ${PROTOCOL_VERSION}`);
     }
     if (this.sessions.size >= this.sessionsMax) {
       throw new FsError('EAGAIN', `${this.sessionsMax} sessions already open (SESSIONS_MAX)`);
@@ -186,7 +300,7 @@ export class ClientSessions {
     this.nextSessionId = id + 1 >= MASTER_LEASE_SESSION ? 1 : id + 1;
     while (this.sessions.has(id)) id++;
     const session: Session = {
-      id, name: b.clientName, link, inflight: 0, closed: false, leases: new Set(),
+      id, name: clientName, clientId, link, inflight: 0, closed: false, leases: new Set(),
       openedAtMs: this.opts.store.nowMs(),
     };
     this.sessions.set(id, session);
@@ -201,9 +315,10 @@ export class ClientSessions {
       });
     });
     this.log.info('client session opened', {
-      sessionId: id, client: b.clientName, peer: link.peer,
+      sessionId: id, client: clientName, peer: link.peer,
+      clientId: clientId === null ? undefined : clientId.toString(16),
     });
-    return { body: { sessionId: id, metaVersion: this.opts.store.version } };
+    return session;
   }
 
   private async commitAttr(change: Change): Promise<AttrBody> {
@@ -229,16 +344,18 @@ export class ClientSessions {
   private createNode(p: {
     parent: number; name: string; type: number; mode: number; uid: number; gid: number;
     target: string;
-  }): Promise<AttrBody> {
+  }, origin: Origin | undefined): Promise<AttrBody> {
     return this.commitAttr({
       kind: 'create', parent: p.parent, name: p.name, inode: this.opts.store.nextInode(),
       type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, timeMs: this.opts.store.nowMs(),
-      target: p.target,
+      target: p.target, origin,
     });
   }
 
   /** open(O_CREAT): an existing regular file is returned as it is unless `exclusive`. */
-  private async create(b: Struct<typeof CLTOMA_CREATE.fields>): Promise<AttrBody> {
+  private async create(
+    b: Struct<typeof CLTOMA_CREATE.fields>, origin: Origin | undefined,
+  ): Promise<AttrBody> {
     if (b.exclusive === 0 && b.name !== '.' && b.name !== '..') {
       const existing = this.ns.dir(b.parent).children.get(b.name);
       if (existing !== undefined) {
@@ -247,26 +364,35 @@ export class ClientSessions {
         throw new FsError(node.type === InodeType.DIR ? 'EISDIR' : 'EEXIST', b.name);
       }
     }
-    return this.createNode({ ...b, type: InodeType.FILE, target: '' });
+    return this.createNode({ ...b, type: InodeType.FILE, target: '' }, origin);
   }
 
-  private async setattr(b: Struct<typeof CLTOMA_SETATTR.fields>): Promise<AttrBody> {
+  /**
+   * The origin goes with the request's last change: a length alone is recorded with the
+   * truncate; with other attributes, with the setattr (a repeat after a crash between the two
+   * runs both again, and setting the same length twice changes nothing).
+   */
+  private async setattr(
+    b: Struct<typeof CLTOMA_SETATTR.fields>, origin: Origin | undefined,
+  ): Promise<AttrBody> {
     const { store } = this.opts;
     this.ns.node(b.inode); // ENOENT before anything else
-    if (b.setMask & SetAttr.LENGTH) await this.opts.writeFlow.truncate(b.inode, b.length);
-    const timeMs = store.nowMs();
     const plain = SetAttr.MODE | SetAttr.UID | SetAttr.GID | SetAttr.ATIME | SetAttr.MTIME;
+    const nowBits = SetAttr.ATIME_NOW | SetAttr.MTIME_NOW;
+    const lengthOnly = (b.setMask & (plain | nowBits)) === 0 && (b.setMask & SetAttr.LENGTH) !== 0;
+    if (b.setMask & SetAttr.LENGTH) {
+      await this.opts.writeFlow.truncate(b.inode, b.length, lengthOnly ? origin : undefined);
+    }
+    if (lengthOnly) return { body: { attr: attrOf(this.ns.node(b.inode)) } };
+    const timeMs = store.nowMs();
     let setMask = b.setMask & plain;
     let atimeMs = b.atimeMs;
     let mtimeMs = b.mtimeMs;
     if (b.setMask & SetAttr.ATIME_NOW) { setMask |= SetAttr.ATIME; atimeMs = timeMs; }
     if (b.setMask & SetAttr.MTIME_NOW) { setMask |= SetAttr.MTIME; mtimeMs = timeMs; }
-    if (setMask === 0 && (b.setMask & SetAttr.LENGTH) !== 0) {
-      return { body: { attr: attrOf(this.ns.node(b.inode)) } };
-    }
     return this.commitAttr({
       kind: 'setattr', inode: b.inode, setMask, mode: b.mode, uid: b.uid, gid: b.gid,
-      atimeMs, mtimeMs, timeMs,
+      atimeMs, mtimeMs, timeMs, origin,
     });
   }
 
@@ -333,6 +459,18 @@ export class ClientSessions {
       });
     }
     return {};
+  }
+
+  private listMetaloggers(): HandlerResult<typeof CLTOMA_LIST_METALOGGERS.reply.fields> {
+    return {
+      body: {
+        metaVersion: this.opts.store.version,
+        metaloggers: this.opts.metaloggers().map((m) => ({
+          name: m.name, host: m.host, ackedVersion: m.ackedVersion, lagVersions: m.lagVersions,
+          lagMs: m.lagMs, sync: m.sync ? 1 : 0,
+        })),
+      },
+    };
   }
 
   private listChunkservers(): HandlerResult<typeof CLTOMA_LIST_CHUNKSERVERS.reply.fields> {

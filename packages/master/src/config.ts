@@ -2,8 +2,13 @@
 // SIGHUP reload applies it, and one sentence of doc. The parser, --help, --print-config,
 // etc/antler-master.cfg and its test all come from this one table.
 import {
-  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MONITOR, assert, type ConfigKey, type ConfigValues,
+  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MATOML, PORT_MONITOR, assert, type ConfigKey,
+  type ConfigValues,
 } from '@antlerfs/protocol';
+import { parsePeers, type PeerAddress } from './master-peers.ts';
+
+/** Most metaloggers a master can be configured to serve. */
+export const METALOGGERS_LIMIT = 1000;
 
 export interface MasterConfigKey extends ConfigKey {
   /** A SIGHUP reload applies a new value of this key without a restart. */
@@ -32,6 +37,41 @@ export const MASTER_CONFIG_SCHEMA: MasterConfigKey[] = [
   {
     key: 'MONITOR_LISTEN_PORT', ...port, default: PORT_MONITOR,
     doc: 'Port of the HTTP monitor with / and /api/status (0 picks a free port).',
+  },
+  {
+    key: 'MATOML_LISTEN_PORT', ...port, default: PORT_MATOML,
+    doc: 'Port metaloggers connect to (0 picks a free port).',
+  },
+  {
+    key: 'METALOGGERS_MAX', type: 'int', default: 16, min: 1, max: METALOGGERS_LIMIT,
+    reloadable: false, doc: 'Most metaloggers served at once; more are refused with EAGAIN.',
+  },
+  {
+    key: 'METALOGGER_QUEUE_MAX_BYTES', type: 'bytes', default: 64 * 1024 * 1024,
+    min: 1024 * 1024, max: 4 * 1024 ** 3, unit: 'bytes', reloadable: true,
+    doc: 'Records queued for one metalogger at most; one further behind is dropped and ' +
+      'registers again.',
+  },
+  {
+    key: 'SYNC_METALOGGERS', type: 'int', default: 0, min: 0, max: METALOGGERS_LIMIT,
+    reloadable: true,
+    doc: 'Synchronous mode: a change is acknowledged to its client only once it is fsynced ' +
+      'here and this many metaloggers have acknowledged it, so losing this disk loses nothing ' +
+      'acknowledged. With fewer metaloggers connected, changes wait up to SYNC_TIMEOUT_MS ' +
+      'and then fail with EAGAIN. 0: a change is acknowledged once it is on this disk.',
+  },
+  {
+    key: 'SYNC_TIMEOUT_MS', type: 'int', default: 10_000, min: 1, max: 600_000, unit: 'ms',
+    reloadable: true,
+    doc: 'Synchronous mode: how long a change waits for enough metaloggers to be connected, ' +
+      'and then for their acknowledgement, before its client gets EAGAIN (a change already ' +
+      'applied stays, and a retry with the same request id is answered from it).',
+  },
+  {
+    key: 'MASTER_PEERS', type: 'string', default: '', reloadable: false,
+    doc: 'The other masters, as host:clientPort separated by commas. Before serving, each is ' +
+      'asked whether it is active; if one of the same cluster is, this master refuses to ' +
+      'start (two masters must never accept writes at once).',
   },
   {
     key: 'METADATA_SAVE_FREQ', type: 'int', default: 3600, min: 1, max: 86_400, unit: 's',
@@ -84,6 +124,12 @@ export interface MasterConfig {
   clientPort: number;
   chunkserverPort: number;
   monitorPort: number;
+  metaloggerPort: number;
+  metaloggersMax: number;
+  metaloggerQueueMaxBytes: number;
+  syncMetaloggers: number;
+  syncTimeoutMs: number;
+  masterPeers: PeerAddress[];
   metadataSaveFreqS: number;
   backMetaKeepPrevious: number;
   chunkserverTimeoutMs: number;
@@ -108,6 +154,7 @@ function str(values: ConfigValues, key: string): string {
   return v;
 }
 
+/** The typed config; ConfigError for a MASTER_PEERS that does not parse. */
 export function masterConfigFrom(values: ConfigValues): MasterConfig {
   return {
     dataPath: str(values, 'DATA_PATH'),
@@ -115,6 +162,12 @@ export function masterConfigFrom(values: ConfigValues): MasterConfig {
     clientPort: int(values, 'MATOCL_LISTEN_PORT'),
     chunkserverPort: int(values, 'MATOCS_LISTEN_PORT'),
     monitorPort: int(values, 'MONITOR_LISTEN_PORT'),
+    metaloggerPort: int(values, 'MATOML_LISTEN_PORT'),
+    metaloggersMax: int(values, 'METALOGGERS_MAX'),
+    metaloggerQueueMaxBytes: int(values, 'METALOGGER_QUEUE_MAX_BYTES'),
+    syncMetaloggers: int(values, 'SYNC_METALOGGERS'),
+    syncTimeoutMs: int(values, 'SYNC_TIMEOUT_MS'),
+    masterPeers: parsePeers(str(values, 'MASTER_PEERS')),
     metadataSaveFreqS: int(values, 'METADATA_SAVE_FREQ'),
     backMetaKeepPrevious: int(values, 'BACK_META_KEEP_PREVIOUS'),
     chunkserverTimeoutMs: int(values, 'CHUNKSERVER_TIMEOUT_MS'),

@@ -1,13 +1,19 @@
 // The master process: its modules in start order (metadata, deletion queue, chunkserver port,
-// client port, monitor) and the status the monitor shows. Stopping runs them in reverse, so
-// clients go first and the final dump comes last, after every change is on disk.
+// metalogger port, client port, monitor, activation) and the status the monitor shows. The
+// ports listen before the master is active and refuse sessions and registrations until the
+// other masters (MASTER_PEERS) have said that none of them is active for this cluster.
+// Stopping runs the modules in reverse, so clients go first and the final dump comes last,
+// after every change is on disk.
 import { InodeType, MATOCS_DELETE, type DaemonModule, type Logger } from '@antlerfs/protocol';
 import { ChunkserverLinks } from './chunkserver-link.ts';
 import { Chunkservers } from './chunkservers.ts';
 import { ClientSessions } from './client-session.ts';
 import type { MasterConfig } from './config.ts';
 import { DeletionQueue } from './deletion-queue.ts';
+import { activeMasterCheck } from './master-peers.ts';
 import { MetaStore } from './meta-store.ts';
+import { MetaloggerFeed } from './metalogger-feed.ts';
+import { MetaloggerSync } from './metalogger-sync.ts';
 import { MonitorHttp, type MasterStatus } from './monitor-http.ts';
 import { WriteFlow } from './write-flow.ts';
 
@@ -16,6 +22,7 @@ export const MASTER_VERSION = '0.1.0';
 export interface MasterPorts {
   clientPort: number;
   chunkserverPort: number;
+  metaloggerPort: number;
   monitorPort: number;
 }
 
@@ -38,9 +45,15 @@ export class Master {
   private storeOrNull: MetaStore | null = null;
   private deletions: DeletionQueue | null = null;
   private csLinks: ChunkserverLinks | null = null;
+  private feed: MetaloggerFeed | null = null;
   private sessions: ClientSessions | null = null;
   private monitor: MonitorHttp | null = null;
-  readonly ports: MasterPorts = { clientPort: 0, chunkserverPort: 0, monitorPort: 0 };
+  readonly sync: MetaloggerSync;
+  /** Sessions and registrations are served only once this is set (activation). */
+  private active = false;
+  readonly ports: MasterPorts = {
+    clientPort: 0, chunkserverPort: 0, metaloggerPort: 0, monitorPort: 0,
+  };
 
   constructor(config: MasterConfig, opts: MasterOptions) {
     this.config = config;
@@ -52,6 +65,13 @@ export class Master {
       });
       process.exit(70);
     });
+    this.sync = new MetaloggerSync({
+      required: config.syncMetaloggers, timeoutMs: config.syncTimeoutMs,
+    });
+  }
+
+  get isActive(): boolean {
+    return this.active;
   }
 
   get store(): MetaStore {
@@ -74,6 +94,14 @@ export class Master {
         stop: () => this.csLinks?.close(),
       },
       {
+        name: 'metalogger-feed',
+        start: async () => { this.ports.metaloggerPort = await this.startFeed(); },
+        stop: async () => {
+          this.sync.close();
+          await this.feed?.close();
+        },
+      },
+      {
         name: 'client-session',
         start: async () => { this.ports.clientPort = await this.startSessions(); },
         stop: () => this.sessions?.close(),
@@ -86,12 +114,37 @@ export class Master {
         },
         stop: () => this.monitor?.close(),
       },
+      { name: 'activation', start: () => this.activate(), stop: () => undefined },
       {
         name: 'ready',
-        start: () => this.log.info('ready', { ...this.ports, metaVersion: this.store.version }),
+        start: () => this.log.info('ready', {
+          ...this.ports, metaVersion: this.store.version, clusterId: this.store.clusterId,
+        }),
         stop: () => undefined,
       },
     ];
+  }
+
+  /**
+   * Becomes the active master unless a peer of the same cluster already is: then it throws,
+   * and the daemon exits with the reason (two masters must never accept writes at once).
+   */
+  private async activate(): Promise<void> {
+    const peers = this.config.masterPeers;
+    if (peers.length > 0) {
+      this.log.info('not active yet: asking the other masters', {
+        peers: peers.map((p) => `${p.host}:${p.port}`).join(','), ...this.ports,
+        metaVersion: this.store.version,
+      });
+      const refusal = await activeMasterCheck({
+        peers, clusterId: this.store.clusterId, metaVersion: this.store.version, log: this.log,
+      });
+      if (refusal !== null) {
+        this.log.error('refusing to become the active master', { reason: refusal });
+        throw new Error(`another master is active: ${refusal}`);
+      }
+    }
+    this.active = true;
   }
 
   /** Starts every module in order (tests; daemons use runDaemon with modules()). */
@@ -109,6 +162,9 @@ export class Master {
     this.config = config;
     this.storeOrNull?.applyConfig(config);
     this.deletions?.setRate(config.deletionsPerSecond);
+    this.sync.timeoutMs = config.syncTimeoutMs;
+    this.sync.setRequired(config.syncMetaloggers);
+    if (this.feed !== null) this.feed.queueMaxBytes = config.metaloggerQueueMaxBytes;
     if (this.csLinks !== null) this.csLinks.timeoutMs = config.chunkserverTimeoutMs;
     if (this.sessions !== null) {
       this.sessions.sessionsMax = config.sessionsMax;
@@ -120,6 +176,7 @@ export class Master {
     this.storeOrNull = await MetaStore.open({
       config: this.config, log: this.log, onFatal: this.onFatal,
     });
+    this.store.replication = this.sync;
     this.store.startDumpTimer();
   }
 
@@ -143,8 +200,20 @@ export class Master {
       store: this.store, servers: this.servers, deletions: this.deletions!, log: this.log,
       chunkserverTimeoutMs: this.config.chunkserverTimeoutMs,
       chunkserversMax: this.config.chunkserversMax, onFatal: this.onFatal,
+      isActive: () => this.active,
     });
     return this.csLinks.listen(this.config.listenHost, this.config.chunkserverPort);
+  }
+
+  private startFeed(): Promise<number> {
+    const c = this.config;
+    this.feed = new MetaloggerFeed({
+      store: this.store, sync: this.sync, log: this.log, dataPath: c.dataPath,
+      metaloggersMax: c.metaloggersMax, queueMaxBytes: c.metaloggerQueueMaxBytes,
+      isActive: () => this.active,
+      onBug: (err) => this.onFatal(err instanceof Error ? err : new Error(String(err))),
+    });
+    return this.feed.listen(c.listenHost, c.metaloggerPort);
   }
 
   private startSessions(): Promise<number> {
@@ -156,6 +225,7 @@ export class Master {
       store: this.store, servers: this.servers, writeFlow, log: this.log,
       sessionsMax: this.config.sessionsMax,
       sessionRequestsInflightMax: this.config.sessionRequestsInflightMax, onFatal: this.onFatal,
+      sync: this.sync, metaloggers: () => this.feed?.list() ?? [], isActive: () => this.active,
     });
     return this.sessions.listen(this.config.listenHost, this.config.clientPort);
   }
@@ -166,8 +236,9 @@ export class Master {
     const cl = this.store.changelogStats();
     const d = this.store.dumpStats;
     const q = this.deletions;
+    const requests = md.requests;
     return {
-      version: MASTER_VERSION,
+      version: MASTER_VERSION, clusterId: md.clusterId, active: this.active,
       uptimeS: Math.round((Date.now() - this.startedAtMs) / 1000),
       metaVersion: md.version, inodes: inodes.size, files: inodes.count(InodeType.FILE),
       dirs: inodes.count(InodeType.DIR), symlinks: inodes.count(InodeType.SYMLINK),
@@ -194,6 +265,15 @@ export class Master {
         written: d.written,
       },
       deletionQueue: { length: q?.length ?? 0, ...(q?.counters ?? {}) },
+      metaloggers: this.feed?.list() ?? [],
+      sync: {
+        required: this.sync.required, timeoutMs: this.sync.timeoutMs,
+        streaming: this.sync.streamingCount, syncedVersion: this.sync.syncedVersion,
+      },
+      requests: {
+        clients: requests.clientCount, entries: requests.entryCount,
+        repeatsAnswered: this.sessions?.repeatsAnswered ?? 0,
+      },
     };
   }
 }

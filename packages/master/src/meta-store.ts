@@ -1,15 +1,18 @@
 // The live metadata and its durability: commit() applies a change and appends it to the
-// changelog (the caller answers its client once `durable` resolves); dumps are written every
+// changelog (the caller answers its client once `durable` resolves: the record is fsynced
+// here and, in synchronous mode, acknowledged by enough metaloggers); dumps are written every
 // METADATA_SAVE_FREQ seconds while serving and once more on a clean stop. Chunk ids are
-// handed out only from ranges whose reservation is already on disk, so a crash never lets an
+// handed out only from ranges whose reservation is already durable, so a crash never lets an
 // id that reached a chunkserver be handed out again.
 import path from 'node:path';
 import { FsError, assert, type Logger } from '@antlerfs/protocol';
 import type { Change } from './change.ts';
-import { ChangelogWriter, pruneChangelogFiles, type ChangelogStats } from './changelog.ts';
+import {
+  ChangelogWriter, pruneChangelogFiles, type ChangelogStats, type DurableBatch,
+} from './changelog.ts';
 import type { MasterConfig } from './config.ts';
 import { INODE_MAX } from './inode-table.ts';
-import { type ApplyResult, Metadata } from './metadata.ts';
+import { type ApplyResult, Metadata, newClusterId } from './metadata.ts';
 import { oldestDumpVersion, serializeDump, writeDump } from './metadata-dump.ts';
 import { recoverMetadata } from './replay.ts';
 
@@ -17,12 +20,19 @@ import { recoverMetadata } from './replay.ts';
 export const CHUNK_ID_RESERVE_BLOCK = 1024;
 /** Reservations one allocation waits for at most before it gives up with EAGAIN. */
 const CHUNK_ID_RESERVE_ATTEMPTS_MAX = 16;
+/** Commit times remembered (by version) for the metaloggers' lag in ms. */
+export const COMMIT_TIMES_KEPT = 65_536;
 
 export interface Committed {
   result: ApplyResult;
   version: number;
-  /** Resolves once the change is on disk. */
+  /** Resolves once the change is durable: on disk, and on enough metaloggers if required. */
   durable: Promise<void>;
+}
+
+/** Synchronous mode: how a version waits for the metaloggers' acknowledgements. */
+export interface Replication {
+  whenAcked(version: number): Promise<void>;
 }
 
 export interface DumpStats {
@@ -58,6 +68,12 @@ export class MetaStore {
   private reserving: Promise<void> | null = null;
   private chunkIdWaiters = 0;
   readonly dumpStats: DumpStats;
+  /** Synchronous mode's acknowledgements (set by the master); null: this disk is enough. */
+  replication: Replication | null = null;
+  private readonly commitTimesMs = new Float64Array(COMMIT_TIMES_KEPT);
+  /** When this store opened and its version then (older commit times are unknown). */
+  readonly openedAtMs: number;
+  readonly openedVersion: number;
 
   private constructor(md: Metadata, changelog: ChangelogWriter, opts: MetaStoreOptions) {
     this.md = md;
@@ -72,6 +88,8 @@ export class MetaStore {
       lastVersion: md.version, lastAtMs: 0, lastRecords: 0, lastBytes: 0, lastSerializeMs: 0,
       lastTotalMs: 0, written: 0,
     };
+    this.openedAtMs = this.nowMs();
+    this.openedVersion = md.version;
   }
 
   /** Recovers the metadata from DATA_PATH and opens a new changelog file after it. */
@@ -88,11 +106,26 @@ export class MetaStore {
     });
     const store = new MetaStore(recovered.metadata, changelog, opts);
     store.dumpStats.lastVersion = recovered.replayedRecords > 0 ? -1 : recovered.metadata.version;
+    if (store.md.clusterId === '') {
+      // A file system from before cluster ids: it gets one now, in the changelog.
+      const clusterId = newClusterId();
+      await store.commit({ kind: 'clusterId', clusterId }).durable;
+      opts.log.info('cluster id assigned to an existing file system', { clusterId });
+    }
     return store;
   }
 
   get version(): number {
     return this.md.version;
+  }
+
+  get clusterId(): string {
+    return this.md.clusterId;
+  }
+
+  /** The newest version on this disk. */
+  get durableVersion(): number {
+    return this.changelog.durableVersion;
   }
 
   /** Applies a change (FsError if it is invalid: nothing changed) and logs it. */
@@ -101,11 +134,41 @@ export class MetaStore {
     const version = this.md.version + 1;
     const result = this.md.apply(version, change);
     assert(this.md.version === version, 'apply advanced the version');
-    return { result, version, durable: this.changelog.append(version, change) };
+    this.commitTimesMs[version % COMMIT_TIMES_KEPT] = this.nowMs();
+    const local = this.changelog.append(version, change);
+    const replication = this.replication;
+    const durable = replication === null
+      ? local
+      : local.then(() => replication.whenAcked(version));
+    return { result, version, durable };
   }
 
+  /** Resolves once `version` is on this disk (reads wait for what they saw). */
   whenDurable(version: number): Promise<void> {
     return this.changelog.whenDurable(version);
+  }
+
+  /** Resolves once `version` is durable as commit() means it (changes wait for this). */
+  async whenSynced(version: number): Promise<void> {
+    await this.changelog.whenDurable(version);
+    if (this.replication !== null) await this.replication.whenAcked(version);
+  }
+
+  /** Calls `listener` with each batch of records once it is on this disk. */
+  onDurable(listener: (batch: DurableBatch) => void): void {
+    this.changelog.onDurable(listener);
+  }
+
+  /**
+   * When `version` was committed; for versions too old to remember, a time before it (the
+   * oldest remembered commit, or the store's opening).
+   */
+  committedAtMs(version: number): number {
+    assert(version >= 1 && version <= this.md.version, `version ${version} was committed`);
+    const oldestKept = Math.max(this.openedVersion + 1, this.md.version - COMMIT_TIMES_KEPT + 1);
+    if (version >= oldestKept) return this.commitTimesMs[version % COMMIT_TIMES_KEPT]!;
+    if (oldestKept === this.openedVersion + 1) return this.openedAtMs; // from before opening
+    return this.commitTimesMs[oldestKept % COMMIT_TIMES_KEPT]!;
   }
 
   /** The inode number the next create will use. */
@@ -126,6 +189,9 @@ export class MetaStore {
         this.reserving = durable.then(() => {
           this.chunkIdLimitDurable = limit;
           this.reserving = null;
+        }, (err: unknown) => {
+          this.reserving = null; // the next allocation tries a new reservation
+          throw err;
         });
       }
       this.chunkIdWaiters++;

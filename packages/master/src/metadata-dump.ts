@@ -1,6 +1,6 @@
 // Full metadata dumps: metadata.amd, with earlier ones kept as metadata.amd.back.1..N.
 // Layout (big-endian):
-//   header   magic "ANTLMD01" (8) metaVersion:64 createdMs:64
+//   header   magic "ANTLMD02" (8) metaVersion:64 createdMs:64 clusterId:str16
 //   counters nextInode:32 chunkIdLimit:64 nextCsId:32
 //   servers  count:32 { csId:32 }
 //   inodes   count:32 { inode:32 type:8 mode:16 uid:32 gid:32 atimeMs:64 mtimeMs:64 ctimeMs:64
@@ -8,20 +8,30 @@
 //            symlink: target:str16 }
 //   entries  count:32 { parent:32 child:32 name:str16 }
 //   chunks   count:32 { chunkId:64 version:32 }
+//   requests count:32 { clientId:64 n:32 { requestId:32 version:64 kind:8 changed:32 hasAttr:8
+//            [attr: inode:32 type:8 mode:16 uid:32 gid:32 atimeMs:64 mtimeMs:64 ctimeMs:64
+//            nlink:32 length:64 goal:8 trashtimeS:32] } }   (windows of applied requests)
 //   trailer  records:64 crc32:32 magic "ANTLEND1" (8)     crc32 covers every byte before it
-// The record count is asserted when written and checked when loaded.
+// The record count is asserted when written and checked when loaded. Dumps of the first
+// layout ("ANTLMD01": no cluster id, no requests section) still load.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { FsError, InodeType, assert, type InodeTypeCode } from '@antlerfs/protocol';
-import { newDir, newFile, newSymlink, type Node, type NodeInit } from './inode-table.ts';
+import { changeKindOf } from './change.ts';
+import {
+  newDir, newFile, newSymlink, type Attr, type Node, type NodeInit,
+} from './inode-table.ts';
 import { Metadata } from './metadata.ts';
 import { Namespace } from './namespace.ts';
+import type { AppliedRequest } from './request-window.ts';
 
 export const DUMP_FILE = 'metadata.amd';
 export const DUMP_TMP_FILE = 'metadata.amd.tmp';
-const DUMP_MAGIC = Buffer.from('ANTLMD01');
+const DUMP_MAGIC = Buffer.from('ANTLMD02');
+/** The first layout: loaded, never written. */
+const DUMP_MAGIC_V1 = Buffer.from('ANTLMD01');
 const END_MAGIC = Buffer.from('ANTLEND1');
 const HEADER_BYTES = 24;
 const TRAILER_BYTES = 20;
@@ -64,6 +74,7 @@ class SlabWriter {
     this.view.setUint32(this.o + 4, v >>> 0);
     this.o += 8;
   }
+  h64(v: bigint): void { this.room(8); this.view.setBigUint64(this.o, v); this.o += 8; }
   bytes(b: Buffer): void { this.room(b.length); b.copy(this.slab, this.o); this.o += b.length; }
   str(s: string): void {
     // Names are short: at most 3 bytes per UTF-16 unit bounds the room needed.
@@ -95,6 +106,7 @@ export function serializeDump(md: Metadata, createdMs: number): SerializedDump {
   w.bytes(DUMP_MAGIC);
   w.u64(md.version);
   w.u64(createdMs);
+  w.str(md.clusterId);
   w.u32(md.nextInode);
   w.u64(md.chunkIdLimit);
   w.u32(md.nextCsId);
@@ -131,6 +143,7 @@ export function serializeDump(md: Metadata, createdMs: number): SerializedDump {
     `dumped ${chunkCount} of ${md.chunks.liveCount} chunks`);
   records += chunkCount;
   assert(records === md.csIds.size + inodes.size + entryCount + chunkCount, 'dump record count');
+  records += writeRequests(w, md);
   w.u64(records);
   const buffers = w.finish();
   let crc = 0;
@@ -163,6 +176,41 @@ function writeNode(w: SlabWriter, node: Node): void {
   }
 }
 
+/** The windows of applied requests; returns how many entries were written. */
+function writeRequests(w: SlabWriter, md: Metadata): number {
+  w.u32(md.requests.clientCount);
+  let entries = 0;
+  for (const [clientId, window] of md.requests.windows()) {
+    w.h64(clientId);
+    w.u32(window.length);
+    for (const e of window) {
+      w.u32(e.requestId);
+      w.u64(e.version);
+      w.u8(e.kind);
+      w.u32(e.changed);
+      w.u8(e.attr === null ? 0 : 1);
+      if (e.attr !== null) writeAttr(w, e.attr);
+      entries++;
+    }
+  }
+  return entries;
+}
+
+function writeAttr(w: SlabWriter, a: Attr): void {
+  w.u32(a.inode);
+  w.u8(a.type);
+  w.u16(a.mode);
+  w.u32(a.uid);
+  w.u32(a.gid);
+  w.u64(a.atimeMs);
+  w.u64(a.mtimeMs);
+  w.u64(a.ctimeMs);
+  w.u32(a.nlink);
+  w.u64(a.length);
+  w.u8(a.goal);
+  w.u32(a.trashtimeS);
+}
+
 export class DumpCorruptError extends Error {
   override name = 'DumpCorruptError';
 }
@@ -179,6 +227,12 @@ class DumpReader {
   u8(): number { this.need(1); return this.buf[this.o++]!; }
   u16(): number { this.need(2); const v = this.buf.readUInt16BE(this.o); this.o += 2; return v; }
   u32(): number { this.need(4); const v = this.buf.readUInt32BE(this.o); this.o += 4; return v; }
+  h64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigUInt64BE(this.o);
+    this.o += 8;
+    return v;
+  }
   u64(): number {
     this.need(8);
     const hi = this.buf.readUInt32BE(this.o);
@@ -210,11 +264,18 @@ export function readDumpVersion(file: string): number | null {
   try {
     const h = Buffer.alloc(HEADER_BYTES);
     if (fs.readSync(fd, h, 0, HEADER_BYTES, 0) < HEADER_BYTES) return null;
-    if (!h.subarray(0, 8).equals(DUMP_MAGIC)) return null;
+    if (dumpLayout(h) === null) return null;
     return h.readUInt32BE(8) * 0x100000000 + h.readUInt32BE(12);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** 2 for the current layout, 1 for the first one, null if `header` is no dump's. */
+function dumpLayout(header: Buffer): 1 | 2 | null {
+  const magic = header.subarray(0, 8);
+  if (magic.equals(DUMP_MAGIC)) return 2;
+  return magic.equals(DUMP_MAGIC_V1) ? 1 : null;
 }
 
 export interface LoadedDump {
@@ -227,7 +288,8 @@ export interface LoadedDump {
 export function loadDump(file: string): LoadedDump {
   const buf = fs.readFileSync(file);
   if (buf.length < HEADER_BYTES + TRAILER_BYTES) throw new DumpCorruptError(`${file}: too short`);
-  if (!buf.subarray(0, 8).equals(DUMP_MAGIC)) throw new DumpCorruptError(`${file}: bad magic`);
+  const layout = dumpLayout(buf);
+  if (layout === null) throw new DumpCorruptError(`${file}: bad magic`);
   if (!buf.subarray(buf.length - 8).equals(END_MAGIC)) {
     throw new DumpCorruptError(`${file}: no end marker (a dump cut short)`);
   }
@@ -239,6 +301,7 @@ export function loadDump(file: string): LoadedDump {
   r.o = 8;
   const version = r.u64();
   const createdMs = r.u64();
+  const clusterId = layout === 1 ? '' : r.str();
   const nextInode = r.u32();
   const chunkIdLimit = r.u64();
   const nextCsId = r.u32();
@@ -247,6 +310,7 @@ export function loadDump(file: string): LoadedDump {
   md.nextInode = nextInode;
   md.chunkIdLimit = chunkIdLimit;
   md.nextCsId = nextCsId;
+  md.clusterId = clusterId;
   let records = 0;
   const servers = r.count(4);
   for (let i = 0; i < servers; i++) { md.csIds.add(r.u32()); records++; }
@@ -262,6 +326,7 @@ export function loadDump(file: string): LoadedDump {
     md.chunks.add(id, v);
     records++;
   }
+  if (layout === 2) records += readRequests(r, md, file);
   const stored = r.u64();
   if (stored !== records) {
     throw new DumpCorruptError(`${file}: ${records} records, trailer says ${stored}`);
@@ -308,6 +373,36 @@ function readInodes(r: DumpReader, md: Metadata): number {
     md.namespace.inodes.add(node);
   }
   return count;
+}
+
+function readRequests(r: DumpReader, md: Metadata, file: string): number {
+  const clients = r.count(12);
+  let entries = 0;
+  for (let i = 0; i < clients; i++) {
+    const clientId = r.h64();
+    const n = r.count(18);
+    for (let j = 0; j < n; j++) {
+      const e: AppliedRequest = {
+        requestId: r.u32(), version: r.u64(), kind: r.u8(), changed: r.u32(), attr: null,
+      };
+      if (r.u8() !== 0) e.attr = readAttr(r);
+      if (changeKindOf(e.kind) === undefined || e.version > md.version) {
+        throw new DumpCorruptError(`${file}: applied request ${e.requestId} of kind ${e.kind} ` +
+          `at version ${e.version}`);
+      }
+      md.requests.record(clientId, e);
+      entries++;
+    }
+  }
+  return entries;
+}
+
+function readAttr(r: DumpReader): Attr {
+  return {
+    inode: r.u32(), type: r.u8(), mode: r.u16(), uid: r.u32(), gid: r.u32(), atimeMs: r.u64(),
+    mtimeMs: r.u64(), ctimeMs: r.u64(), nlink: r.u32(), length: r.u64(), goal: r.u8(),
+    trashtimeS: r.u32(),
+  };
 }
 
 function readEntries(r: DumpReader, md: Metadata, file: string): number {
@@ -410,7 +505,7 @@ export async function oldestDumpVersion(dir: string): Promise<number | null> {
     try {
       const h = Buffer.alloc(HEADER_BYTES);
       const { bytesRead } = await fh.read(h, 0, HEADER_BYTES, 0);
-      if (bytesRead < HEADER_BYTES || !h.subarray(0, 8).equals(DUMP_MAGIC)) continue;
+      if (bytesRead < HEADER_BYTES || dumpLayout(h) === null) continue;
       const version = h.readUInt32BE(8) * 0x100000000 + h.readUInt32BE(12);
       oldest = oldest === null ? version : Math.min(oldest, version);
     } finally {

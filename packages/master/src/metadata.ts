@@ -1,14 +1,25 @@
-// All the master's metadata: the namespace, the chunk registry and the counters that hand out
-// inode numbers, chunk ids and chunkserver ids, at a version (the last change applied).
+// All the master's metadata: the namespace, the chunk registry, the counters that hand out
+// inode numbers, chunk ids and chunkserver ids, the cluster id and the windows of applied
+// client requests, at a version (the last change applied).
 // apply() is the one deterministic function that the live path and replay share: it validates
 // a change (FsError, nothing touched) and then performs it completely. No I/O here.
+import crypto from 'node:crypto';
 import {
   CHUNK_SIZE_BYTES, FsError, InodeType, ROOT_INODE, assert, assertNever,
 } from '@antlerfs/protocol';
 import { ChunkRegistry, type Chunk } from './chunk-registry.ts';
-import type { Change, ChangeOf } from './change.ts';
-import { INODE_MAX, type Node } from './inode-table.ts';
+import { CHANGE_KIND_NUMBERS, type Change, type ChangeOf } from './change.ts';
+import { INODE_MAX, attrOf, type Node } from './inode-table.ts';
 import { Namespace } from './namespace.ts';
+import { RequestWindows } from './request-window.ts';
+
+/** Longest cluster id a change may state (ours are 32 hex digits). */
+export const CLUSTER_ID_MAX_BYTES = 64;
+
+/** A new random cluster id: 128 bits as hex. */
+export function newClusterId(): string {
+  return crypto.randomBytes(16).toString('hex');
+}
 
 export interface ApplyResult {
   /** The inode the change created or changed, when there is one. */
@@ -28,6 +39,10 @@ export class Metadata {
   chunkIdLimit = 1;
   nextCsId = 1;
   readonly csIds = new Set<number>();
+  /** Random id of this file system, made when it was created ('' in a dump from before ids). */
+  clusterId = '';
+  /** Recently applied requests of retrying clients, filled from each change's origin. */
+  readonly requests = new RequestWindows();
   /** Runtime hook: a chunk lost its last reference (the deletion queue takes its copies). */
   onChunkFreed: ((chunk: Chunk) => void) | null = null;
 
@@ -35,8 +50,12 @@ export class Metadata {
     this.namespace = namespace;
   }
 
-  static fresh(opts: { timeMs: number; goal: number; trashtimeS: number }): Metadata {
-    return new Metadata(Namespace.fresh(opts));
+  static fresh(
+    opts: { timeMs: number; goal: number; trashtimeS: number; clusterId?: string },
+  ): Metadata {
+    const md = new Metadata(Namespace.fresh(opts));
+    md.clusterId = opts.clusterId ?? newClusterId();
+    return md;
   }
 
   /** Applies one change at version `version` (asserted to be the next one). */
@@ -44,6 +63,12 @@ export class Metadata {
     assert(version === this.version + 1, `change version ${version} follows ${this.version}`);
     const result = this.perform(change);
     this.version = version;
+    if (change.origin !== undefined) {
+      this.requests.record(change.origin.clientId, {
+        requestId: change.origin.requestId, version, kind: CHANGE_KIND_NUMBERS[change.kind],
+        attr: result.node === undefined ? null : attrOf(result.node), changed: result.changed ?? 0,
+      });
+    }
     return result;
   }
 
@@ -84,8 +109,20 @@ export class Metadata {
         assert(change.chunkIdLimit > this.chunkIdLimit, 'chunk id reservations grow');
         this.chunkIdLimit = change.chunkIdLimit;
         return {};
+      case 'clusterId': this.setClusterId(change.clusterId); return {};
       default: return assertNever(change, 'change kind');
     }
+  }
+
+  private setClusterId(clusterId: string): void {
+    if (clusterId === '' || Buffer.byteLength(clusterId) > CLUSTER_ID_MAX_BYTES) {
+      throw new FsError('EINVAL', `cluster id "${clusterId}"`);
+    }
+    if (this.clusterId !== '' && this.clusterId !== clusterId) {
+      throw new FsError('EINVAL', `cluster id ${clusterId} is not this file system's ` +
+        `(${this.clusterId}): a changelog of another cluster`);
+    }
+    this.clusterId = clusterId;
   }
 
   private create(change: ChangeOf<'create'>): Node {

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Logger } from '@antlerfs/protocol';
+import type { MetaloggerInfo } from './metalogger-feed.ts';
 
 /** Monitor connections at once; the rest are refused by the listener. */
 const MONITOR_CONNECTIONS_MAX = 64;
@@ -23,6 +24,9 @@ export interface ChunkserverStatus {
 
 export interface MasterStatus {
   version: string;
+  clusterId: string;
+  /** False until the other masters said none of them is active. */
+  active: boolean;
   uptimeS: number;
   metaVersion: number;
   inodes: number;
@@ -36,6 +40,10 @@ export interface MasterStatus {
   changelog: Record<string, number | string>;
   dump: Record<string, number>;
   deletionQueue: Record<string, number>;
+  metaloggers: MetaloggerInfo[];
+  sync: { required: number; timeoutMs: number; streaming: number; syncedVersion: number };
+  /** The applied-request windows of retrying clients. */
+  requests: Record<string, number>;
 }
 
 function escapeHtml(s: string): string {
@@ -55,16 +63,26 @@ function table(rows: [string, string | number][]): string {
     `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`).join('') + '</table>';
 }
 
+function metaloggerRows(s: MasterStatus): string {
+  return s.metaloggers.map((m) => `<tr><td>${escapeHtml(m.name)}</td>` +
+    `<td>${escapeHtml(m.host)}</td><td>${escapeHtml(m.state)}</td><td>${m.ackedVersion}</td>` +
+    `<td>${m.lagVersions}</td><td>${m.lagMs}</td><td>${m.sync ? 'yes' : 'no'}</td></tr>`).join('');
+}
+
 export function statusPage(s: MasterStatus): string {
   const servers = s.chunkservers.map((cs) => `<tr><td>${cs.csId}</td>` +
     `<td>${escapeHtml(`${cs.host}:${cs.port}`)}</td><td>${escapeHtml(cs.state)}</td>` +
     `<td>${bytes(cs.totalBytes)}</td><td>${bytes(cs.freeBytes)}</td>` +
     `<td>${cs.copies}</td></tr>`).join('');
+  const sync = s.sync.required === 0
+    ? 'off'
+    : `${s.sync.required} metalogger(s), ${s.sync.timeoutMs} ms timeout`;
   return `<!doctype html><html><head><meta charset="utf-8"><title>antlerfs master</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}
 th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>
 <h1>antlerfs master ${escapeHtml(s.version)}</h1>
 <h2>Metadata</h2>${table([
+    ['cluster id', s.clusterId], ['active', s.active ? 'yes' : 'no'],
     ['metadata version', s.metaVersion], ['inodes', s.inodes], ['files', s.files],
     ['directories', s.dirs],
     ['symlinks', s.symlinks], ['chunks', s.chunks], ['chunks being deleted', s.chunksDeleting],
@@ -72,9 +90,13 @@ th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body
   ])}
 <h2>Chunkservers</h2><table><tr><th>id</th><th>address</th><th>state</th><th>total</th><th>free</th>
 <th>copies</th></tr>${servers}</table>
+<h2>Metaloggers</h2><p>synchronous mode: ${escapeHtml(sync)}</p>
+<table><tr><th>name</th><th>host</th><th>state</th><th>acked version</th><th>lag (versions)</th>
+<th>lag (ms)</th><th>sync</th></tr>${metaloggerRows(s)}</table>
 <h2>Changelog</h2>${table(Object.entries(s.changelog))}
 <h2>Last dump</h2>${table(Object.entries(s.dump))}
 <h2>Deletion queue</h2>${table(Object.entries(s.deletionQueue))}
+<h2>Retried requests</h2>${table(Object.entries(s.requests))}
 <p><a href="/api/status">/api/status</a> (JSON)</p></body></html>
 `;
 }

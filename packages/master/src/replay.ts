@@ -50,7 +50,9 @@ export async function recoverMetadata(opts: RecoveryOptions): Promise<Recovered>
       timeMs: opts.nowMs(), goal: opts.defaultGoal, trashtimeS: opts.defaultTrashtimeS,
     });
     await writeDump(dir, serializeDump(md, opts.nowMs()), opts.backMetaKeepPrevious);
-    opts.log.info('new file system created', { dataPath: dir, goal: opts.defaultGoal });
+    opts.log.info('new file system created', {
+      dataPath: dir, goal: opts.defaultGoal, clusterId: md.clusterId,
+    });
     return { metadata: md, newFileSystem: true, dumpVersion: 0, replayedRecords: 0 };
   }
   const md = await loadNewestDump(dir, dumps.map((d) => d.path), opts);

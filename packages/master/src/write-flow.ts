@@ -7,6 +7,7 @@ import {
   CHUNK_SIZE_BYTES, FILE_LENGTH_MAX_BYTES, FsError, InodeType, MATOCS_CREATE, MATOCS_SET_VERSION,
   MATOCS_TRUNCATE, Status, assert, type StatusCode,
 } from '@antlerfs/protocol';
+import type { Origin } from './change.ts';
 import { MASTER_LEASE_SESSION, type Chunk } from './chunk-registry.ts';
 import type { ChunkserverLinks } from './chunkserver-link.ts';
 import type { Chunkservers, Location } from './chunkservers.ts';
@@ -57,8 +58,9 @@ export class WriteFlow {
     return this.opts.store.md.chunks;
   }
 
+  /** `origin`: the client request it is for (recorded with the change). */
   async writeChunk(
-    holder: LeaseHolder, inode: number, chunkIndex: number,
+    holder: LeaseHolder, inode: number, chunkIndex: number, origin?: Origin,
   ): Promise<WriteChunkReply> {
     const file = this.ns.file(inode);
     if (chunkIndex >= CHUNK_INDEX_LIMIT) throw new FsError('EFBIG', `chunk index ${chunkIndex}`);
@@ -69,15 +71,15 @@ export class WriteFlow {
     const chunkId = file.chunks.get(chunkIndex);
     this.busySlots.add(slot);
     try {
-      if (chunkId === undefined) return await this.newChunk(holder, inode, chunkIndex);
-      return await this.bumpChunk(holder, inode, chunkIndex, chunkId);
+      if (chunkId === undefined) return await this.newChunk(holder, inode, chunkIndex, origin);
+      return await this.bumpChunk(holder, inode, chunkIndex, chunkId, origin);
     } finally {
       this.busySlots.delete(slot);
     }
   }
 
   private async newChunk(
-    holder: LeaseHolder, inode: number, chunkIndex: number,
+    holder: LeaseHolder, inode: number, chunkIndex: number, origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
     const chunkId = await this.opts.store.allocateChunkId();
     const goal = this.ns.file(inode).goal;
@@ -96,7 +98,7 @@ export class WriteFlow {
       throw new FsError(allFull ? 'ENOSPC' : 'NO_CHUNKSERVERS', `creating chunk ${chunkId}`);
     }
     const { durable, result } = this.opts.store.commit({
-      kind: 'writeChunk', inode, chunkIndex, chunkId, version: 1,
+      kind: 'writeChunk', inode, chunkIndex, chunkId, version: 1, origin,
     });
     const chunk = this.registry.live(chunkId);
     assert(chunk !== undefined && chunk.version === 1, `chunk ${chunkId} registered`);
@@ -110,6 +112,7 @@ export class WriteFlow {
 
   private async bumpChunk(
     holder: LeaseHolder, inode: number, chunkIndex: number, chunkId: number,
+    origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
     const chunk = this.registry.live(chunkId);
     assert(chunk !== undefined, `chunk ${chunkId} of inode ${inode} is registered`);
@@ -136,7 +139,7 @@ export class WriteFlow {
     }
     this.dropFailedHolders(chunk, holders, ok, version);
     const { durable } = this.opts.store.commit({
-      kind: 'writeChunk', inode, chunkIndex, chunkId, version: newVersion,
+      kind: 'writeChunk', inode, chunkIndex, chunkId, version: newVersion, origin,
     });
     await durable;
     return this.reply(file, chunk, ok);
@@ -145,6 +148,7 @@ export class WriteFlow {
   /** WRITE_END: the lease ends, the file grows to `lengthBytes` if that is larger. */
   async writeEnd(
     holder: LeaseHolder, p: { inode: number; chunkIndex: number; chunkId: number; length: number },
+    origin?: Origin,
   ): Promise<Attr> {
     this.releaseLease(holder, p.chunkId);
     const file = this.ns.file(p.inode);
@@ -155,7 +159,7 @@ export class WriteFlow {
       throw new FsError('EINVAL', `length ${p.length} lies past chunk ${p.chunkIndex}`);
     }
     const { result, durable } = this.opts.store.commit({
-      kind: 'writeEnd', inode: p.inode, length: p.length, timeMs: this.opts.store.nowMs(),
+      kind: 'writeEnd', inode: p.inode, length: p.length, timeMs: this.opts.store.nowMs(), origin,
     });
     const attr = attrOf(result.node!);
     await durable;
@@ -163,7 +167,7 @@ export class WriteFlow {
   }
 
   /** Sets a file's length. Unless it grows, chunks past the end go and the last one is cut. */
-  async truncate(inode: number, lengthBytes: number): Promise<void> {
+  async truncate(inode: number, lengthBytes: number, origin?: Origin): Promise<void> {
     const file = this.ns.file(inode);
     if (lengthBytes > FILE_LENGTH_MAX_BYTES) throw new FsError('EFBIG', `length ${lengthBytes}`);
     let cut: { chunkId: number; version: number } | null = null;
@@ -180,7 +184,7 @@ export class WriteFlow {
     }
     const { durable } = this.opts.store.commit({
       kind: 'truncate', inode, length: lengthBytes, timeMs: this.opts.store.nowMs(),
-      cutChunkId: cut?.chunkId ?? 0, cutVersion: cut?.version ?? 0,
+      cutChunkId: cut?.chunkId ?? 0, cutVersion: cut?.version ?? 0, origin,
     });
     await durable;
   }

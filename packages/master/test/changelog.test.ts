@@ -1,16 +1,17 @@
 // Goal: changelog records survive a round trip through real files with group commit; a torn
 // last record is reported as such, while damage in the middle, in a non-last file, or a
-// version gap is refused with the file and offset named. Method: real files in a temp folder.
+// version gap is refused with the file and offset named. A change made for a retrying client
+// keeps its origin through the record. Method: real files in a temp folder.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AssertionError, Logger } from '@antlerfs/protocol';
-import type { Change } from '../src/change.ts';
+import { ORIGIN_KIND, decodeChange, describeChange, type Change } from '../src/change.ts';
 import {
-  ChangelogCorruptError, ChangelogWriter, encodeRecord, listChangelogFiles, pruneChangelogFiles,
-  scanChangelogFile, type ScanResult,
+  ChangelogCorruptError, ChangelogWriter, RECORD_HEAD_BYTES, encodeRecord, listChangelogFiles,
+  parseRecord, peekRecord, pruneChangelogFiles, scanChangelogFile, type ScanResult,
 } from '../src/changelog.ts';
 
 const log = new Logger('test');
@@ -53,6 +54,26 @@ async function writeRecords(dir: string, count: number): Promise<ChangelogWriter
   await Promise.all(done);
   return w;
 }
+
+test('an origin goes through a record; malformed origin prefixes are refused', () => {
+  const withOrigin: Change = {
+    kind: 'unlink', parent: 1, name: 'x', timeMs: 5,
+    origin: { clientId: 0xfedcba9876543210n, requestId: 0xffffffff },
+  };
+  const record = encodeRecord(7, withOrigin);
+  const parsed = parseRecord(record, 0);
+  assert.ok(parsed.ok);
+  assert.equal(parsed.ok && parsed.change, withOrigin);
+  assert.equal(peekRecord(record, 0), { ok: true, version: 7, bytes: record.length });
+  assert.match(describeChange(withOrigin), /origin=fedcba9876543210:4294967295/);
+  const plain = encodeRecord(7, { kind: 'unlink', parent: 1, name: 'x', timeMs: 5 });
+  assert.is(record.length - plain.length, 13, 'kind:8 clientId:64 requestId:32');
+  const change = record.subarray(RECORD_HEAD_BYTES + 8);
+  assert.is(change[0], ORIGIN_KIND);
+  const nested = Buffer.concat([change.subarray(0, 13), change]);
+  assert.match((decodeChange(nested) as { invalid: string }).invalid, /repeated/);
+  assert.match((decodeChange(change.subarray(0, 10)) as { invalid: string }).invalid, /short/);
+});
 
 test('round trip with group commit and bounded batches', async () => {
   const dir = tempDir();

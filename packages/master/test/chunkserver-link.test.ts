@@ -19,7 +19,8 @@ const log = new Logger('test');
 
 function config(dataPath: string, over: Partial<MasterConfig> = {}): MasterConfig {
   return defaultMasterConfig({
-    dataPath, listenHost: '127.0.0.1', clientPort: 0, chunkserverPort: 0, monitorPort: 0, ...over,
+    dataPath, listenHost: '127.0.0.1', clientPort: 0, chunkserverPort: 0, monitorPort: 0,
+    metaloggerPort: 0, ...over,
   });
 }
 

@@ -1,16 +1,18 @@
 // Goal: every CLTOMA_* request over a real Link: session rules and limits, namespace
 // operations with their statuses, and the write flow (allocation on distinct chunkservers,
 // version bumps, the lease and its release on disconnect, reads listing valid copies only,
-// bad-copy reports, truncation cuts, deletions). Method: an in-process master on port 0 with
-// stand-in chunkservers on real links.
+// bad-copy reports, truncation cuts, deletions), and CLTOMA_SESSION's repeats: each changing
+// request repeated with the same clientId and request id is answered as the first time and
+// not applied again. Method: an in-process master on port 0 with stand-in chunkservers on real
+// links.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
+  AssertionError, CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
   CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK,
   CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_RMDIR,
-  CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS, CLTOMA_SYMLINK,
-  CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, ChunkserverState, InodeType, Logger,
+  CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
+  CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, ChunkserverState, InodeType, Logger,
   PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, SetAttr, Status, connectLink, setLogLevel,
   type Fields, type Link, type RequestDef, type Struct,
 } from '@antlerfs/protocol';
@@ -26,6 +28,7 @@ const log = new Logger('test');
 async function startMaster(over: Partial<MasterConfig> = {}): Promise<Master> {
   const config = defaultMasterConfig({
     dataPath: tempDir(), listenHost: '127.0.0.1', clientPort: 0, chunkserverPort: 0, monitorPort: 0,
+    metaloggerPort: 0,
     ...over,
   });
   const m = new Master(config, { log, onFatal: (err) => { throw err; } });
@@ -33,9 +36,9 @@ async function startMaster(over: Partial<MasterConfig> = {}): Promise<Master> {
   return m;
 }
 
-async function connect(m: Master): Promise<Link> {
+async function connect(m: Master, firstRequestId?: number): Promise<Link> {
   return connectLink('127.0.0.1', m.ports.clientPort, {
-    kind: 'client-master', payloadMaxBytes: PAYLOAD_MAX_CLIENT_MASTER_BYTES, log,
+    kind: 'client-master', payloadMaxBytes: PAYLOAD_MAX_CLIENT_MASTER_BYTES, log, firstRequestId,
   });
 }
 
@@ -264,6 +267,80 @@ test('requests in flight per session are bounded (EAGAIN beyond)', async () => {
   assert.equal(statuses, [Status.OK, Status.OK, Status.EAGAIN, Status.EAGAIN]);
   c.close('done');
   cs.close();
+  await m.stop();
+});
+
+test('CLTOMA_SESSION: every changing request repeated is answered, not applied again', async () => {
+  const m = await startMaster();
+  const cs = await FakeChunkserver.start(m.ports.chunkserverPort);
+  const clientId = 0xabcdefn;
+  /** A session whose next request carries id `first`. */
+  const sessionAt = async (first: number): Promise<Link> => {
+    const link = await connect(m, first - 1);
+    const r = await link.call(CLTOMA_SESSION, { clientId, ...reg('retrying') });
+    assert.is(r.body.clusterId, m.store.clusterId);
+    return link;
+  };
+  const a = await sessionAt(10);
+  const f0 = await createFile(a, 1, 'data'); // 10
+  const w = await a.call(CLTOMA_WRITE_CHUNK, { inode: f0.inode, chunkIndex: 0 }); // 11
+  const steps: [RequestDef, Record<string, unknown>][] = [
+    [CLTOMA_MKDIR, { parent: 1, name: 'd', ...attrs }],
+    [CLTOMA_CREATE, { parent: 1, name: 'f', ...attrs, exclusive: 1 }],
+    [CLTOMA_SYMLINK, { parent: 1, name: 's', target: '/f', uid: 0, gid: 0 }],
+    [CLTOMA_LINK, { inode: f0.inode, parent: 1, name: 'hard' }],
+    [CLTOMA_WRITE_END, writeEnd(f0.inode, 0, w.body.chunkId, 7000)], // ends the lease
+    [CLTOMA_SETATTR, { ...setLength(f0.inode, 0), setMask: SetAttr.MODE, mode: 0o600 }],
+    [CLTOMA_SETATTR, setLength(f0.inode, 5000)],
+    [CLTOMA_SETGOAL, { inode: 1, goal: 3, recursive: 1 }],
+    [CLTOMA_SETTRASHTIME, { inode: 1, trashtimeS: 9, recursive: 0 }],
+    [CLTOMA_RENAME, { srcParent: 1, srcName: 'f', dstParent: 1, dstName: 'g' }],
+    [CLTOMA_UNLINK, { parent: 1, name: 'hard' }],
+    [CLTOMA_RMDIR, { parent: 1, name: 'd' }],
+  ];
+  const first = [];
+  for (const [def, body] of steps) first.push(await a.request(def, body as never)); // 12..
+  const statuses = first.map((r) => r.status);
+  assert.equal(statuses, steps.map(() => Status.OK), 'every step applied once');
+  a.close('a lost reply');
+  const version = m.store.version;
+  const b = await sessionAt(12);
+  for (const [i, [def, body]] of steps.entries()) {
+    const again = await b.request(def, body as never);
+    assert.equal([again.status, again.body], [first[i]!.status, first[i]!.body], def.name);
+  }
+  assert.is(m.store.version, version, 'no repeat applied anything');
+  assert.is(m.status().requests.repeatsAnswered, steps.length);
+  b.close('done');
+  // The same id with another kind of request is a new request (ids wrapped around).
+  const c = await sessionAt(12); // 12 was a MKDIR
+  assert.is(await st(c, CLTOMA_UNLINK, { parent: 1, name: 'nothing' }), Status.ENOENT);
+  // A repeated WRITE_CHUNK runs again: a new version and a new lease.
+  const d = await sessionAt(11);
+  const before = m.store.md.chunks.live(w.body.chunkId)!.version;
+  const rewrite = await d.call(CLTOMA_WRITE_CHUNK, { inode: f0.inode, chunkIndex: 0 });
+  assert.equal([rewrite.body.chunkId, rewrite.body.version], [w.body.chunkId, before + 1]);
+  for (const l of [c, d]) l.close('done');
+  cs.close();
+  await m.stop();
+});
+
+test('a failed assertion in a handler reaches onFatal (the daemon exits on it)', async () => {
+  const config = defaultMasterConfig({
+    dataPath: tempDir(), listenHost: '127.0.0.1', clientPort: 0, chunkserverPort: 0, monitorPort: 0,
+    metaloggerPort: 0,
+  });
+  const fatal: Error[] = [];
+  const m = new Master(config, { log, onFatal: (err) => { fatal.push(err); } });
+  await m.start();
+  m.store.md.namespace.lookup = () => { throw new AssertionError('a broken invariant'); };
+  const c = await client(m);
+  assert.is(await st(c, CLTOMA_LOOKUP, { parent: 1, name: 'x' }), Status.EIO);
+  assert.equal(fatal.map((e) => e.message), ['a broken invariant']);
+  assert.is(await st(c, CLTOMA_LOOKUP, { parent: 1, name: 'nope' }), Status.EIO);
+  assert.is(await st(c, CLTOMA_GETATTR, { inode: 99 }), Status.ENOENT, 'a status is no bug');
+  assert.is(fatal.length, 2);
+  c.close('done');
   await m.stop();
 });
 

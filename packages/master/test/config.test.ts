@@ -21,8 +21,8 @@ test('every schema key is in the example file, commented out, with its default',
   assert.ok(reloadAt > 0, 'the file has a SIGHUP section');
   const seen = new Map<string, { value: string; line: number }>();
   lines.forEach((l, i) => {
-    const m = /^# ([A-Z0-9_]+) = (.*)$/.exec(l);
-    if (m) seen.set(m[1]!, { value: m[2]!, line: i });
+    const m = /^# ([A-Z0-9_]+) =(?: (.*))?$/.exec(l);
+    if (m) seen.set(m[1]!, { value: m[2] ?? '', line: i });
   });
   for (const k of MASTER_CONFIG_SCHEMA) {
     const entry = seen.get(k.key);

@@ -38,10 +38,13 @@ export function canonical(md: Metadata): string {
   const nodes = [...md.namespace.inodes.values()].sort((a, b) => a.inode - b.inode);
   const chunks = [...md.chunks.values()].filter((c) => !c.deleting)
     .map((c) => [c.id, c.version, c.refs]).sort((a, b) => a[0]! - b[0]!);
+  const requests = [...md.requests.windows()].map(([clientId, entries]) => [
+    clientId.toString(16), entries.map((e) => [e.requestId, e.version, e.kind, e.changed, e.attr]),
+  ]);
   return JSON.stringify({
-    version: md.version, nextInode: md.nextInode, chunkIdLimit: md.chunkIdLimit,
-    nextCsId: md.nextCsId, csIds: [...md.csIds].sort((a, b) => a - b),
-    nodes: nodes.map(describeNode), chunks,
+    version: md.version, clusterId: md.clusterId, nextInode: md.nextInode,
+    chunkIdLimit: md.chunkIdLimit, nextCsId: md.nextCsId,
+    csIds: [...md.csIds].sort((a, b) => a - b), nodes: nodes.map(describeNode), chunks, requests,
   });
 }
 
@@ -130,7 +133,8 @@ async function randomChange(
 /**
  * Applies `count` random changes through the store (creates, mkdirs, links, renames, unlinks,
  * setattr, chunk writes, truncates, goals), awaiting each one's durability. Changes POSIX
- * refuses are skipped.
+ * refuses are skipped. Every other change is made for one of three retrying clients (an
+ * origin), so the applied-request windows fill too.
  */
 export async function randomWorkload(
   store: MetaStore, count: number, random: () => number,
@@ -139,6 +143,7 @@ export async function randomWorkload(
   for (let i = 0; i < count; i++) {
     timeMs += 7;
     const change = await randomChange(store, i, timeMs, random);
+    if (i % 2 === 0) change.origin = { clientId: BigInt(1 + (i % 3)), requestId: i };
     try {
       await store.commit(change).durable;
     } catch (err) {

@@ -3,70 +3,18 @@
 // restart on the same DATA_PATH finds every acknowledged entry. Also: a clean SIGTERM writes
 // a final dump, after which a restart replays nothing; --help and --version work. Method: the
 // bin as a child process on port 0 with a temporary DATA_PATH.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  CLTOMA_CREATE, CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_REGISTER, Logger,
-  PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, Status, connectLink, setLogLevel, type Link,
+  CLTOMA_CREATE, CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR, Status, setLogLevel,
 } from '@antlerfs/protocol';
 import { removeTempDirs, tempDir } from './helpers.ts';
+import {
+  MASTER_BIN as bin, killAllMasters, registeredClient as client, startMaster as startBin,
+} from './master-process.ts';
 
 setLogLevel('error');
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/antler-master');
-const log = new Logger('test');
-const READY_TIMEOUT_MS = 30_000;
-
-interface Running {
-  child: ChildProcess;
-  ready: Record<string, string>;
-  output: string[];
-  exited: Promise<number | null>;
-}
-
-function startBin(dataPath: string): Promise<Running> {
-  const child = spawn(bin, [
-    '--data-path', dataPath, '--listen-host', '127.0.0.1', '--matocl-listen-port', '0',
-    '--matocs-listen-port', '0', '--monitor-listen-port', '0',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const fail = (why: string): void => reject(new Error(`${why}:\n${output.join('')}`));
-    const timer = setTimeout(() => fail('no ready line'), READY_TIMEOUT_MS);
-    let partial = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      partial += d.toString();
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) {
-        output.push(line + '\n');
-        const m = / info  master ready (.*)$/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          const pairs = m[1]!.split(' ').map((kv) => kv.split('=') as [string, string]);
-          const ready = Object.fromEntries(pairs);
-          resolve({ child, ready, output, exited });
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      fail(`exited ${code} before ready`);
-    });
-  });
-}
-
-async function client(port: string): Promise<Link> {
-  const link = await connectLink('127.0.0.1', Number(port), {
-    kind: 'client-master', payloadMaxBytes: PAYLOAD_MAX_CLIENT_MASTER_BYTES, log,
-  });
-  await link.call(CLTOMA_REGISTER, { clientName: 'kill-test', protocolVersion: PROTOCOL_VERSION });
-  return link;
-}
 
 test('--help and --version', () => {
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' });
@@ -137,5 +85,8 @@ test('SIGKILL mid-stream loses no acknowledged create', async () => {
   stillConnected.close('done');
 });
 
-test.after(removeTempDirs);
+test.after(() => {
+  killAllMasters();
+  removeTempDirs();
+});
 test.run();

@@ -1,18 +1,26 @@
-// Goal: a dump loads back to the same metadata; every kind of damage (cut short, flipped byte,
-// wrong record count, broken tree) is refused with a reason; installing a dump rotates the
-// .back generations and keeps only BACK_META_KEEP_PREVIOUS of them. Method: real files.
+// Goal: a dump loads back to the same metadata, cluster id and applied-request windows
+// included; a dump of the first layout (no cluster id, no windows) still loads, and a store
+// opened on it records a new cluster id in the changelog; every kind of damage (cut short,
+// flipped byte, wrong record count, broken tree) is refused with a reason; installing a dump
+// rotates the .back generations and keeps only BACK_META_KEEP_PREVIOUS of them. Method: real
+// files.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { InodeType } from '@antlerfs/protocol';
+import { InodeType, Logger, setLogLevel } from '@antlerfs/protocol';
+import { listChangelogFiles, scanChangelogFile } from '../src/changelog.ts';
+import { defaultMasterConfig } from '../src/config.ts';
+import { MetaStore } from '../src/meta-store.ts';
 import { Metadata } from '../src/metadata.ts';
 import {
   DumpCorruptError, listDumps, loadDump, oldestDumpVersion, readDumpVersion, serializeDump,
   writeDump,
 } from '../src/metadata-dump.ts';
 import { canonical, removeTempDirs, tempDir } from './helpers.ts';
+
+setLogLevel('warn');
 
 function sample(): Metadata {
   const md = Metadata.fresh({ timeMs: 1000, goal: 2, trashtimeS: 0 });
@@ -65,6 +73,73 @@ test('serialize and load give the same metadata', () => {
   assert.is(loaded.records, 1 + 4 + 4 + 2, 'servers + inodes + entries + chunks');
   assert.is(readDumpVersion(file), md.version);
   assert.is(loaded.metadata.chunks.live(77)!.refs, 1);
+});
+
+test('the cluster id and the applied-request windows go through a dump', () => {
+  const dir = tempDir();
+  const md = sample();
+  const origin = (requestId: number) => ({ clientId: 0xfeedn, requestId });
+  md.apply(md.version + 1, {
+    kind: 'create', parent: 1, name: 'retried', inode: 5, type: InodeType.FILE, mode: 0o644,
+    uid: 0, gid: 0, timeMs: 4000, target: '', origin: origin(1),
+  });
+  md.apply(md.version + 1, {
+    kind: 'unlink', parent: 1, name: 'hard', timeMs: 4001, origin: origin(2),
+  });
+  md.apply(md.version + 1, {
+    kind: 'setGoal', inode: 1, goal: 3, recursive: 1, timeMs: 4002,
+    origin: { clientId: 2n ** 64n - 1n, requestId: 0xffffffff },
+  });
+  const file = path.join(dir, 'metadata.amd');
+  writeBuffers(file, md);
+  const loaded = loadDump(file);
+  assert.is(loaded.metadata.clusterId, md.clusterId);
+  assert.match(md.clusterId, /^[0-9a-f]{32}$/);
+  assert.is(canonical(loaded.metadata), canonical(md));
+  assert.is(loaded.metadata.requests.find(0xfeedn, 1)!.attr!.inode, 5);
+  assert.is(loaded.metadata.requests.find(2n ** 64n - 1n, 0xffffffff)!.changed, 5);
+});
+
+/** The same dump in the first layout: no cluster id after the header, no windows section. */
+function firstLayout(md: Metadata): Buffer {
+  assert.is(md.requests.clientCount, 0, 'the first layout has no windows');
+  const v2 = Buffer.concat(serializeDump(md, 5000).buffers);
+  const idBytes = 2 + v2.readUInt16BE(24);
+  const trailerAt = v2.length - 20; // records:64 crc32:32 magic:64
+  const body = Buffer.concat([
+    Buffer.from('ANTLMD01'), v2.subarray(8, 24), v2.subarray(24 + idBytes, trailerAt - 4),
+    v2.subarray(trailerAt, trailerAt + 8),
+  ]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body));
+  return Buffer.concat([body, crc, Buffer.from('ANTLEND1')]);
+}
+
+test('a dump of the first layout loads; the store gives it a cluster id', async () => {
+  const dir = tempDir();
+  const md = sample();
+  fs.writeFileSync(path.join(dir, 'metadata.amd'), firstLayout(md));
+  const loaded = loadDump(path.join(dir, 'metadata.amd'));
+  assert.is(loaded.metadata.clusterId, '');
+  loaded.metadata.clusterId = md.clusterId;
+  assert.is(canonical(loaded.metadata), canonical(md));
+  const config = defaultMasterConfig({ dataPath: dir });
+  const store = await MetaStore.open({
+    config, log: new Logger('test'), onFatal: (err) => { throw err; },
+  });
+  assert.match(store.clusterId, /^[0-9a-f]{32}$/);
+  assert.is(store.version, md.version + 1, 'the id is a changelog record');
+  const [log] = listChangelogFiles(dir);
+  const kinds: string[] = [];
+  scanChangelogFile(log!.path, true, (_v, c) => kinds.push(c.kind));
+  assert.equal(kinds, ['clusterId']);
+  const id = store.clusterId;
+  await store.close();
+  const again = await MetaStore.open({
+    config, log: new Logger('test'), onFatal: (err) => { throw err; },
+  });
+  assert.is(again.clusterId, id, 'kept');
+  await again.close();
 });
 
 test('damage is refused with a reason', () => {

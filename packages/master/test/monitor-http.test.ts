@@ -28,6 +28,7 @@ function raw(port: number, bytes: string): Promise<string> {
 test('status JSON and HTML; 404, 405; hostile input does not hurt', async () => {
   const config = defaultMasterConfig({
     dataPath: tempDir(), listenHost: '127.0.0.1', clientPort: 0, chunkserverPort: 0, monitorPort: 0,
+    metaloggerPort: 0,
   });
   const m = new Master(config, { log: new Logger('test') });
   await m.start();
@@ -45,9 +46,14 @@ test('status JSON and HTML; 404, 405; hostile input does not hurt', async () => 
   assert.is(status.chunkservers[0]!.freeBytes, cs.freeBytes);
   assert.is(typeof status.changelog.fsyncs, 'number');
   assert.is(status.deletionQueue.length, 0);
+  assert.is(status.clusterId, m.store.clusterId);
+  assert.is(status.active, true);
+  assert.equal(status.metaloggers, []);
+  assert.equal([status.sync.required, status.sync.streaming], [0, 0]);
   const html = await (await fetch(`${base}/`)).text();
   assert.match(html, /<h1>antlerfs master/);
   assert.match(html, /127\.0\.0\.1:\d+/);
+  assert.match(html, /<h2>Metaloggers<\/h2><p>synchronous mode: off/);
   assert.is((await fetch(`${base}/nope`)).status, 404);
   assert.is((await fetch(`${base}/api/status`, { method: 'POST', body: 'x' })).status, 405);
   assert.match(await raw(m.ports.monitorPort, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400/);
