@@ -4,7 +4,8 @@
 // `await using cluster = await startCluster()` stops everything even when the test throws;
 // folders are removed when the process exits, unless a test failed: then the logs are kept
 // and the tail of every daemon log is printed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,13 @@ export interface ClusterOptions {
   reserveBytes?: number;
   masterArgs?: string[];
   chunkserverArgs?: string[];
+  /** Start a metalogger right after the master, before the chunkservers. */
+  metalogger?: boolean;
+  /**
+   * Reserve ports for a second (standby) master: chunkservers and clients are given both
+   * addresses, so a promoted metalogger copy can take over without restarting them.
+   */
+  standby?: boolean;
 }
 
 export interface CliResult {
@@ -63,9 +71,18 @@ export interface CliResult {
 export interface Cluster extends AsyncDisposable {
   /** Temporary root of every folder and log of this cluster. */
   dir: string;
-  /** '127.0.0.1:<client port>' of the master. */
+  /** '127.0.0.1:<client port>' of the master (both masters, comma-separated, with a standby). */
   masterAddr: string;
   master: DaemonProc;
+  metalogger: DaemonProc | undefined;
+  startMetalogger(): Promise<void>;
+  stopMetalogger(signal?: NodeJS.Signals): Promise<number | string>;
+  /**
+   * Takeover: stops the metalogger, runs `antler-metalogger promote` on its folder and starts a
+   * master there on the standby ports (with `masterArgs` instead of the cluster's, when given).
+   * Needs `standby: true`.
+   */
+  promoteMetalogger(opts?: { masterArgs?: string[] }): Promise<void>;
   chunkservers: DaemonProc[];
   /** A connected client; closed when the cluster stops. */
   client(name?: string): Promise<Client>;
@@ -122,6 +139,21 @@ function setExitHook(): void {
   });
 }
 
+interface MasterPorts { client: number; chunkserver: number; monitor: number; metalogger: number }
+
+/** `count` ports free right now on 127.0.0.1 (bound to 0, then released). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () =>
+    new Promise<net.Server>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, HOST, () => resolve(srv));
+    })));
+  const ports = servers.map((srv) => (srv.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  return ports;
+}
+
 /** `key` of a ready line as a port number. */
 function readyPort(proc: DaemonProc, key: string): number {
   const port = Number(proc.ready[key]);
@@ -142,34 +174,41 @@ class ClusterImpl implements Cluster {
   chunkservers: DaemonProc[] = [];
   /** Set when starting failed; the logs are then kept. */
   failed = false;
-  private readonly opts: Required<ClusterOptions>;
+  private opts: Required<ClusterOptions>;
   private readonly clients: Client[] = [];
   private readonly cliChildren = new Set<ChildProcess>();
   /** Every daemon process ever started, so none outlives the test, even one never ready. */
   private readonly spawned = new Set<ChildProcess>();
-  private masterPorts: { client: number; chunkserver: number; monitor: number; metalogger: number } | null = null;
+  metalogger: DaemonProc | undefined;
+  private masterPorts: MasterPorts | null = null;
+  private standbyPorts: MasterPorts | null = null;
   private stopped = false;
 
   constructor(opts: ClusterOptions) {
     this.opts = {
       chunkservers: opts.chunkservers ?? 3, reserveBytes: opts.reserveBytes ?? 0,
       masterArgs: opts.masterArgs ?? [], chunkserverArgs: opts.chunkserverArgs ?? [],
+      metalogger: opts.metalogger ?? false, standby: opts.standby ?? false,
     };
     assert(this.opts.chunkservers >= 0 && this.opts.chunkservers <= 32, 'chunkserver count');
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'antler-cluster-'));
   }
 
   async start(): Promise<void> {
+    if (this.opts.standby) {
+      const [client, chunkserver, monitor, metalogger] = await freePorts(4);
+      this.standbyPorts = { client: client!, chunkserver: chunkserver!, monitor: monitor!, metalogger: metalogger! };
+    }
     await this.startMaster();
+    if (this.opts.metalogger) await this.startMetalogger();
     const count = this.opts.chunkservers;
     this.chunkservers = new Array<DaemonProc>(count);
     await Promise.all(Array.from({ length: count }, (_, i) => this.startChunkserver(i)));
     await this.waitForChunkservers();
   }
 
-  async startMaster(): Promise<void> {
+  async startMaster(dataPath = path.join(this.dir, 'master')): Promise<void> {
     assert(this.master === undefined || !isAlive(this.master.child), 'master already running');
-    const dataPath = path.join(this.dir, 'master');
     const p = this.masterPorts ?? { client: 0, chunkserver: 0, monitor: 0, metalogger: 0 };
     const args = [
       '--data-path', dataPath, '--listen-host', HOST,
@@ -186,7 +225,47 @@ class ClusterImpl implements Cluster {
       monitor: readyPort(this.master, 'monitorPort'),
       metalogger: readyPort(this.master, 'metaloggerPort'),
     };
-    this.masterAddr = `${HOST}:${this.masterPorts.client}`;
+    this.masterAddr = this.addressList('client');
+  }
+
+  /** host:port of every master (the active one first) for the given port kind. */
+  private addressList(kind: keyof MasterPorts): string {
+    const all = [this.masterPorts, this.standbyPorts].filter((p) => p !== null);
+    return all.map((p) => `${HOST}:${p[kind]}`).join(',');
+  }
+
+  async startMetalogger(): Promise<void> {
+    assert(this.masterPorts !== null, 'the master has started once');
+    const dataPath = path.join(this.dir, 'metalogger');
+    const args = [
+      '--data-path', dataPath, '--master-host', this.addressList('metalogger'),
+      '--metalogger-name', 'harness',
+    ];
+    this.metalogger = await this.spawnDaemon({
+      name: 'metalogger', pkg: 'master', bin: 'antler-metalogger', args, dataPath, dataDirs: [],
+    });
+  }
+
+  async stopMetalogger(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
+    assert(this.metalogger !== undefined, 'a metalogger was started');
+    return stopProcess(this.metalogger.child, signal, STOP_TIMEOUT_MS);
+  }
+
+  async promoteMetalogger(opts: { masterArgs?: string[] } = {}): Promise<void> {
+    assert(this.standbyPorts !== null && this.metalogger !== undefined, 'standby and metalogger');
+    const folder = this.metalogger.dataPath;
+    await this.stopMetalogger('SIGTERM');
+    const bin = path.join(REPO_ROOT, 'packages', 'master', 'bin', 'antler-metalogger');
+    const promoted = spawnSync(process.execPath, [bin, 'promote', '-d', folder], {
+      encoding: 'utf8', timeout: CLI_TIMEOUT_MS,
+    });
+    fs.appendFileSync(this.metalogger.logFile, promoted.stdout + promoted.stderr);
+    assert(promoted.status === 0, `promote failed: ${promoted.stdout}${promoted.stderr}`);
+    // The standby becomes the active master; the old ports stay in the lists as the standby.
+    [this.masterPorts, this.standbyPorts] = [this.standbyPorts, this.masterPorts];
+    this.metalogger = undefined;
+    if (opts.masterArgs) this.opts = { ...this.opts, masterArgs: opts.masterArgs };
+    await this.startMaster(folder);
   }
 
   async startChunkserver(i: number): Promise<void> {
@@ -202,7 +281,7 @@ class ClusterImpl implements Cluster {
       '--data-path', dataPath, '--hdd-paths', hdd,
       '--hdd-reserve-bytes', String(this.opts.reserveBytes),
       '--csserv-listen-host', HOST, '--csserv-listen-port', String(port),
-      '--master-host', HOST, '--master-port', String(this.masterPorts.chunkserver),
+      '--master-host', this.addressList('chunkserver'),
       ...this.opts.chunkserverArgs,
     ];
     this.chunkservers[i] = await this.spawnDaemon({
@@ -341,6 +420,9 @@ class ClusterImpl implements Cluster {
     // Stop order of an operator: clients, chunkservers, master.
     await Promise.all(this.chunkservers.filter((cs) => cs !== undefined)
       .map((cs) => stopProcess(cs.child, 'SIGTERM', STOP_TIMEOUT_MS)));
+    if (this.metalogger !== undefined) {
+      await stopProcess(this.metalogger.child, 'SIGTERM', STOP_TIMEOUT_MS);
+    }
     if (this.master !== undefined) await stopProcess(this.master.child, 'SIGTERM', STOP_TIMEOUT_MS);
     // Daemons still starting when a start failed are not in the lists above.
     await Promise.all([...this.spawned].filter(isAlive)
@@ -359,7 +441,7 @@ class ClusterImpl implements Cluster {
 
   logTails(): string {
     const parts: string[] = [];
-    for (const p of [this.master, ...this.chunkservers]) {
+    for (const p of [this.master, this.metalogger, ...this.chunkservers]) {
       if (p === undefined) continue;
       parts.push(`----- ${p.name}: last ${LOG_TAIL_LINES} lines of ${p.logFile}\n` +
         logTail(p.logFile));

@@ -1,7 +1,7 @@
 // The attributes of a file, directory or symlink as the master sends them (protocol ATTR):
 // mode holds the permission bits only, `type` is InodeType; times are ms since the epoch.
 import type {
-  ATTR, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_STATFS, LOCATION, Struct,
+  ATTR, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_LIST_METALOGGERS, CLTOMA_STATFS, LOCATION, Struct,
 } from '@antlerfs/protocol';
 
 export type Attr = Struct<typeof ATTR>;
@@ -9,6 +9,12 @@ export type Location = Struct<typeof LOCATION>;
 export type StatfsInfo = Struct<typeof CLTOMA_STATFS.reply.fields>;
 type ChunkserverList = Struct<typeof CLTOMA_LIST_CHUNKSERVERS.reply.fields>;
 export type ChunkserverInfo = ChunkserverList['servers'][number];
+/**
+ * The master's metaVersion and its metaloggers: name, host, ackedVersion (the last change each
+ * has), lagVersions and lagMs behind the master, sync (1 when changes wait for it).
+ */
+export type MetaloggerList = Struct<typeof CLTOMA_LIST_METALOGGERS.reply.fields>;
+export type MetaloggerInfo = MetaloggerList['metaloggers'][number];
 
 export interface DirEntry {
   name: string;

@@ -4,6 +4,10 @@
 // its xxh64. On a chain failure the writer lets the pieces in flight settle, asks the master
 // for a fresh chain and resends every unacknowledged piece, a bounded number of times without
 // progress. end() sends CLTOMA_WRITE_END with the file length the writes reached.
+// The write lease belongs to one master session: when the session opens again after a lost
+// link (a master restart or failover), the writer lets its pieces in flight settle and asks the
+// new master for the chunk again (CLTOMA_WRITE_CHUNK: a new version on the holders it knows),
+// then goes on; what the chunkservers acknowledged stays written.
 // Invariant: pieces that overlap within a block reach the chunkserver in submission order.
 import {
   assert, checksum, CHUNK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_WRITE, CLTOMA_WRITE_CHUNK,
@@ -108,11 +112,15 @@ export class ChunkWriter {
   private nextSeq = 0;
   private reachedEndBytes = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Session epoch in which the master gave us the lease (0: none yet). */
+  private leaseEpoch = 0;
+  private readonly stopWatchingSession: () => void;
 
   constructor(ctx: ChunkWriterContext, chunkIndex: number) {
     assert(ctx.windowBlocks >= 1, 'windowBlocks >= 1');
     this.ctx = ctx;
     this.chunkIndex = chunkIndex;
+    this.stopWatchingSession = ctx.session.onReconnect(() => this.onLeaseLost());
     void this.openChain();
   }
 
@@ -158,6 +166,7 @@ export class ChunkWriter {
       throw err;
     }
     this.state = 'ended';
+    this.stopWatchingSession();
     return this.writeEnd(this.reachedEndBytes);
   }
 
@@ -250,17 +259,24 @@ export class ChunkWriter {
     this.wakeIfIdle();
   }
 
+  /** The session opened again: our lease went with the old one. Ask for the chunk again. */
+  private onLeaseLost(): void {
+    if (this.state !== 'open' || this.leaseEpoch === this.ctx.session.epoch) return;
+    this.state = 'recovering'; // with no chain error: nothing failed, no backoff
+    if (this.inflight.size === 0) void this.recover();
+  }
+
+  /** With nothing in flight: a fresh chain after a failure (bounded), or a lease lost. */
   private async recover(): Promise<void> {
-    assert(this.state === 'recovering', 'recover only a failed chain');
+    assert(this.state === 'recovering', 'recover only a failed chain or a lost lease');
     assert(this.inflight.size === 0, 'recover with nothing in flight');
-    const error = this.chainError!;
+    const error = this.chainError;
     this.chainError = null;
-    this.chainFailures++;
     if (this.ctx.session.closed) {
-      this.fail(error);
+      this.fail(error ?? new FsError('ENOTCONN', `${this.ctx.label}: client is closed`));
       return;
     }
-    if (this.chainFailures > this.ctx.chainRetriesMax) {
+    if (error !== null && ++this.chainFailures > this.ctx.chainRetriesMax) {
       const context = `${error.context} (gave up after ${this.chainFailures} chains)`;
       this.fail(new FsError(error.code, context));
       return;
@@ -269,7 +285,7 @@ export class ChunkWriter {
     this.retry.sort((a, b) => a.seq - b.seq);
     this.pending = this.retry.concat(this.pending);
     this.retry = [];
-    await sleep(backoffMs(this.ctx, this.chainFailures - 1));
+    if (error !== null) await sleep(backoffMs(this.ctx, this.chainFailures - 1));
     await this.openChain();
   }
 
@@ -279,13 +295,14 @@ export class ChunkWriter {
     for (let attempt = 1; ; attempt++) {
       if (this.state !== 'opening') return;
       try {
-        const r = await this.ctx.session.call(CLTOMA_WRITE_CHUNK, {
+        const { body: r, epoch } = await this.ctx.session.callWithEpoch(CLTOMA_WRITE_CHUNK, {
           inode: this.ctx.inode, chunkIndex: this.chunkIndex,
         }, context);
         if (r.chain.length === 0) throw new FsError('NO_CHUNKSERVERS', `${context}: empty chain`);
         this.chunkId = r.chunkId;
         this.version = r.version;
         this.chain = r.chain;
+        this.leaseEpoch = epoch;
         if (this.state !== 'opening') {
           // Aborted while the master answered: give back the lease abort() could not know of.
           await this.writeEnd(0).catch(() => undefined);
@@ -297,10 +314,14 @@ export class ChunkWriter {
         this.state = 'open';
         this.pump();
         this.wakeIfIdle();
+        this.onLeaseLost(); // the session may have opened again since the master answered
         return;
       } catch (err) {
         const e = toFsError(err, context);
-        if (!e.retryable || attempt >= this.ctx.openAttemptsMax || this.ctx.session.closed) {
+        // ENOTCONN from a retrying session means it already waited its reconnect time.
+        const waited = e.code === 'ENOTCONN' && this.ctx.session.sessionMode === 'session';
+        const last = attempt >= this.ctx.openAttemptsMax || this.ctx.session.closed;
+        if (!e.retryable || waited || last) {
           this.fail(e);
           return;
         }
@@ -313,6 +334,7 @@ export class ChunkWriter {
     if (this.state === 'failed' || this.state === 'ended') return;
     this.state = 'failed';
     this.failure = err;
+    this.stopWatchingSession();
     for (const piece of this.pending.concat(this.retry)) {
       this.ctx.onSettled(piece.data.length);
       piece.group?.fail(err);
@@ -324,6 +346,7 @@ export class ChunkWriter {
 
   private async releaseLease(): Promise<void> {
     this.state = 'ended';
+    this.stopWatchingSession();
     if (this.chunkId === 0) return;
     // Length 0 never grows the file: this only gives the lease back. If it fails, the master
     // drops the lease with the session anyway, and the caller already has the real error.
@@ -339,8 +362,10 @@ export class ChunkWriter {
     try {
       return (await this.ctx.session.call(CLTOMA_WRITE_END, body, context)).attr;
     } catch (err) {
-      // Sent while the master restarted: once more on the new session, so the length is kept.
-      if (!(err instanceof FsError) || err.code !== 'ENOTCONN') throw err;
+      // A session without retries (CLTOMA_REGISTER) fails a change caught by a master restart:
+      // send it once more, so the length is kept (a repeat of WRITE_END changes nothing more).
+      const registered = this.ctx.session.sessionMode === 'register';
+      if (!(err instanceof FsError) || err.code !== 'ENOTCONN' || !registered) throw err;
       return (await this.ctx.session.call(CLTOMA_WRITE_END, body, context)).attr;
     }
   }

@@ -5,16 +5,20 @@
 import crypto from 'node:crypto';
 import {
   CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_MKDIR, CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SETATTR,
-  CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS, CLTOMA_SYMLINK, CLTOMA_UNLINK, FsError,
-  GOAL_MAX, InodeType, READDIR_ENTRIES_MAX, SetAttr, SYMLINK_MAX_BYTES, type Logger,
+  CLTOMA_LIST_METALOGGERS, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME,
+  CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
+  CLTOMA_SYMLINK, CLTOMA_UNLINK, FsError, GOAL_MAX, InodeType, READDIR_ENTRIES_MAX, SetAttr,
+  SYMLINK_MAX_BYTES, type Logger,
 } from '@antlerfs/protocol';
-import type { Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, StatfsInfo } from './attr.ts';
+import type {
+  Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, MetaloggerList, StatfsInfo,
+} from './attr.ts';
 import { ChunkserverAgent } from './chunkserver-agent.ts';
 import { statusOf, toFsError, withContext } from './errors.ts';
 import { FileHandle, OPEN_FLAGS, type OpenFlags } from './file-handle.ts';
 import { ClientLogger } from './log.ts';
-import { MasterSession, parseMasterList } from './master-session.ts';
+import { parseMasterOption } from './master-address.ts';
+import { MasterSession } from './master-session.ts';
 import { joinPath, normalizePath, pathComponents, temporaryName } from './path.ts';
 import { PathResolver, SYMLINK_HOPS_MAX } from './path-resolver.ts';
 import { ReadStream, type ReadStreamOptions } from './read-stream.ts';
@@ -22,8 +26,11 @@ import { resolveTuning, type Tuning } from './tuning.ts';
 import { WriteStream, type WriteStreamOptions } from './write-stream.ts';
 
 export interface ClientOptions {
-  /** "host:port", or a comma-separated list of masters tried in turn. */
-  master: string;
+  /**
+   * "host:port", or several masters as "h1:9421,h2:9421" or an array: the session tries them in
+   * turn and keeps the one that is active, also after a failover.
+   */
+  master: string | readonly string[];
   /** Shown by the master in its session list. */
   name?: string;
   log?: Logger;
@@ -76,17 +83,20 @@ export class Client {
     this.paths = new PathResolver(session);
   }
 
-  /** Connects and registers with the master; fails with ENOTCONN if none answers. */
+  /**
+   * Connects and opens a session with the active master; fails with ENOTCONN if none answers.
+   * Later, a lost master link is reopened (to the same or the next master) without the caller
+   * seeing it: requests in flight are sent again, and only fail with ENOTCONN when no master
+   * takes the session within tuning.masterReconnectMs.
+   */
   static async connect(options: ClientOptions): Promise<Client> {
-    if (typeof options?.master !== 'string') {
-      throw new FsError('EINVAL', 'option master: expected "host:port"');
-    }
+    const masters = parseMasterOption(options?.master);
     const tuning = resolveTuning(options.tuning);
     const log = options.log ?? new ClientLogger('client');
     const session = new MasterSession({
-      masters: parseMasterList(options.master),
-      clientName: options.name ?? `antler-client pid ${process.pid}`,
+      masters, clientName: options.name ?? `antler-client pid ${process.pid}`,
       log, connectRoundsMax: tuning.masterConnectRoundsMax,
+      reconnectMs: tuning.masterReconnectMs, requestSpanMax: tuning.masterRequestSpanMax,
       connectTimeoutMs: tuning.connectTimeoutMs,
       requestTimeoutMs: tuning.requestTimeoutMs, backoffMsMin: tuning.backoffMsMin,
       backoffMsMax: tuning.backoffMsMax,
@@ -278,6 +288,11 @@ export class Client {
 
   async chunkservers(): Promise<ChunkserverInfo[]> {
     return (await this.session.call(CLTOMA_LIST_CHUNKSERVERS, {}, 'list chunkservers')).servers;
+  }
+
+  /** The master's metadata version and each metalogger's progress behind it. */
+  async metaloggers(): Promise<MetaloggerList> {
+    return this.session.call(CLTOMA_LIST_METALOGGERS, {}, 'list metaloggers');
   }
 
   // ---- Files -------------------------------------------------------------------------------

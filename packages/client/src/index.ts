@@ -7,7 +7,9 @@ export {
 export { FileHandle, OPEN_FLAGS, type OpenFlags, type WriteOptions } from './file-handle.ts';
 export { ReadStream, type ReadStreamOptions } from './read-stream.ts';
 export { WriteStream, type WriteStreamOptions } from './write-stream.ts';
-export type { Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, StatfsInfo } from './attr.ts';
+export type {
+  Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, MetaloggerInfo, MetaloggerList, StatfsInfo,
+} from './attr.ts';
 export { DEFAULT_TUNING, type Tuning } from './tuning.ts';
 export {
   ChunkserverState, FsError, InodeType, Status, STATUS_INFO, type StatusName,

@@ -8,10 +8,21 @@ export interface Tuning {
   /** Master: rounds over the address list at Client.connect before it fails (~0.5 s). */
   masterConnectFirstRoundsMax: number;
   /**
-   * Rounds over the address list when a later call finds the link gone, before that call fails
-   * with ENOTCONN: with the backoff below about 11 s, long enough for a master restart.
+   * Rounds over the address list in one reconnect at most. The time bound below usually ends a
+   * reconnect first; this only caps the rounds when the backoff is tiny.
    */
   masterConnectRoundsMax: number;
+  /**
+   * How long the session keeps trying the masters after its link dropped before the requests
+   * waiting for it fail with ENOTCONN: long enough for a master restart or a failover.
+   */
+  masterReconnectMs: number;
+  /**
+   * Request ids between the oldest unanswered master request and the next one, at most. Must
+   * not exceed the master's applied-request window per client (256) nor its in-flight limit
+   * per session (SESSION_REQUESTS_INFLIGHT_MAX, 256), or a retried change could be applied twice.
+   */
+  masterRequestSpanMax: number;
   connectTimeoutMs: number;
   /** A metadata request or a block request that takes longer fails with ETIMEDOUT. */
   requestTimeoutMs: number;
@@ -39,7 +50,10 @@ export interface Tuning {
    * backoff about 9 s, so the master has noticed a chunkserver that stopped answering.
    */
   writeChainRetriesMax: number;
-  /** CLTOMA_WRITE_CHUNK attempts on retryable statuses (CHUNK_BUSY, NO_CHUNKSERVERS). */
+  /**
+   * CLTOMA_WRITE_CHUNK attempts on retryable statuses (CHUNK_BUSY, NO_CHUNKSERVERS, CHUNK_LOST):
+   * with the backoff about 11 s, so a restarted master has its chunkservers back.
+   */
   writeOpenAttemptsMax: number;
   /** Chunks located per CLTOMA_READ_CHUNKS. */
   locateBatchChunks: number;
@@ -55,7 +69,9 @@ export interface Tuning {
 
 export const DEFAULT_TUNING: Readonly<Tuning> = {
   masterConnectFirstRoundsMax: 3,
-  masterConnectRoundsMax: 10,
+  masterConnectRoundsMax: 1_000,
+  masterReconnectMs: 30_000,
+  masterRequestSpanMax: 256,
   connectTimeoutMs: 5_000,
   requestTimeoutMs: 60_000,
   backoffMsMin: 100,
@@ -69,7 +85,7 @@ export const DEFAULT_TUNING: Readonly<Tuning> = {
   stagingBytes: 1024 * 1024,
   directWriteMinBytes: 1024 * 1024,
   writeChainRetriesMax: 8,
-  writeOpenAttemptsMax: 6,
+  writeOpenAttemptsMax: 10,
   locateBatchChunks: 16,
   readsInflightMax: 8,
   locateRetriesMax: 3,
@@ -93,7 +109,7 @@ export function resolveTuning(overrides: Partial<Tuning> | undefined): Tuning {
   const positive = [
     'locateBatchChunks', 'readsInflightMax', 'writeWindowBlocks', 'chunkWritersMax',
     'masterConnectRoundsMax', 'masterConnectFirstRoundsMax', 'connectionsPerServerMax',
-    'readAheadSegments', 'serversMax',
+    'readAheadSegments', 'serversMax', 'masterRequestSpanMax',
     'inflightPerConnectionMax', 'writeOpenAttemptsMax',
   ] as const;
   for (const key of positive) {

@@ -1,20 +1,25 @@
 // Goal: a chunk write survives chain failures. Links dropped mid-write and a chunkserver lost
 // mid-write make the writer ask the master for a fresh chain and resend what was not
 // acknowledged; the bytes read back are the bytes written. A chain that keeps failing ends in
-// an error after a bounded number of chains, and writeFile leaves nothing behind.
+// an error after a bounded number of chains, and writeFile leaves nothing behind. A write in
+// progress when the master link drops asks the new session for the chunk again (its lease went
+// with the old session) and goes on; what was acknowledged before stays.
 import crypto from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Logger } from '@antlerfs/protocol';
 import { Client, FsError } from '../src/index.ts';
 import { startFakeCluster, type FakeCluster } from './fake-cluster.ts';
 
 let cluster: FakeCluster;
 let client: Client;
+const quietLog = new Logger('test');
+quietLog.log = () => undefined;
 
 test.before.each(async () => {
   cluster = await startFakeCluster(3);
   client = await Client.connect({
-    master: cluster.master.address,
+    master: cluster.master.address, log: quietLog,
     tuning: { backoffMsMin: 5, backoffMsMax: 20, writeChainRetriesMax: 3, writeWindowBlocks: 8 },
   });
   await client.setGoal('/', 2);
@@ -84,6 +89,26 @@ test('overlapping small writes in one block keep their order across a chain fail
   const back = await client.readFile('/o');
   assert.ok(back.equals(expected.subarray(0, back.length)));
   assert.is(back.length, 49 * 50 + 149);
+});
+
+test('a write in progress when the master link drops: the chunk is asked for again', async () => {
+  const MiB = 1024 * 1024;
+  const first = crypto.randomBytes(2 * MiB);
+  const second = crypto.randomBytes(MiB + 123);
+  const h = await client.open('/lease', 'w');
+  await h.write(first, 0); // large: returns once every copy acknowledged it
+  const [chunkId] = [...cluster.master.chunks.keys()];
+  const versionBefore = cluster.master.chunks.get(chunkId!)!.version;
+  const asked = writeChunkRequests();
+  cluster.master.dropLinks();
+  await client.statfs(); // answered on the new session, which has told the writer
+  await h.write(second, first.length);
+  await h.close();
+  assert.is(writeChunkRequests(), asked + 1, 'the new session was asked for the chunk');
+  assert.is(cluster.master.chunks.get(chunkId!)!.version, versionBefore + 1);
+  assert.is(cluster.master.chunks.get(chunkId!)!.lease, null, 'the lease was given back');
+  const back = await client.readFile('/lease');
+  assert.ok(back.equals(Buffer.concat([first, second])), 'bytes before and after the drop');
 });
 
 test.run();

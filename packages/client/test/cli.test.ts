@@ -27,7 +27,10 @@ test.after(async () => {
 
 interface Run { code: number; out: string; err: string; outBytes: Buffer }
 
-async function antler(argv: string[], stdin: Buffer = Buffer.alloc(0)): Promise<Run> {
+async function antler(
+  argv: string[], stdin: Buffer = Buffer.alloc(0),
+  env: Record<string, string> = { ANTLER_MASTER: cluster.master.address },
+): Promise<Run> {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const outChunks: Buffer[] = [];
@@ -35,7 +38,7 @@ async function antler(argv: string[], stdin: Buffer = Buffer.alloc(0)): Promise<
   stdout.on('data', (c: Buffer) => outChunks.push(c));
   stderr.on('data', (c: Buffer) => errChunks.push(c));
   const code = await runCli(argv, {
-    stdin: Readable.from([stdin]), stdout, stderr, env: { ANTLER_MASTER: cluster.master.address },
+    stdin: Readable.from([stdin]), stdout, stderr, env,
     stderrIsTty: false,
   });
   const outBytes = Buffer.concat(outChunks);
@@ -140,6 +143,36 @@ test('put to a full cluster: a clear ENOSPC, nothing left in the namespace', asy
   const missingLocal = await antler(['put', path.join(tmp, 'nope'), '/nope']);
   assert.is(missingLocal.code, 1);
   assert.match(missingLocal.err, /^antler: ENOENT: No such file or directory: local /);
+});
+
+test('metaloggers (table and JSON); a master list in -H and in ANTLER_MASTER', async () => {
+  cluster.master.metaloggers = [
+    { name: 'ml1', host: '10.0.0.5', ackedVersion: 40, lagVersions: 2, lagMs: 15, sync: 1 },
+    { name: 'ml2', host: '10.0.0.6', ackedVersion: 42, lagVersions: 0, lagMs: 0, sync: 0 },
+  ];
+  const table = await antler(['metaloggers']);
+  assert.is(table.code, 0);
+  assert.match(table.out, /^master metadata version 42\nname +host +acked version +lag versions/);
+  assert.match(table.out, /\nml1 +10\.0\.0\.5 +40 +2 +15 +yes\n/);
+  assert.match(table.out, /\nml2 +10\.0\.0\.6 +42 +0 +0 +no\n$/);
+  const json = JSON.parse((await antler(['--json', 'metaloggers'])).out) as unknown;
+  assert.equal(json, {
+    metaVersion: 42,
+    metaloggers: [
+      { name: 'ml1', host: '10.0.0.5', ackedVersion: 40, lagVersions: 2, lagMs: 15, sync: true },
+      { name: 'ml2', host: '10.0.0.6', ackedVersion: 42, lagVersions: 0, lagMs: 0, sync: false },
+    ],
+  });
+  cluster.master.metaloggers = [];
+  assert.match((await antler(['metaloggers'])).out, /\nno metaloggers connected\n$/);
+  // Nothing listens on port 1: the next master in the list is used.
+  const list = `127.0.0.1:1,${cluster.master.address}`;
+  const viaFlag = await antler(['-H', list, 'df', '--json'], Buffer.alloc(0), {});
+  assert.is(viaFlag.code, 0, viaFlag.err);
+  assert.is(JSON.parse(viaFlag.out).chunkservers, 3);
+  const viaEnv = await antler(['df', '--json'], Buffer.alloc(0), { ANTLER_MASTER: list });
+  assert.is(viaEnv.code, 0, viaEnv.err);
+  assert.match((await antler(['--help'])).out, /-H, --host host:port\[,\.\.\.\]/);
 });
 
 test.run();

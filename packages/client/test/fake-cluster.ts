@@ -1,6 +1,6 @@
 // A fake master with fake chunkservers on loopback, for the client's unit tests.
 import { FakeChunkserver } from './fake-chunkserver.ts';
-import { FakeMaster } from './fake-master.ts';
+import { FakeMaster, type FakeMasterOptions } from './fake-master.ts';
 
 export { FakeChunkserver, FakeMaster };
 
@@ -10,14 +10,16 @@ export interface FakeCluster {
   stop(): Promise<void>;
 }
 
-export async function startFakeCluster(chunkservers = 3): Promise<FakeCluster> {
+export async function startFakeCluster(
+  chunkservers = 3, masterOptions: FakeMasterOptions = {},
+): Promise<FakeCluster> {
   const servers: FakeChunkserver[] = [];
   for (let i = 1; i <= chunkservers; i++) {
     const s = new FakeChunkserver(i);
     await s.start();
     servers.push(s);
   }
-  const master = new FakeMaster(servers);
+  const master = new FakeMaster(servers, masterOptions);
   await master.start();
   return {
     master, servers,

@@ -1,14 +1,19 @@
 // A test fake of the master's client port, on the protocol's listenLinks: an in-memory tree,
 // chunk ids, versions and write leases per session, chains picked from fake chunkservers (the
 // first `goal` usable ones), holes for missing chunks, and a record of what clients asked.
+// Like the real master it answers CLTOMA_SESSION (unless built without it: then ENOSYS) and
+// keeps, per clientId, the changes it applied by request id, so a repeated change is answered
+// from that record; `active = false` makes it answer NOT_ACTIVE_MASTER. Tests can hold a
+// request (onRequest) or drop the link after a change was applied, before the answer.
 import type net from 'node:net';
 import {
   ATTR, CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS, CLTOMA_READDIR,
-  CLTOMA_READLINK, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_RMDIR,
-  CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS, CLTOMA_SYMLINK,
-  CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError, InodeType, listenLinks,
-  PAYLOAD_MAX_CLIENT_MASTER_BYTES, Router, SetAttr, type Link, type Struct,
+  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS,
+  CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
+  CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME,
+  CLTOMA_STATFS, CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError,
+  InodeType, listenLinks, PAYLOAD_MAX_CLIENT_MASTER_BYTES, Router, SetAttr, type Fields,
+  type HandlerResult, type Link, type RequestContext, type RequestDef, type Struct,
 } from '@antlerfs/protocol';
 import { quietLog, type FakeChunkserver } from './fake-chunkserver.ts';
 
@@ -23,6 +28,26 @@ interface Node {
 
 interface ChunkRecord { version: number; holders: FakeChunkserver[]; lease: Link | null }
 
+/** A request as the fake saw it arrive. */
+export interface SeenRequest {
+  name: string;
+  requestId: number;
+  /** Which connection since the fake was made (1, 2, ...). */
+  connection: number;
+  /** The clientId of the connection's CLTOMA_SESSION (undefined after CLTOMA_REGISTER). */
+  clientId: bigint | undefined;
+  /** Changes something (and is recorded per clientId). */
+  change: boolean;
+}
+
+export type MetaloggerRow = Struct<typeof CLTOMA_LIST_METALOGGERS.reply.fields>['metaloggers'][0];
+
+export interface FakeMasterOptions {
+  /** Answer CLTOMA_SESSION (default); false: an older master, which answers it ENOSYS. */
+  sessions?: boolean;
+  clusterId?: string;
+}
+
 export class FakeMaster {
   port = 0;
   readonly nodes = new Map<number, Node>();
@@ -30,13 +55,33 @@ export class FakeMaster {
   readonly servers: FakeChunkserver[];
   readonly badReports: { chunkId: number; csId: number }[] = [];
   readonly requests: string[] = [];
+  /** Every request that reached a handler, in arrival order (not the session requests). */
+  readonly seen: SeenRequest[] = [];
+  /** CLTOMA_SESSION / CLTOMA_REGISTER as they arrived. */
+  readonly sessionsOpened: { connection: number; requestId: number; clientId?: bigint }[] = [];
+  /** Changes applied, by message name (a repeat answered from the record is not counted). */
+  readonly applied = new Map<string, number>();
+  /** Repeated changes answered from the record. */
+  repeats = 0;
+  /** False: every session request and every request answers NOT_ACTIVE_MASTER. */
+  active = true;
+  metaloggers: MetaloggerRow[] = [];
+  /** Runs before a request is handled; a returned promise holds the request until it settles. */
+  onRequest: ((r: SeenRequest) => void | Promise<void>) | null = null;
+  /** After a change is applied: true closes the link instead of answering. */
+  dropAfterApply: ((r: SeenRequest) => boolean) | null = null;
+  private readonly options: Required<FakeMasterOptions>;
+  /** clientId -> request id -> what was answered, like the real master's request windows. */
+  private readonly windows = new Map<bigint, Map<number, { type: number; result: unknown }>>();
+  private connections = 0;
   private nextInode = 2;
   private nextChunkId = 1;
   private server: net.Server | null = null;
   private readonly links = new Set<Link>();
 
-  constructor(servers: FakeChunkserver[]) {
+  constructor(servers: FakeChunkserver[], options: FakeMasterOptions = {}) {
     this.servers = servers;
+    this.options = { sessions: true, clusterId: 'fake-cluster', ...options };
     const now = Date.now();
     const attr: Attr = {
       inode: 1, type: InodeType.DIR, mode: 0o755, uid: 0, gid: 0, atimeMs: now, mtimeMs: now,
@@ -51,6 +96,7 @@ export class FakeMaster {
 
   async start(): Promise<void> {
     const router = new Router();
+    this.routeSessions(router);
     this.routeNamespace(router);
     this.routeData(router);
     const opts = {
@@ -58,6 +104,7 @@ export class FakeMaster {
       log: quietLog, router,
     };
     this.server = await listenLinks('127.0.0.1', this.port, opts, (link) => {
+      link.state.connection = ++this.connections;
       this.links.add(link);
       link.onClose(() => {
         this.links.delete(link);
@@ -65,6 +112,16 @@ export class FakeMaster {
       });
     });
     this.port = (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Closes every client link (the port stays open): like a master that lost its clients. */
+  dropLinks(): void {
+    for (const l of this.links) l.close('dropped by test');
+  }
+
+  /** How many times a change was applied. */
+  appliedCount(name: string): number {
+    return this.applied.get(name) ?? 0;
   }
 
   /** Closes every session and the port; start() again serves the same tree on the same port. */
@@ -118,35 +175,95 @@ export class FakeMaster {
     if (--n.attr.nlink <= 0 || isDir) this.nodes.delete(n.attr.inode);
   }
 
+  private routeSessions(r: Router): void {
+    const open = (ctx: RequestContext, clientId?: bigint): number => {
+      if (!this.active) throw new FsError('NOT_ACTIVE_MASTER', 'not the active master');
+      const connection = ctx.link.state.connection as number;
+      this.sessionsOpened.push({ connection, requestId: ctx.requestId, clientId });
+      if (clientId !== undefined) ctx.link.state.clientId = clientId;
+      return connection;
+    };
+    r.on(CLTOMA_REGISTER, (_b, ctx) => ({ body: { sessionId: open(ctx), metaVersion: 1 } }));
+    if (!this.options.sessions) return; // an older master: the link answers ENOSYS
+    r.on(CLTOMA_SESSION, (b, ctx) => ({
+      body: {
+        sessionId: open(ctx, b.clientId), metaVersion: 1, clusterId: this.options.clusterId,
+      },
+    }));
+  }
+
+  /**
+   * A handler with the real master's behaviour around it: NOT_ACTIVE_MASTER when not active,
+   * the test's hooks, and for a change (clientId known) the answer recorded by request id, so a
+   * repeat is answered from the record instead of being applied again.
+   */
+  private route<F extends Fields, R extends Fields>(
+    r: Router, def: RequestDef<F, R>, change: boolean,
+    fn: (body: Struct<F>, ctx: RequestContext) => HandlerResult<R>,
+  ): void {
+    r.on(def, async (body, ctx) => {
+      const clientId = ctx.link.state.clientId as bigint | undefined;
+      const connection = ctx.link.state.connection as number;
+      const seen = { name: def.name, requestId: ctx.requestId, connection, clientId, change };
+      this.seen.push(seen);
+      if (!this.active) throw new FsError('NOT_ACTIVE_MASTER', 'not the active master');
+      await this.onRequest?.(seen);
+      // Held until its link dropped: never applied, as if the master died before getting to it.
+      if (ctx.link.closed) throw new FsError('ENOTCONN', 'link closed while held');
+      let window = change && clientId !== undefined ? this.windows.get(clientId) : undefined;
+      if (change && clientId !== undefined && window === undefined) {
+        window = new Map();
+        this.windows.set(clientId, window);
+      }
+      const earlier = window?.get(ctx.requestId);
+      if (earlier !== undefined && earlier.type === def.type) {
+        this.repeats++;
+        return earlier.result as HandlerResult<R>;
+      }
+      const result = fn(body, ctx);
+      if (change) {
+        this.applied.set(def.name, this.appliedCount(def.name) + 1);
+        window?.set(ctx.requestId, { type: def.type, result: structuredClone(result) });
+        if (this.dropAfterApply?.(seen)) ctx.link.close('dropped after applying');
+      }
+      return result;
+    });
+  }
+
   private routeNamespace(r: Router): void {
-    const attr = (a: Attr) => ({ body: { attr: a } });
+    const attr = (a: Attr) => ({ body: { attr: { ...a } } });
     const empty = { body: {} };
-    r.on(CLTOMA_REGISTER, () => ({ body: { sessionId: this.links.size, metaVersion: 1 } }));
-    r.on(CLTOMA_LOOKUP, (b) => attr(this.child(b.parent, b.name).attr));
-    r.on(CLTOMA_LOOKUP_PATH, (b) => {
+    this.route(r, CLTOMA_LOOKUP, false, (b) => attr(this.child(b.parent, b.name).attr));
+    this.route(r, CLTOMA_LOOKUP_PATH, false, (b) => {
       let n = this.node(1);
       for (const part of b.path.split('/')) if (part !== '') n = this.child(n.attr.inode, part);
       return attr(n.attr);
     });
-    r.on(CLTOMA_GETATTR, (b) => attr(this.node(b.inode).attr));
-    r.on(CLTOMA_SETATTR, (b) => attr(this.setattr(b)));
-    r.on(CLTOMA_MKDIR, (b) => {
+    this.route(r, CLTOMA_GETATTR, false, (b) => attr(this.node(b.inode).attr));
+    this.route(r, CLTOMA_SETATTR, true, (b) => attr(this.setattr(b)));
+    this.route(r, CLTOMA_MKDIR, true, (b) => {
       return attr(this.add(b.parent, b.name, InodeType.DIR, b.mode, { children: new Map() }));
     });
-    r.on(CLTOMA_RMDIR, (b) => { this.remove(b.parent, b.name, true); return empty; });
-    r.on(CLTOMA_UNLINK, (b) => { this.remove(b.parent, b.name, false); return empty; });
-    r.on(CLTOMA_CREATE, (b) => attr(this.create(b)));
-    r.on(CLTOMA_RENAME, (b) => { this.rename(b); return empty; });
-    r.on(CLTOMA_READDIR, (b) => ({ body: this.readdir(b) }));
-    r.on(CLTOMA_SYMLINK, (b) => {
+    this.route(r, CLTOMA_RMDIR, true, (b) => {
+      this.remove(b.parent, b.name, true);
+      return empty;
+    });
+    this.route(r, CLTOMA_UNLINK, true, (b) => {
+      this.remove(b.parent, b.name, false);
+      return empty;
+    });
+    this.route(r, CLTOMA_CREATE, true, (b) => attr(this.create(b)));
+    this.route(r, CLTOMA_RENAME, true, (b) => { this.rename(b); return empty; });
+    this.route(r, CLTOMA_READDIR, false, (b) => ({ body: this.readdir(b) }));
+    this.route(r, CLTOMA_SYMLINK, true, (b) => {
       return attr(this.add(b.parent, b.name, InodeType.SYMLINK, 0o777, { target: b.target }));
     });
-    r.on(CLTOMA_READLINK, (b) => {
+    this.route(r, CLTOMA_READLINK, false, (b) => {
       const target = this.node(b.inode).target;
       if (target === undefined) throw new FsError('EINVAL', 'not a symlink');
       return { body: { target } };
     });
-    r.on(CLTOMA_LINK, (b) => {
+    this.route(r, CLTOMA_LINK, true, (b) => {
       const n = this.node(b.inode);
       const dir = this.dir(b.parent);
       if (dir.children.has(b.name)) throw new FsError('EEXIST', b.name);
@@ -154,46 +271,50 @@ export class FakeMaster {
       n.attr.nlink++;
       return attr(n.attr);
     });
-    r.on(CLTOMA_SETGOAL, (b) => {
+    this.route(r, CLTOMA_SETGOAL, true, (b) => {
       this.node(b.inode).attr.goal = b.goal;
       return { body: { changed: 1 } };
     });
-    r.on(CLTOMA_SETTRASHTIME, (b) => {
+    this.route(r, CLTOMA_SETTRASHTIME, true, (b) => {
       this.node(b.inode).attr.trashtimeS = b.trashtimeS;
       return { body: { changed: 1 } };
     });
   }
 
   private routeData(r: Router): void {
-    r.on(CLTOMA_STATFS, () => ({
+    this.route(r, CLTOMA_STATFS, false, () => ({
       body: {
         totalBytes: 100, availBytes: 60, usedBytes: 40, inodes: this.nodes.size,
         chunks: this.chunks.size, chunkservers: this.servers.length,
       },
     }));
-    r.on(CLTOMA_READ_CHUNKS, (b) => ({ body: this.readChunks(b) }));
-    r.on(CLTOMA_WRITE_CHUNK, (b, ctx) => {
+    this.route(r, CLTOMA_READ_CHUNKS, false, (b) => ({ body: this.readChunks(b) }));
+    // Not recorded: like the real master, a repeated WRITE_CHUNK runs again (fresh lease).
+    this.route(r, CLTOMA_WRITE_CHUNK, false, (b, ctx) => {
       return { body: this.writeChunk(b.inode, b.chunkIndex, ctx.link) };
     });
-    r.on(CLTOMA_WRITE_END, (b, ctx) => {
+    this.route(r, CLTOMA_WRITE_END, true, (b, ctx) => {
       const n = this.node(b.inode);
       const c = this.chunks.get(b.chunkId);
       if (c !== undefined && c.lease === ctx.link) c.lease = null;
       n.attr.length = Math.max(n.attr.length, b.length);
       n.attr.mtimeMs = Date.now();
-      return { body: { attr: n.attr } };
+      return { body: { attr: { ...n.attr } } };
     });
-    r.on(CLTOMA_REPORT_BAD_CHUNK, (b) => {
+    this.route(r, CLTOMA_REPORT_BAD_CHUNK, false, (b) => {
       this.badReports.push({ chunkId: b.chunkId, csId: b.csId });
       return { body: {} };
     });
-    r.on(CLTOMA_LIST_CHUNKSERVERS, () => ({
+    this.route(r, CLTOMA_LIST_CHUNKSERVERS, false, () => ({
       body: {
         servers: this.servers.map((s) => ({
           ...s.location(), totalBytes: 1000, freeBytes: s.full ? 0 : 500,
           chunkCount: s.chunks.size, state: s.down ? 2 : 1,
         })),
       },
+    }));
+    this.route(r, CLTOMA_LIST_METALOGGERS, false, () => ({
+      body: { metaVersion: 42, metaloggers: this.metaloggers },
     }));
   }
 

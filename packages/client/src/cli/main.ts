@@ -1,6 +1,7 @@
 // The antler CLI: global flags (-H host:port, --json), the command table, and how a run ends:
 // exit 0 on success, 1 with "antler: CODE: message: context" on a failure, 2 on a usage error.
-// Master address: -H, else $ANTLER_MASTER, else 127.0.0.1:9421.
+// Master address: -H, else $ANTLER_MASTER, else 127.0.0.1:9421; each may list several masters
+// ("h1:9421,h2:9421"), tried in turn: the client keeps the active one.
 import { Client } from '../index.ts';
 import { parseArgs, UsageError, type FlagSpec, type ParsedArgs } from './args.ts';
 import type { CliIo, Command, CommandContext } from './command.ts';
@@ -19,6 +20,7 @@ import { fileRemove } from './commands/file-remove.ts';
 import { fileStat } from './commands/file-stat.ts';
 import { goalGet } from './commands/goal-get.ts';
 import { goalSet } from './commands/goal-set.ts';
+import { metaloggerList } from './commands/metalogger-list.ts';
 import { trashtimeSet } from './commands/trashtime-set.ts';
 import { errorLine } from './output.ts';
 
@@ -27,13 +29,13 @@ const MASTER_DEFAULT = '127.0.0.1:9421';
 
 export const COMMANDS: readonly Command[] = [
   filePut, fileGet, fileCat, dirList, fileStat, dirMake, fileRemove, dirRemove, fileMove, fileLink,
-  goalSet, goalGet, trashtimeSet, chunkInfo, clusterSpace, chunkserverList,
+  goalSet, goalGet, trashtimeSet, chunkInfo, clusterSpace, chunkserverList, metaloggerList,
 ];
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   {
-    long: 'host', short: 'H', value: 'host:port',
-    doc: `master address (default $ANTLER_MASTER or ${MASTER_DEFAULT})`,
+    long: 'host', short: 'H', value: 'host:port[,...]',
+    doc: `master address(es) (default $ANTLER_MASTER or ${MASTER_DEFAULT})`,
   },
   { long: 'json', doc: 'print data as JSON' },
   { long: 'help', short: 'h', doc: 'show help' },
@@ -45,7 +47,7 @@ export function mainHelp(): string {
   return [
     `antler ${VERSION}: the antlerfs command line`,
     '',
-    'usage: antler [-H host:port] [--json] COMMAND [ARGS...]',
+    'usage: antler [-H host:port[,host:port...]] [--json] COMMAND [ARGS...]',
     '',
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
