@@ -17,6 +17,7 @@ import { runMetadataOps } from './paths/metadata-ops.ts';
 import type { PathContext } from './paths/path-context.ts';
 import { runSeqRead } from './paths/seq-read.ts';
 import { runSeqWrite } from './paths/seq-write.ts';
+import { runS3PutGet } from './paths/s3-put-get.ts';
 import { Progress } from './progress.ts';
 import {
   allChecks, compareReports, fillRatios, formatTable, paramDifferences, readReport, writeReport,
@@ -100,6 +101,11 @@ function pathJobs(ctx: PathContext, name: PathName): PathJob[] {
         what: { id: `metadata.c${n}`, kind: 'path', unit: 'ops/s' },
         run: () => runMetadataOps(ctx, n),
       }));
+    case 's3-put-get':
+      return [{
+        what: { id: 's3-put-get', kind: 'path', unit: 'ops/s' },
+        run: () => runS3PutGet(ctx, ctx.masterAddr),
+      }];
     default:
       return assertNever(name, 'path');
   }
@@ -122,6 +128,7 @@ async function measurePaths(s: RunState, target: ClusterTarget, now: Date): Prom
     const ctx: PathContext = {
       params, connect, root, pattern: s.pattern, progress: s.progress,
       expectedSha256: needsSha ? s.expectedSha256() : '', processes: target.processes,
+      masterAddr: target.masterAddr,
     };
     for (const name of params.paths) {
       for (const job of pathJobs(ctx, name)) figures.push(...await guarded(s, job.what, job.run));

@@ -8,7 +8,7 @@ export const BENCH_VERSION = '0.1.0';
 
 /** What --only may name, in the order they run. Limits first: paths print beside them. */
 export const LIMIT_NAMES = ['raw-disk', 'loopback-tcp', 'checksum-speed'] as const;
-export const PATH_NAMES = ['seq-write', 'seq-read', 'metadata-ops'] as const;
+export const PATH_NAMES = ['seq-write', 'seq-read', 'metadata-ops', 's3-put-get'] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 export type PathName = (typeof PATH_NAMES)[number];
 
@@ -69,6 +69,7 @@ export const LIMITS_NEEDED_BY: Record<PathName, LimitName[]> = {
   'seq-write': ['raw-disk'],
   'seq-read': ['raw-disk'],
   'metadata-ops': [],
+  's3-put-get': [],
 };
 
 /** Limits and paths to run: all by default; --only picks, adding the limits its paths need. */

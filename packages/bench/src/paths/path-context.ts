@@ -18,6 +18,8 @@ export interface PathContext {
   /** sha256 of a whole file of params.sizeBytes as the pattern writes it. */
   expectedSha256: string;
   progress: Progress;
+  /** host:port of the master (the S3 path starts a gateway against it). */
+  masterAddr: string;
   /** The cluster's processes whose CPU time is measured; empty for an existing cluster. */
   processes: readonly ClusterProcess[];
 }
