@@ -1,0 +1,280 @@
+// FUSE operations on names and attributes: LOOKUP, FORGET, GETATTR, SETATTR, READLINK, SYMLINK,
+// MKNOD, MKDIR, UNLINK, RMDIR, RENAME(2), LINK, ACCESS, STATFS and the xattr calls (the master
+// keeps no xattrs). Each is one or two master requests by inode. A file unlinked (or renamed
+// over) while this mount has it open is renamed to a hidden name instead, like NFS does, and
+// removed at its last close: the master drops a file's data with its last name.
+import crypto from 'node:crypto';
+import { FsError, InodeType, NAME_MAX_BYTES, SetAttr } from '@antlerfs/protocol';
+import type { Attr } from '../index.ts';
+import type { SetattrFields } from './inode-calls.ts';
+import { RenameFlag, S_IFMT, S_IFREG, SetattrValid } from './kernel-abi.ts';
+import { toMs } from './kernel-attr.ts';
+import {
+  EMPTY_REPLY, entryReply, field, kernelAttrOf, nameOf, ownerOf, requireWritable,
+  type Handler, type MountContext, type Reply,
+} from './mount-context.ts';
+import { attrOut, entryOut, getxattrOut, statfsOut } from './reply.ts';
+import type { FuseRequest } from './request.ts';
+
+/** statfs block size: a checksum block, so `df` shows what the chunkservers count. */
+const STATFS_BLOCK_BYTES = 64 * 1024;
+/** Inode numbers are u32: what `df -i` shows as the total. */
+const INODES_MAX = 0xffffffff;
+const PERMISSION_BITS = 0o7777;
+
+const lookup: Handler = async (req, ctx) => {
+  const parent = req.header.nodeid;
+  let attr: Attr;
+  try {
+    attr = await ctx.calls.lookup(parent, nameOf(req, 0, false));
+  } catch (err) {
+    const negativeMs = ctx.settings.negativeTimeoutMs;
+    if (negativeMs <= 0 || !(err instanceof FsError) || err.code !== 'ENOENT') throw err;
+    // A cached "no such name": nodeid 0 with an entry timeout.
+    return { parts: [entryOut(null, { entryMs: negativeMs, attrMs: 0 })] };
+  }
+  return entryReply(ctx, attr);
+};
+
+const forget: Handler = async (req, ctx) => {
+  forgetOne(ctx, req.header.nodeid, field(req, 'nlookup'));
+  return null;
+};
+
+const batchForget: Handler = async (req, ctx) => {
+  for (const f of req.forgets) forgetOne(ctx, f.nodeid, f.nlookup);
+  return null;
+};
+
+function forgetOne(ctx: MountContext, nodeid: number, count: number): void {
+  if (!ctx.nodes.forget(nodeid, count)) {
+    ctx.log.warn('forget of more lookups than the kernel was given', { nodeid, count });
+  }
+}
+
+const getattr: Handler = async (req, ctx) => {
+  const attr = await ctx.calls.getattr(req.header.nodeid);
+  return { parts: [attrOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts.attrMs)] };
+};
+
+const setattr: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const inode = req.header.nodeid;
+  const valid = field(req, 'valid');
+  const f: SetattrFields = { setMask: 0 };
+  if (valid & SetattrValid.MODE) {
+    f.setMask |= SetAttr.MODE;
+    f.mode = field(req, 'mode') & PERMISSION_BITS;
+  }
+  if (valid & SetattrValid.UID) { f.setMask |= SetAttr.UID; f.uid = field(req, 'uid'); }
+  if (valid & SetattrValid.GID) { f.setMask |= SetAttr.GID; f.gid = field(req, 'gid'); }
+  if (valid & SetattrValid.ATIME_NOW) f.setMask |= SetAttr.ATIME_NOW;
+  else if (valid & SetattrValid.ATIME) {
+    f.setMask |= SetAttr.ATIME;
+    f.atimeMs = toMs(field(req, 'atime'), field(req, 'atimensec'));
+  }
+  if (valid & SetattrValid.MTIME_NOW) f.setMask |= SetAttr.MTIME_NOW;
+  else if (valid & SetattrValid.MTIME) {
+    f.setMask |= SetAttr.MTIME;
+    f.mtimeMs = toMs(field(req, 'mtime'), field(req, 'mtimensec'));
+  }
+  const times = SetattrValid.ATIME | SetattrValid.MTIME | SetattrValid.ATIME_NOW |
+    SetattrValid.MTIME_NOW;
+  if ((valid & times) !== 0 && (valid & SetattrValid.SIZE) === 0) {
+    // The end of a write sets mtime at the master: writes made before these times (cp -a sets
+    // them on the open file before closing it) must end first, or they would overwrite them.
+    await ctx.files.endWrites(inode);
+  }
+  if (valid & SetattrValid.SIZE) {
+    f.setMask |= SetAttr.LENGTH;
+    f.length = field(req, 'size');
+    if (!Number.isSafeInteger(f.length)) throw new FsError('EFBIG', `length ${f.length}`);
+    // Writes before the truncate land before it, and no handle keeps a write lease the
+    // master would refuse the truncate for (CHUNK_BUSY).
+    await ctx.files.reset(inode);
+    ctx.nodes.dataChanged(inode);
+  }
+  const attr = f.setMask === 0 ? await ctx.calls.getattr(inode) : await ctx.calls.setattr(inode, f);
+  return { parts: [attrOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts.attrMs)] };
+};
+
+const readlink: Handler = async (req, ctx) => {
+  const target = await ctx.calls.readlink(req.header.nodeid);
+  return { parts: [Buffer.from(target, 'utf8')] };
+};
+
+const symlink: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const name = nameOf(req, 0, true);
+  const target = nameOf(req, 1, true);
+  return entryReply(ctx, await ctx.calls.symlink(req.header.nodeid, name, target, ownerOf(req)));
+};
+
+const mknod: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const mode = field(req, 'mode');
+  const type = mode & S_IFMT;
+  // Only regular files: the master keeps no device nodes, FIFOs or sockets.
+  if (type !== 0 && type !== S_IFREG) {
+    throw new FsError('EPERM', `mknod of type ${type.toString(8)}`);
+  }
+  const name = nameOf(req, 0, true);
+  const owner = ownerOf(req);
+  const attr = await ctx.calls.create(req.header.nodeid, name, mode & PERMISSION_BITS, owner, true);
+  return entryReply(ctx, attr);
+};
+
+const mkdir: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const mode = field(req, 'mode') & PERMISSION_BITS;
+  const name = nameOf(req, 0, true);
+  return entryReply(ctx, await ctx.calls.mkdir(req.header.nodeid, name, mode, ownerOf(req)));
+};
+
+const unlink: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const parent = req.header.nodeid;
+  const name = nameOf(req, 0, false);
+  if (await hideIfOpen(ctx, parent, name)) return EMPTY_REPLY;
+  await ctx.calls.unlink(parent, name);
+  return EMPTY_REPLY;
+};
+
+const rmdir: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  await ctx.calls.rmdir(req.header.nodeid, nameOf(req, 0, false));
+  return EMPTY_REPLY;
+};
+
+const rename: Handler = async (req, ctx) => renameWith(req, ctx, 0);
+const rename2: Handler = async (req, ctx) => renameWith(req, ctx, field(req, 'flags'));
+
+async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): Promise<Reply> {
+  requireWritable(ctx);
+  // Swapping two names in one step has no master request; whiteouts are for overlay mounts.
+  if (flags & (RenameFlag.EXCHANGE | RenameFlag.WHITEOUT)) {
+    throw new FsError('EINVAL', `rename flags ${flags}`);
+  }
+  if (flags & ~RenameFlag.NOREPLACE) throw new FsError('EINVAL', `rename flags ${flags}`);
+  const from = { parent: req.header.nodeid, name: nameOf(req, 0, false) };
+  const to = { parent: field(req, 'newdir'), name: nameOf(req, 1, true) };
+  if (flags & RenameFlag.NOREPLACE) {
+    // Checked, then renamed: another client could create the name in between (no master
+    // request does both at once).
+    if (await exists(ctx, to.parent, to.name)) throw new FsError('EEXIST', to.name);
+  } else {
+    await hideIfOpen(ctx, to.parent, to.name);
+  }
+  await ctx.calls.rename(from, to);
+  return EMPTY_REPLY;
+}
+
+async function exists(ctx: MountContext, parent: number, name: string): Promise<boolean> {
+  try {
+    await ctx.calls.lookup(parent, name);
+    return true;
+  } catch (err) {
+    if (err instanceof FsError && err.code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * If `name` is the last name of a file this mount has open, renames it to a hidden name in the
+ * same directory (removed at the file's last close) and returns true.
+ */
+async function hideIfOpen(ctx: MountContext, parent: number, name: string): Promise<boolean> {
+  if (ctx.files.size === 0) return false;
+  let attr: Attr;
+  try {
+    attr = await ctx.calls.lookup(parent, name);
+  } catch {
+    return false; // the master answers the unlink or rename itself
+  }
+  const lastName = attr.type === InodeType.FILE && attr.nlink <= 1;
+  if (!lastName || !ctx.files.isOpen(attr.inode) || ctx.hidden.has(attr.inode)) return false;
+  const hidden = hiddenName(attr.inode);
+  await ctx.calls.rename({ parent, name }, { parent, name: hidden });
+  ctx.hidden.set(attr.inode, { parent, name: hidden });
+  ctx.log.debug('open file unlinked: kept under a hidden name until closed', {
+    inode: attr.inode, name: hidden,
+  });
+  return true;
+}
+
+function hiddenName(inode: number): string {
+  const name = `.antler-unlinked-${inode}-${crypto.randomBytes(4).toString('hex')}`;
+  return Buffer.byteLength(name) <= NAME_MAX_BYTES ? name : name.slice(0, NAME_MAX_BYTES);
+}
+
+/** Removes the hidden name of a file unlinked while open, once nothing here has it open. */
+export async function dropHidden(ctx: MountContext, inode: number): Promise<void> {
+  const hidden = ctx.hidden.get(inode);
+  if (hidden === undefined || ctx.files.isOpen(inode)) return;
+  ctx.hidden.delete(inode);
+  try {
+    await ctx.calls.unlink(hidden.parent, hidden.name);
+  } catch (err) {
+    ctx.log.warn('could not remove an unlinked file kept while open', {
+      inode, name: hidden.name, error: (err as Error).message,
+    });
+  }
+}
+
+const link: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const name = nameOf(req, 0, true);
+  return entryReply(ctx, await ctx.calls.link(field(req, 'oldnodeid'), req.header.nodeid, name));
+};
+
+const statfs: Handler = async (_req, ctx) => {
+  const s = await ctx.client.statfs();
+  const blocks = Math.floor(s.totalBytes / STATFS_BLOCK_BYTES);
+  const free = Math.floor(s.availBytes / STATFS_BLOCK_BYTES);
+  return {
+    parts: [statfsOut({
+      blocks, bfree: free, bavail: free, files: INODES_MAX,
+      ffree: Math.max(0, INODES_MAX - s.inodes), bsize: STATFS_BLOCK_BYTES,
+      frsize: STATFS_BLOCK_BYTES, namelen: NAME_MAX_BYTES,
+    })],
+  };
+};
+
+const access: Handler = async (req, ctx) => {
+  const mask = field(req, 'mask') & 7;
+  const attr = await ctx.calls.getattr(req.header.nodeid);
+  if (!permits(attr, req.header.uid, req.header.gid, mask)) {
+    throw new FsError('EACCES', `inode ${attr.inode} mask ${mask}`);
+  }
+  return EMPTY_REPLY;
+};
+
+/** POSIX permission check (supplementary groups are not known to FUSE). */
+export function permits(attr: Attr, uid: number, gid: number, mask: number): boolean {
+  if (mask === 0) return true;
+  if (uid === 0) {
+    // Root may do anything but execute a file nobody may execute.
+    return (mask & 1) === 0 || attr.type === InodeType.DIR || (attr.mode & 0o111) !== 0;
+  }
+  const shift = uid === attr.uid ? 6 : gid === attr.gid ? 3 : 0;
+  return (((attr.mode >> shift) & 7) & mask) === mask;
+}
+
+// The master keeps no extended attributes: none exist, none can be set.
+const getxattr: Handler = async () => {
+  throw new FsError('ENODATA', 'no extended attributes');
+};
+const listxattr: Handler = async (req) => {
+  return { parts: [field(req, 'size') === 0 ? getxattrOut(0) : Buffer.alloc(0)] };
+};
+const setxattr: Handler = async () => {
+  throw new FsError('ENOTSUP', 'no extended attributes');
+};
+
+export const ENTRY_HANDLERS = {
+  LOOKUP: lookup, FORGET: forget, BATCH_FORGET: batchForget, GETATTR: getattr,
+  SETATTR: setattr, READLINK: readlink, SYMLINK: symlink, MKNOD: mknod, MKDIR: mkdir,
+  UNLINK: unlink, RMDIR: rmdir, RENAME: rename, RENAME2: rename2, LINK: link, STATFS: statfs,
+  ACCESS: access, GETXATTR: getxattr, LISTXATTR: listxattr, SETXATTR: setxattr,
+  REMOVEXATTR: getxattr,
+} as const;

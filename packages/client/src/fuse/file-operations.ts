@@ -1,0 +1,154 @@
+// FUSE operations on file data: OPEN, CREATE, READ, WRITE, FLUSH, FSYNC, RELEASE. Data goes
+// through the library's FileHandle: reads use its readahead, writes are handed over (the handle
+// keeps the buffer, gathers partial blocks and streams whole ones) and the reply goes back at
+// once; a failed write shows at the next write, FLUSH (close) or FSYNC. FLUSH ends the writes
+// at the master so the next open anywhere sees everything (close-to-open consistency).
+import fs from 'node:fs';
+import { FsError, InodeType, SetAttr } from '@antlerfs/protocol';
+import type { Attr } from '../index.ts';
+import { dropHidden } from './entry-operations.ts';
+import { OpenOut } from './kernel-abi.ts';
+import {
+  dataVersion, EMPTY_REPLY, field, kernelAttrOf, nameOf, ownerOf, requireWritable,
+  type Handler, type MountContext, type Reply,
+} from './mount-context.ts';
+import type { OpenFile, OpenMode } from './open-file.ts';
+import { createOut, openOut, writeOut } from './reply.ts';
+
+const { O_RDONLY, O_APPEND, O_TRUNC, O_EXCL } = fs.constants;
+/** O_ACCMODE: the access mode bits of open flags (RDONLY 0, WRONLY 1, RDWR 2). */
+const O_ACCMODE = 3;
+const PERMISSION_BITS = 0o7777;
+
+function modeOf(flags: number): OpenMode {
+  if ((flags & O_ACCMODE) === O_RDONLY) return 'r';
+  return (flags & O_APPEND) !== 0 ? 'a+' : 'r+';
+}
+
+function writes(mode: OpenMode): boolean {
+  return mode !== 'r';
+}
+
+/** A file has data, at the master or in writes this mount has not ended yet. */
+function hasData(ctx: MountContext, attr: Attr): boolean {
+  return attr.length > 0 || ctx.files.unendedLengthBytes(attr.inode) > 0;
+}
+
+/** open(O_TRUNC) of a file with data: the other opens push their writes first. */
+async function truncateForOpen(ctx: MountContext, attr: Attr): Promise<Attr> {
+  await ctx.files.reset(attr.inode);
+  ctx.nodes.dataChanged(attr.inode);
+  return ctx.calls.setattr(attr.inode, { setMask: SetAttr.LENGTH, length: 0 });
+}
+
+/** An open reply; if the kernel never gets it, it will never RELEASE, so we close here. */
+function openReply(ctx: MountContext, file: OpenFile, body: Buffer): Reply {
+  return { parts: [body], lost: () => void releaseFile(ctx, file) };
+}
+
+const open: Handler = async (req, ctx) => {
+  const flags = field(req, 'flags');
+  const mode = modeOf(flags);
+  if (writes(mode)) requireWritable(ctx);
+  const inode = req.header.nodeid;
+  let attr = await ctx.calls.getattr(inode);
+  if (attr.type === InodeType.DIR) throw new FsError('EISDIR', `inode ${inode}`);
+  if (attr.type !== InodeType.FILE) throw new FsError('EINVAL', `inode ${inode} is no file`);
+  if (writes(mode) && (flags & O_TRUNC) !== 0 && hasData(ctx, attr)) {
+    attr = await truncateForOpen(ctx, attr);
+  }
+  const file = ctx.files.add(inode, mode);
+  // Pages the kernel cached at an earlier open stay if the file has not changed since.
+  // Otherwise its cached size may be old too (a stat less than attr_timeout ago): it must ask
+  // again before the first read, or it would stop reading at the old end.
+  const cached = ctx.nodes.noteCachedVersion(inode, dataVersion(attr));
+  if (cached !== 'same') ctx.invalidateAttrs(inode);
+  return openReply(ctx, file, openOut(file.fh, cached === 'same' ? OpenOut.KEEP_CACHE : 0));
+};
+
+const create: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const flags = field(req, 'flags');
+  const parent = req.header.nodeid;
+  const name = nameOf(req, 0, true);
+  const exclusive = (flags & O_EXCL) !== 0;
+  const modeBits = field(req, 'mode') & PERMISSION_BITS;
+  let attr = await ctx.calls.create(parent, name, modeBits, ownerOf(req), exclusive);
+  if (!exclusive && (flags & O_TRUNC) !== 0 && hasData(ctx, attr)) {
+    attr = await truncateForOpen(ctx, attr);
+  }
+  const file = ctx.files.add(attr.inode, modeOf(flags));
+  const body = createOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts, file.fh, 0);
+  const inode = attr.inode;
+  const version = dataVersion(attr);
+  return {
+    parts: [body],
+    delivered: () => {
+      ctx.nodes.remember(inode);
+      ctx.nodes.noteCachedVersion(inode, version);
+    },
+    lost: () => void releaseFile(ctx, file),
+  };
+};
+
+const read: Handler = async (req, ctx) => {
+  const file = ctx.files.get(field(req, 'fh'));
+  const size = field(req, 'size');
+  const offset = field(req, 'offset');
+  // What other opens here wrote is read back too (their writes end at the master first).
+  await ctx.files.endWrites(file.inode, file);
+  const buffer = Buffer.allocUnsafe(size);
+  const n = await file.use((h) => h.read(buffer, 0, size, offset));
+  return { parts: n === 0 ? [] : [buffer.subarray(0, n)] };
+};
+
+const write: Handler = async (req, ctx) => {
+  requireWritable(ctx);
+  const file = ctx.files.get(field(req, 'fh'));
+  if (!writes(file.mode)) throw new FsError('EBADF', `fh ${file.fh} is open read-only`);
+  const offset = field(req, 'offset');
+  const data = req.data;
+  await file.use(async (h) => {
+    // Handed over: the handle keeps this buffer (a copy of the request) until it is written.
+    await h.write(data, offset, { transfer: true });
+    file.noteWrite(offset, data.length);
+  });
+  ctx.nodes.dataChanged(file.inode);
+  return { parts: [writeOut(data.length)] };
+};
+
+const flush: Handler = async (req, ctx) => {
+  await ctx.files.get(field(req, 'fh')).endWrites();
+  return EMPTY_REPLY;
+};
+
+const fsync: Handler = async (req, ctx) => {
+  const file = ctx.files.get(field(req, 'fh'));
+  // The handle's fsync: blocks on every copy's disk, then the length at the master.
+  await file.use((h) => h.fsync());
+  return EMPTY_REPLY;
+};
+
+const release: Handler = async (req, ctx) => {
+  await releaseFile(ctx, ctx.files.get(field(req, 'fh')));
+  return EMPTY_REPLY;
+};
+
+/** Closes an open file (pushing what it wrote) and forgets it; errors are only logged. */
+export async function releaseFile(ctx: MountContext, file: OpenFile): Promise<void> {
+  try {
+    await file.close();
+  } catch (err) {
+    ctx.log.warn('writes of a released file failed', {
+      inode: file.inode, fh: file.fh, error: (err as Error).message,
+    });
+  } finally {
+    ctx.files.remove(file);
+  }
+  await dropHidden(ctx, file.inode);
+}
+
+export const FILE_HANDLERS = {
+  OPEN: open, CREATE: create, READ: read, WRITE: write, FLUSH: flush, FSYNC: fsync,
+  RELEASE: release,
+} as const;

@@ -1,0 +1,67 @@
+// Goal: two mounts of one cluster see each other's work as the consistency model promises:
+// close-to-open (a file written and closed on one reads in full on the other at its next open,
+// even when the other had it cached and it grew), and renames and unlinks on one show on the
+// other within the attribute and entry timeouts (polled with a bounded deadline).
+// Method: one real cluster (goal 2 on 2 chunkservers), two antler-mount processes; every
+// program on a mount runs as a child process.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startCluster } from '../harness/cluster.ts';
+import { requireFuse, requirePrograms, startMount, type Mount } from '../harness/mount.ts';
+import { waitUntil } from '../harness/wait.ts';
+
+/** Both timeouts are 1 s by default: a change shows well within this. */
+const VISIBLE_WITHIN_MS = 10_000;
+
+async function sha(mount: Mount, file: string): Promise<string> {
+  return (await mount.must(`sha256sum ${file}`)).split(' ')[0]!;
+}
+
+test('what one mount writes and closes, the other reads in full; names follow', async () => {
+  requireFuse();
+  await requirePrograms(['sha256sum', 'dd']);
+  await using cluster = await startCluster({ chunkservers: 2 });
+  await using a = await startMount(cluster);
+  await using b = await startMount(cluster);
+
+  // A new file: written and closed on a, read whole on b.
+  await a.must('head -c 7340037 /dev/urandom > new.bin');
+  assert.is(await sha(b, `${b.dir}/new.bin`), await sha(a, `${a.dir}/new.bin`));
+
+  // b reads (and caches) a file; a rewrites it longer; b's next open reads all of it at once,
+  // inside the attribute timeout of what b had cached.
+  await a.must('head -c 100000 /dev/urandom > grow.bin');
+  await b.must('cat grow.bin > /dev/null && stat grow.bin > /dev/null');
+  await a.must('head -c 3000000 /dev/urandom > grow.bin');
+  const aSha = await sha(a, `${a.dir}/grow.bin`);
+  assert.is(await sha(b, `${b.dir}/grow.bin`), aSha, 'b reads the new content in full');
+  assert.is(Number(await b.must('wc -c < grow.bin')), 3_000_000);
+
+  // Same length, different bytes: b's cached pages must not be served.
+  await a.must('printf AAAA > same.txt');
+  assert.is(await b.must('cat same.txt'), 'AAAA');
+  await a.must('printf BBBB > same.txt');
+  assert.is(await b.must('cat same.txt'), 'BBBB');
+
+  // Appending on b after a wrote: b appends at the real end.
+  await a.must('printf one > log.txt');
+  await b.must('printf two >> log.txt');
+  assert.is(await a.must('cat log.txt'), 'onetwo');
+
+  // Rename and unlink on a show on b within the timeouts.
+  await a.must('mkdir d && echo x > d/old && echo y > gone');
+  await b.must('test -e d/old && test -e gone && cat d/old gone > /dev/null');
+  await a.must('mv d/old d/new && rm gone && mv d e');
+  await waitUntil('b sees the rename of d/old to e/new and the unlink', async () => {
+    const r = await b.sh('test -e e/new && ! test -e d && ! test -e gone && cat e/new');
+    return r.code === 0 && r.stdout === 'x\n';
+  }, { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 100 });
+  const listing = await b.must('ls -A');
+  assert.not.match(listing, /\bgone\b/);
+  assert.match(listing, /\be\b/);
+
+  assert.is(await b.unmount(), 0);
+  assert.is(await a.unmount(), 0);
+});
+
+test.run();
