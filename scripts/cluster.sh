@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Brings up a whole antlerfs cluster on this machine: one master and three chunkservers, each with
+# Brings up a whole antlerfs cluster on this machine: a master, three chunkservers, a metalogger,
+# the S3 gateway and (as root, where /dev/fuse exists) a FUSE mount at <data>/mnt; each daemon has
 # its own folder under the data folder (default ./data), logs in <data>/logs.
 #   bash scripts/cluster.sh            start (installs what is missing first)
 #   bash scripts/cluster.sh status     show what runs
 #   bash scripts/cluster.sh stop       stop everything cleanly (SIGTERM, master last)
 # Environment: ANTLER_DATA (data folder), ANTLER_HOST (listen address, default 127.0.0.1),
-# ANTLER_RESERVE (free-space reserve per chunkserver disk, default 1G).
+# ANTLER_RESERVE (free-space reserve per chunkserver disk, default 1G), ANTLER_S3_PORT (default 9000),
+# ANTLER_MOUNT=0 to skip the mount.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -50,11 +52,15 @@ stop_one() {
 
 case "${1:-start}" in
   stop)
+    # An operator's order: clients, chunkservers, metalogger, master.
+    stop_one mount
+    stop_one s3
     for i in 3 2 1; do stop_one "chunkserver$i"; done
+    stop_one metalogger
     stop_one master
     exit 0 ;;
   status)
-    for n in master chunkserver1 chunkserver2 chunkserver3; do
+    for n in master metalogger chunkserver1 chunkserver2 chunkserver3 s3 mount; do
       if running "$n"; then echo "$n: running (pid $(cat "$DATA/pids/$n.pid"))"; else echo "$n: stopped"; fi
     done
     exit 0 ;;
@@ -66,6 +72,8 @@ bash scripts/setup.sh >/dev/null
 BIN=$ROOT/packages
 start master "$DATA/logs/master.log" "$BIN/master/bin/antler-master" \
   --data-path "$DATA/master" --listen-host "$HOST"
+start metalogger "$DATA/logs/metalogger.log" "$BIN/master/bin/antler-metalogger" \
+  --data-path "$DATA/metalogger" --master-host "$HOST:9419" --metalogger-name local
 for i in 1 2 3; do
   mkdir -p "$DATA/chunkserver$i/hdd"
   start "chunkserver$i" "$DATA/logs/chunkserver$i.log" "$BIN/chunkserver/bin/antler-chunkserver" \
@@ -73,14 +81,36 @@ for i in 1 2 3; do
     --hdd-reserve-bytes "$RESERVE" --csserv-listen-host "$HOST" \
     --csserv-listen-port "${CS_PORTS[$((i - 1))]}" --master-host "$HOST" --master-port 9420
 done
+S3_PORT=${ANTLER_S3_PORT:-9000}
+if [ ! -f "$DATA/s3-credentials" ]; then
+  umask 077
+  echo "antler $(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)" > "$DATA/s3-credentials"
+  umask 022
+fi
+start s3 "$DATA/logs/s3.log" "$BIN/client/bin/antler-s3" --master "$HOST:9421" \
+  --s3-listen-host "$HOST" --s3-listen-port "$S3_PORT" --s3-credentials-file "$DATA/s3-credentials"
+MOUNT_MSG="mount: skipped (needs root and /dev/fuse; ANTLER_MOUNT=0 skips it)"
+if [ "${ANTLER_MOUNT:-1}" != 0 ] && [ "$(id -u)" = 0 ] && [ -e /dev/fuse ]; then
+  mkdir -p "$DATA/mnt"
+  if ! mountpoint -q "$DATA/mnt"; then
+    start mount "$DATA/logs/mount.log" "$BIN/client/bin/antler-mount" "$DATA/mnt" -H "$HOST:9421"
+  fi
+  MOUNT_MSG="mount: the whole tree is at $DATA/mnt (ls, cp, git... work there)"
+fi
+read -r S3_KEY S3_SECRET < "$DATA/s3-credentials"
 cat <<MSG
 
 antlerfs is running: master $HOST:9421 (clients), $HOST:9420 (chunkservers),
-monitor http://$HOST:9425/, chunkservers on ports ${CS_PORTS[*]}; data and logs in $DATA.
+monitor http://$HOST:9425/, chunkservers on ports ${CS_PORTS[*]}, metalogger in $DATA/metalogger;
+data and logs in $DATA.
+$MOUNT_MSG
+S3: http://$HOST:$S3_PORT/ with access key $S3_KEY and secret $S3_SECRET ($DATA/s3-credentials), e.g.
+  AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET aws --endpoint-url http://$HOST:$S3_PORT s3 ls
 
 Try it:
   export PATH="$BIN/client/bin:\$PATH" ANTLER_MASTER=$HOST:9421
   antler put README.md /readme.md && antler ls -l / && antler fileinfo /readme.md
   antler setgoal 3 /readme.md && antler cat /readme.md | head
+  antler metaloggers && antler df
 Stop it with: bash scripts/cluster.sh stop
 MSG
