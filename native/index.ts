@@ -5,6 +5,16 @@ import { createRequire } from 'node:module';
 export interface NativeAddon {
   /** posix_fadvise(fd, offset, len, advice); advice per <fcntl.h>. */
   fadvise(fd: number, offset: number, length: number, advice: number): number;
+  /**
+   * A connected AF_UNIX stream socket pair [keep, give], both close-on-exec. Absent from
+   * builds older than it: callers treat that as unavailable.
+   */
+  socketpair?(): [number, number];
+  /**
+   * Blocks until a message comes on socket `fd`; returns the descriptor it carries
+   * (SCM_RIGHTS, close-on-exec) or -errno (-ECONNRESET: the peer closed without sending one).
+   */
+  recvFd?(fd: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <node_api.h>
 
 static napi_value Fadvise(napi_env env, napi_callback_info info) {
@@ -24,10 +27,73 @@ static napi_value Fadvise(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value Init(napi_env env, napi_value exports) {
+static napi_value Int32(napi_env env, int32_t v) {
+  napi_value result;
+  napi_create_int32(env, v, &result);
+  return result;
+}
+
+// A connected AF_UNIX stream pair, both ends close-on-exec (a child gets its end through
+// dup2, which clears the flag; no other child can hold it and keep the peer from seeing EOF).
+static napi_value Socketpair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  napi_value pair;
+  napi_create_array_with_length(env, 2, &pair);
+  napi_set_element(env, pair, 0, Int32(env, fds[0]));
+  napi_set_element(env, pair, 1, Int32(env, fds[1]));
+  return pair;
+}
+
+// Blocks until one message comes on the socket `fd` and returns the descriptor it carries
+// (SCM_RIGHTS, received close-on-exec), or -errno: -ECONNRESET if the peer closed without one.
+static napi_value RecvFd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t sock;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &sock) != napi_ok) {
+    napi_throw_type_error(env, NULL, "recvFd(fd)");
+    return NULL;
+  }
+  char byte;
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t n;
+  do {
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return Int32(env, -errno);
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET ||
+      cmsg->cmsg_type != SCM_RIGHTS || cmsg->cmsg_len != CMSG_LEN(sizeof(int))) {
+    return Int32(env, -ECONNRESET);
+  }
+  int received;
+  memcpy(&received, CMSG_DATA(cmsg), sizeof received);
+  return Int32(env, received);
+}
+
+static void Export(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
-  napi_create_function(env, "fadvise", NAPI_AUTO_LENGTH, Fadvise, NULL, &fn);
-  napi_set_named_property(env, exports, "fadvise", fn);
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  Export(env, exports, "fadvise", Fadvise);
+  Export(env, exports, "socketpair", Socketpair);
+  Export(env, exports, "recvFd", RecvFd);
   return exports;
 }
 

@@ -82,6 +82,12 @@ export class FuseDevice {
     this.log = log;
   }
 
+  /** Serves a /dev/fuse descriptor already mounted (the one fusermount3 sends back). */
+  static adopt(fd: number, log: Logger): FuseDevice {
+    assert(Number.isInteger(fd) && fd >= 0, 'a /dev/fuse descriptor');
+    return new FuseDevice(fd, log);
+  }
+
   /** Opens /dev/fuse; a missing device names the module to load. */
   static open(log: Logger): FuseDevice {
     let fd: number;

@@ -1,16 +1,20 @@
 // Mounting and unmounting in the kernel, and the checks before: the mount point exists, is a
 // directory, is not mounted on already and is empty. Root mounts with mount(8) -i (no helper
 // program), passing our /dev/fuse descriptor as fd 3. Without root, mounting needs fusermount3,
-// which hands the descriptor back over a unix socket (SCM_RIGHTS): Node cannot receive a
-// descriptor, so that path needs the native addon (see rootRequiredMessage). Every program is run
-// as a child process, never synchronously on the mounted tree, which this process serves.
-import { execFile, spawn } from 'node:child_process';
+// which opens /dev/fuse, mounts, and hands the descriptor back over a unix socket (SCM_RIGHTS):
+// Node cannot receive a descriptor, so that path needs the native addon (see userMount). Every
+// program is run as a child process, never synchronously on the mounted tree, which this
+// process serves.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { addon } from '@antlerfs/native';
 
 export const FS_TYPE = 'fuse.antlerfs';
 export const FS_SOURCE = 'antlerfs';
+/** fusermount3 names the type fuse.<subtype>: the same type as a mount by root. */
+const FS_SUBTYPE = 'antlerfs';
 /** mount(8) and umount(8) get this long before they count as failed. */
 const PROGRAM_TIMEOUT_MS = 30_000;
 
@@ -24,6 +28,11 @@ export function rootRequiredMessage(): string {
     "unprivileged way (fusermount3) passes the /dev/fuse descriptor back over a unix socket " +
     '(SCM_RIGHTS), which Node cannot receive without the native addon. Run antler-mount as ' +
     'root (or build the addon with a recvmsg/SCM_RIGHTS call).';
+}
+
+/** Whether this process can mount without root: the addon has the socket calls it needs. */
+export function canMountAsUser(): boolean {
+  return addon?.socketpair !== undefined && addon.recvFd !== undefined;
 }
 
 export interface MountEntry {
@@ -99,8 +108,11 @@ export function checkMountPoint(mountPoint: string, opts: { nonempty: boolean })
   return resolved;
 }
 
-export interface KernelMountOptions {
+export interface KernelMountOptions extends UserMountOptions {
   fd: number;
+}
+
+export interface UserMountOptions {
   mountPoint: string;
   readOnly: boolean;
   allowOther: boolean;
@@ -113,8 +125,7 @@ export async function kernelMount(o: KernelMountOptions): Promise<void> {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const options = [
-    'fd=3', 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`, 'default_permissions',
-    ...(o.allowOther ? ['allow_other'] : []), o.readOnly ? 'ro' : 'rw', 'nosuid', 'nodev',
+    'fd=3', 'rootmode=40000', `user_id=${uid}`, `group_id=${gid}`, ...commonOptions(o),
   ];
   const args = ['-i', '-t', FS_TYPE, '-o', options.join(','), o.source, o.mountPoint];
   const r = await runProgram('mount', args, [o.fd]);
@@ -122,6 +133,53 @@ export async function kernelMount(o: KernelMountOptions): Promise<void> {
     throw new MountError(`mount ${o.mountPoint} failed (mount exit ${r.code}): ` +
       (r.stderr.trim() || 'no message'));
   }
+}
+
+/** The options root and fusermount3 mounts share (fusermount3 adds fd, rootmode and ids). */
+function commonOptions(o: UserMountOptions): string[] {
+  return ['default_permissions', ...(o.allowOther ? ['allow_other'] : []),
+    o.readOnly ? 'ro' : 'rw', 'nosuid', 'nodev'];
+}
+
+/** Whether fusermount3 lets users other than root ask for allow_other (/etc/fuse.conf). */
+export function userAllowOther(): boolean {
+  try {
+    return /^\s*user_allow_other\s*$/m.test(fs.readFileSync('/etc/fuse.conf', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Mounts without root through fusermount3 (setuid), which gets one end of a socket pair as its
+ * fd 3 (_FUSE_COMMFD) and sends the mounted /dev/fuse descriptor back on it. Returns that
+ * descriptor, to be served like the one root opens.
+ */
+export async function userMount(o: UserMountOptions): Promise<number> {
+  const native = addon;
+  if (native?.socketpair === undefined || native.recvFd === undefined) {
+    throw new MountError(rootRequiredMessage());
+  }
+  const options = [...commonOptions(o), `fsname=${o.source}`, `subtype=${FS_SUBTYPE}`];
+  const [keep, give] = native.socketpair();
+  let exited: Promise<ProgramResult>;
+  try {
+    exited = collectResult(spawn('fusermount3', ['-o', options.join(','), '--', o.mountPoint], {
+      stdio: ['ignore', 'ignore', 'pipe', give], env: { ...process.env, _FUSE_COMMFD: '3' },
+    }));
+  } finally {
+    // Only the child may hold this end: if it ends without sending, recvFd sees the close.
+    fs.closeSync(give);
+  }
+  // Blocks this thread until fusermount3 has mounted (or ended): it sends right after mount(2).
+  const fd = native.recvFd(keep);
+  fs.closeSync(keep);
+  const r = await exited;
+  if (r.code === 0 && fd >= 0) return fd;
+  if (fd >= 0) fs.closeSync(fd);
+  const why = r.stderr.trim() ||
+    (fd < 0 ? `no /dev/fuse descriptor came back (errno ${-fd})` : 'no message');
+  throw new MountError(`mount ${o.mountPoint} failed (fusermount3 exit ${r.code}): ${why}`);
 }
 
 export type UnmountResult = 'unmounted' | 'busy' | 'not-mounted' | 'failed';
@@ -200,8 +258,12 @@ function runProgram(file: string, args: string[], fds: number[]): Promise<Progra
       });
     });
   }
+  return collectResult(spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe', ...fds] }));
+}
+
+/** Waits for `child` (stderr piped) to end, killing it after PROGRAM_TIMEOUT_MS. */
+function collectResult(child: ChildProcess): Promise<ProgramResult> {
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe', ...fds] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     const timer = setTimeout(() => child.kill('SIGKILL'), PROGRAM_TIMEOUT_MS);

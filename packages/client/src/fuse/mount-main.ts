@@ -7,7 +7,7 @@ import {
   ConfigError, formatConfig, helpText, loadConfig, Logger, setLogLevel, type ProgramInfo,
 } from '@antlerfs/protocol';
 import {
-  FS_TYPE, kernelUnmount, mountAt, MountError, rootRequiredMessage,
+  canMountAsUser, FS_TYPE, kernelUnmount, mountAt, MountError, rootRequiredMessage,
 } from './kernel-mount.ts';
 import {
   MOUNT_HELP_EXTRA, MOUNT_SCHEMA, mountConfig, parseCommand, VERSION,
@@ -50,7 +50,8 @@ export async function runMountCli(argv: readonly string[], io: MountCliIo): Prom
         : `one mount point expected, got ${loaded.positionals.join(' ')}`);
     }
     const config = mountConfig(loaded.values, loaded.positionals[0]!);
-    if ((process.getuid?.() ?? 0) !== 0) throw new MountError(rootRequiredMessage());
+    const root = (process.getuid?.() ?? 0) === 0;
+    if (!root && !canMountAsUser()) throw new MountError(rootRequiredMessage());
     return await serve(config);
   } catch (err) {
     if (err instanceof ConfigError) {

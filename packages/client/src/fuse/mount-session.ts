@@ -1,6 +1,7 @@
-// One mount from start to end: connect to the master, check the mount point, open /dev/fuse,
-// mount, answer INIT, serve, and at the end (unmounted by us on a signal, or by anyone else)
-// drain the requests in flight, close every open file (pushing its writes) and the client.
+// One mount from start to end: connect to the master, check the mount point, open /dev/fuse
+// and mount (or, without root, have fusermount3 do both and hand the device over), answer INIT,
+// serve, and at the end (unmounted by us on a signal, or by anyone else) drain the requests in
+// flight, close every open file (pushing its writes) and the client.
 // The kernel ends the connection when the mount goes; the reader threads then see ENODEV.
 // The mount is never touched synchronously from here: this process is the one that answers.
 import { assert, FsError, type Logger } from '@antlerfs/protocol';
@@ -15,6 +16,7 @@ import { negotiateInit, readBufferBytes, type InitAnswer } from './init-negotiat
 import { NotifyCode, Opcode } from './kernel-abi.ts';
 import {
   abortConnection, checkMountPoint, kernelMount, kernelUnmount, mountAt, MountError, setReadAhead,
+  userAllowOther, userMount, type UserMountOptions,
 } from './kernel-mount.ts';
 import type { Handler, MountContext } from './mount-context.ts';
 import type { MountConfig } from './mount-options.ts';
@@ -36,6 +38,8 @@ export class MountSession {
   private readonly ctx: MountContext;
   private readonly dispatcher: RequestDispatcher;
   private readonly mountPoint: string;
+  /** Mounted already by fusermount3 (no root), which gave us the device. */
+  private readonly premounted: boolean;
   private initDone!: (answer: InitAnswer) => void;
   private readonly initialized: Promise<InitAnswer>;
   private stopping = false;
@@ -47,12 +51,15 @@ export class MountSession {
   /** Resolves with the exit status once the mount is gone and everything is closed. */
   readonly finished: Promise<number>;
 
-  private constructor(config: MountConfig, log: Logger, client: Client, mountPoint: string) {
+  private constructor(
+    config: MountConfig, log: Logger, client: Client, mountPoint: string, userFd: number | null,
+  ) {
     this.config = config;
     this.log = log;
     this.client = client;
     this.mountPoint = mountPoint;
-    this.device = FuseDevice.open(log);
+    this.premounted = userFd !== null;
+    this.device = userFd === null ? FuseDevice.open(log) : FuseDevice.adopt(userFd, log);
     this.ctx = {
       calls: new InodeCalls(masterCallerOf(client)), client, nodes: new NodeTable(),
       files: new OpenFiles((inode, mode) => client.openInode(inode, mode)),
@@ -83,7 +90,10 @@ export class MountSession {
     try {
       // The root must answer before anything is mounted on top of the mount point.
       await new InodeCalls(masterCallerOf(client)).getattr(1);
-      session = new MountSession(config, log, client, mountPoint);
+      // Without root, fusermount3 mounts first and hands over the device it opened.
+      const root = (process.getuid?.() ?? 0) === 0;
+      const userFd = root ? null : await userMount(userOptions(config, mountPoint, log));
+      session = new MountSession(config, log, client, mountPoint, userFd);
     } catch (err) {
       client.close();
       throw err;
@@ -99,10 +109,9 @@ export class MountSession {
       onEnd: (reason) => void this.end(reason),
     });
     try {
-      await kernelMount({
-        fd: this.device.fd, mountPoint: this.mountPoint, readOnly: c.readOnly,
-        allowOther: c.allowOther, source: `antlerfs:${c.master.split(',')[0]}`,
-      });
+      if (!this.premounted) {
+        await kernelMount({ fd: this.device.fd, ...kernelOptions(c, this.mountPoint) });
+      }
     } catch (err) {
       this.device.stopWaitingForMount();
       this.client.close();
@@ -236,4 +245,20 @@ export class MountSession {
     this.finish(clean ? this.exitCode : Math.max(this.exitCode, 1));
   }
 
+}
+
+function kernelOptions(c: MountConfig, mountPoint: string): UserMountOptions {
+  return {
+    mountPoint, readOnly: c.readOnly, allowOther: c.allowOther,
+    source: `antlerfs:${c.master.split(',')[0]}`,
+  };
+}
+
+/** Without user_allow_other, fusermount3 refuses allow_other: the mount is then ours alone. */
+function userOptions(c: MountConfig, mountPoint: string, log: Logger): UserMountOptions {
+  const o = kernelOptions(c, mountPoint);
+  if (!o.allowOther || userAllowOther()) return o;
+  log.warn('allow_other needs user_allow_other in /etc/fuse.conf: only this user can use ' +
+    'the mount', { mountPoint });
+  return { ...o, allowOther: false };
 }
