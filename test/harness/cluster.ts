@@ -164,7 +164,8 @@ function readyPort(proc: DaemonProc, key: string): number {
 
 /** Registered and connected as the master reports it: online, or online but full. */
 function isConnected(state: number): boolean {
-  return state === ChunkserverState.ONLINE || state === ChunkserverState.FULL;
+  return state === ChunkserverState.ONLINE || state === ChunkserverState.FULL ||
+    state === ChunkserverState.DRAINING || state === ChunkserverState.DRAINED;
 }
 
 class ClusterImpl implements Cluster {

@@ -54,6 +54,8 @@ export const CHANGE_FIELDS = {
   chunkIdReserve: [['chunkIdLimit', 'u64']],
   /** clusterId:str — the file system's id, stated once (a different one never applies) */
   clusterId: [['clusterId', 'str']],
+  /** csId:32 drain:8 — a chunkserver is marked for removal (1) or back in service (0) */
+  chunkserverDrain: [['csId', 'u32'], ['drain', 'u8']],
 } as const;
 
 /** Which client request a change was made for (CLTOMA_SESSION clients only). */
@@ -75,7 +77,7 @@ export type Change = { [K in ChangeKind]: ChangeOf<K> }[ChangeKind];
 export const CHANGE_KIND_NUMBERS: Record<ChangeKind, number> = {
   create: 1, unlink: 2, rmdir: 3, rename: 4, link: 5, setattr: 6, truncate: 7, setGoal: 8,
   setTrashtime: 9, writeChunk: 10, writeEnd: 11, chunkVersion: 12, chunkserverAdd: 13,
-  chunkIdReserve: 14, clusterId: 15,
+  chunkIdReserve: 14, clusterId: 15, chunkserverDrain: 17,
 };
 
 const KIND_BY_NUMBER = new Map<number, ChangeKind>();

@@ -11,6 +11,10 @@ export interface Copy {
   readonly csId: number;
   /** False once the copy failed a checksum, missed a version bump or was reported bad. */
   valid: boolean;
+  /** Stored length the server reported (registration, replication), -1 when unknown. */
+  lengthBytes: number;
+  /** The chunk version lengthBytes was reported at (a later write makes it stale). */
+  lengthVersion: number;
 }
 
 export interface Chunk {
@@ -88,15 +92,20 @@ export class ChunkRegistry {
     return chunk;
   }
 
-  addCopy(id: number, csId: number, valid: boolean): void {
+  /** Adds or updates a copy; lengthBytes -1 keeps what is known. */
+  addCopy(id: number, csId: number, valid: boolean, lengthBytes = -1): void {
     const chunk = this.chunks.get(id);
     assert(chunk !== undefined, `chunk ${id} exists for a copy`);
     const copy = chunk.copies.get(csId);
     if (copy !== undefined) {
       copy.valid = valid;
+      if (lengthBytes >= 0) {
+        copy.lengthBytes = lengthBytes;
+        copy.lengthVersion = chunk.version;
+      }
       return;
     }
-    chunk.copies.set(csId, { csId, valid });
+    chunk.copies.set(csId, { csId, valid, lengthBytes, lengthVersion: chunk.version });
     let set = this.byServer.get(csId);
     if (set === undefined) this.byServer.set(csId, (set = new Set()));
     set.add(id);

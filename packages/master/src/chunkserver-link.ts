@@ -41,6 +41,8 @@ export class ChunkserverLinks {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly links = new Set<Link>();
   private readonly listCounts = new Map<number, ListCounts>();
+  /** csId -> chunk ids it reported damaged before (or while) listing them: never valid. */
+  private readonly damaged = new Map<number, Set<number>>();
   timeoutMs: number;
 
   constructor(opts: ChunkserverLinksOptions) {
@@ -92,6 +94,22 @@ export class ChunkserverLinks {
     }
   }
 
+  /** Like order(), with the reply body on OK and a timeout of its own (long copies). */
+  async orderReply<F extends Fields, R extends Fields>(
+    csId: number, def: RequestDef<F, R>, body: Struct<F>, timeoutMs: number,
+  ): Promise<{ status: StatusCode; body: Struct<R> | null }> {
+    const cs = this.opts.servers.get(csId);
+    if (cs === undefined || cs.link === null || cs.link.closed) {
+      return { status: Status.ENOTCONN, body: null };
+    }
+    try {
+      const reply = await cs.link.request(def, body, undefined, { timeoutMs });
+      return { status: reply.status, body: reply.status === Status.OK ? reply.body ?? null : null };
+    } catch (err) {
+      return { status: err instanceof FsError ? err.status : Status.EIO, body: null };
+    }
+  }
+
   private router(): Router {
     return new Router()
       .on(CSTOMA_REGISTER, (body, ctx) => this.register(body, ctx.link))
@@ -109,6 +127,7 @@ export class ChunkserverLinks {
         const chunk = this.opts.store.md.chunks.get(body.chunkId);
         const copy = chunk?.copies.get(cs.csId);
         if (copy !== undefined && chunk!.version === body.version) copy.valid = false;
+        else this.damagedOn(cs.csId).add(body.chunkId); // its listing may come later
         this.log.warn('chunk copy damaged', { ...body, csId: cs.csId });
         return {};
       })
@@ -118,6 +137,12 @@ export class ChunkserverLinks {
         this.log.warn('chunk copy lost', { ...body, csId: cs.csId });
         return {};
       });
+  }
+
+  private damagedOn(csId: number): Set<number> {
+    let set = this.damaged.get(csId);
+    if (set === undefined) this.damaged.set(csId, (set = new Set()));
+    return set;
   }
 
   private serverOf(link: Link): Chunkserver {
@@ -157,6 +182,7 @@ export class ChunkserverLinks {
     });
     link.state.csId = csId;
     this.listCounts.set(csId, { valid: 0, stale: 0, unknown: 0, adopted: 0 });
+    this.damaged.delete(csId);
     this.log.info('chunkserver registering', { csId, host, port: body.port, new: body.csId === 0 });
     return { body: { csId } };
   }
@@ -167,7 +193,7 @@ export class ChunkserverLinks {
     const counts = this.listCounts.get(cs.csId) ?? { valid: 0, stale: 0, unknown: 0, adopted: 0 };
     const durable: Promise<void>[] = [];
     for (const c of body.chunks) {
-      const p = this.reconcile(cs.csId, c.chunkId, c.version, counts);
+      const p = this.reconcile(cs.csId, c.chunkId, c.version, c.lengthBytes, counts);
       if (p !== null) durable.push(p);
     }
     await Promise.all(durable);
@@ -184,7 +210,7 @@ export class ChunkserverLinks {
 
   /** One reported copy against the registry; returns a promise when a change was logged. */
   private reconcile(
-    csId: number, chunkId: number, version: number, counts: ListCounts,
+    csId: number, chunkId: number, version: number, lengthBytes: number, counts: ListCounts,
   ): Promise<void> | null {
     const { store, deletions } = this.opts;
     const registry = store.md.chunks;
@@ -197,7 +223,8 @@ export class ChunkserverLinks {
     const pending = chunk.pendingVersion !== 0 && version === chunk.pendingVersion;
     if (version === chunk.version || pending) {
       counts.valid++;
-      registry.addCopy(chunkId, csId, true);
+      const damaged = this.damaged.get(csId)?.has(chunkId) === true;
+      registry.addCopy(chunkId, csId, !damaged, pending ? -1 : lengthBytes);
       return null;
     }
     if (version < chunk.version) {
@@ -215,7 +242,7 @@ export class ChunkserverLinks {
       registry.removeCopy(chunkId, copy.csId);
       deletions.enqueueStray(chunkId, old, copy.csId);
     }
-    registry.addCopy(chunkId, csId, true);
+    registry.addCopy(chunkId, csId, true, lengthBytes);
     this.log.warn('chunk version adopted from a chunkserver', {
       chunkId, from: old, to: version, csId,
     });
@@ -230,6 +257,7 @@ export class ChunkserverLinks {
     this.opts.servers.lost(csId, this.opts.store.nowMs());
     const copies = this.opts.store.md.chunks.dropServer(csId);
     this.listCounts.delete(csId);
+    this.damaged.delete(csId);
     this.log.warn('chunkserver lost', { csId, host: cs.host, port: cs.port, reason, copies });
   }
 

@@ -27,6 +27,10 @@ export interface Chunkserver {
 
 export class Chunkservers {
   private readonly byId = new Map<number, Chunkserver>();
+  /** Servers marked for removal (the metadata's set): no new chunks go there. */
+  drainIds: ReadonlySet<number> = new Set();
+  /** A draining server on which no chunk depends any more (set by the master). */
+  isDrained: (csId: number) => boolean = () => false;
 
   get(csId: number): Chunkserver | undefined {
     return this.byId.get(csId);
@@ -49,14 +53,18 @@ export class Chunkservers {
 
   stateOf(cs: Chunkserver): number {
     if (cs.link === null) return ChunkserverState.LOST;
+    if (this.drainIds.has(cs.csId)) {
+      return this.isDrained(cs.csId) ? ChunkserverState.DRAINED : ChunkserverState.DRAINING;
+    }
     return cs.freeBytes < CHUNK_SIZE_BYTES ? ChunkserverState.FULL : ChunkserverState.ONLINE;
   }
 
-  /** Servers a new chunk may go to: online with their chunk list in. */
+  /** Servers a new chunk may go to: online with their chunk list in, not being drained. */
   placementCandidates(): PlacementCandidate[] {
     const out: PlacementCandidate[] = [];
     for (const cs of this.byId.values()) {
-      if (cs.link !== null && cs.listComplete) out.push({ csId: cs.csId, freeBytes: cs.freeBytes });
+      if (cs.link === null || !cs.listComplete || this.drainIds.has(cs.csId)) continue;
+      out.push({ csId: cs.csId, freeBytes: cs.freeBytes });
     }
     return out;
   }

@@ -8,7 +8,8 @@
 // write leases go when its link closes. A master that is not active refuses new sessions.
 import net from 'node:net';
 import {
-  AssertionError, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
+  AssertionError, CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_HEALTH,
+  CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
   CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
   CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME,
@@ -57,6 +58,8 @@ export interface ClientSessionsOptions {
   isActive: () => boolean;
   /** A bug (failed assertion) in a handler: the process must stop. */
   onFatal: (err: Error) => void;
+  /** The cluster's health as JSON (CLTOMA_HEALTH); '{}' when there is none. */
+  health?: () => string;
 }
 
 type AttrBody = { body: { attr: Attr } };
@@ -152,6 +155,10 @@ export class ClientSessions {
     this.handle(r, CLTOMA_STATFS, () => this.statfs());
     this.handle(r, CLTOMA_LIST_CHUNKSERVERS, () => this.listChunkservers());
     this.handle(r, CLTOMA_LIST_METALOGGERS, () => this.listMetaloggers());
+    this.handle(r, CLTOMA_CHUNKSERVER_DRAIN, (b, _s, origin) => this.commitEmpty({
+      kind: 'chunkserverDrain', csId: b.csId, drain: b.drain !== 0 ? 1 : 0, origin,
+    }), { kinds: ['chunkserverDrain'], again: () => ({}) });
+    this.handle(r, CLTOMA_HEALTH, () => ({ body: { json: this.opts.health?.() ?? '{}' } }));
     return r;
   }
 

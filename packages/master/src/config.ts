@@ -36,7 +36,7 @@ export const MASTER_CONFIG_SCHEMA: MasterConfigKey[] = [
   },
   {
     key: 'MONITOR_LISTEN_PORT', ...port, default: PORT_MONITOR,
-    doc: 'Port of the HTTP monitor with / and /api/status (0 picks a free port).',
+    doc: 'Port of the HTTP monitor with /, /api/status and /api/health (0 picks a free port).',
   },
   {
     key: 'MATOML_LISTEN_PORT', ...port, default: PORT_MATOML,
@@ -95,6 +95,36 @@ export const MASTER_CONFIG_SCHEMA: MasterConfigKey[] = [
     reloadable: true, doc: 'Rate at which freed chunk copies are deleted on the chunkservers.',
   },
   {
+    key: 'REPLICATION_LOOP_MS', type: 'int', default: 1000, min: 10, max: 600_000, unit: 'ms',
+    reloadable: false,
+    doc: 'How often the chunk health scan starts a pass and the replication planner plans.',
+  },
+  {
+    key: 'REPLICATIONS_PER_SERVER_MAX', type: 'int', default: 2, min: 1, max: 1000,
+    reloadable: true,
+    doc: 'Chunk copies one chunkserver takes part in at once, as source and as target each.',
+  },
+  {
+    key: 'REPLICATIONS_MAX', type: 'int', default: 64, min: 1, max: 100_000, reloadable: true,
+    doc: 'Chunk copies (healing and rebalancing) running in the whole cluster at once.',
+  },
+  {
+    key: 'REPLICATION_TIMEOUT_MS', type: 'int', default: 600_000, min: 1000, max: 86_400_000,
+    unit: 'ms', reloadable: true,
+    doc: 'How long one chunk copy may take before it counts as failed and is tried again.',
+  },
+  {
+    key: 'BALANCE_MARGIN_PERCENT', type: 'int', default: 5, min: 0, max: 100, unit: 'percent',
+    reloadable: true,
+    doc: 'Chunks move from the fullest chunkserver to the emptiest while their shares of ' +
+      'usable space taken by chunks differ by more than this.',
+  },
+  {
+    key: 'REBALANCE_MOVES_MAX', type: 'int', default: 2, min: 0, max: 1000, reloadable: true,
+    doc: 'Rebalancing moves running at once (only when nothing needs healing); 0 turns ' +
+      'rebalancing off.',
+  },
+  {
     key: 'DEFAULT_GOAL', type: 'int', default: 2, min: 1, max: GOAL_MAX, reloadable: false,
     doc: 'Goal of the root directory of a new file system (new entries inherit their parent\'s).',
   },
@@ -135,6 +165,12 @@ export interface MasterConfig {
   chunkserverTimeoutMs: number;
   chunkserversMax: number;
   deletionsPerSecond: number;
+  replicationLoopMs: number;
+  replicationsPerServerMax: number;
+  replicationsMax: number;
+  replicationTimeoutMs: number;
+  balanceMarginPercent: number;
+  rebalanceMovesMax: number;
   defaultGoal: number;
   defaultTrashtimeS: number;
   sessionsMax: number;
@@ -173,6 +209,12 @@ export function masterConfigFrom(values: ConfigValues): MasterConfig {
     chunkserverTimeoutMs: int(values, 'CHUNKSERVER_TIMEOUT_MS'),
     chunkserversMax: int(values, 'CHUNKSERVERS_MAX'),
     deletionsPerSecond: int(values, 'DELETIONS_PER_SECOND'),
+    replicationLoopMs: int(values, 'REPLICATION_LOOP_MS'),
+    replicationsPerServerMax: int(values, 'REPLICATIONS_PER_SERVER_MAX'),
+    replicationsMax: int(values, 'REPLICATIONS_MAX'),
+    replicationTimeoutMs: int(values, 'REPLICATION_TIMEOUT_MS'),
+    balanceMarginPercent: int(values, 'BALANCE_MARGIN_PERCENT'),
+    rebalanceMovesMax: int(values, 'REBALANCE_MOVES_MAX'),
     defaultGoal: int(values, 'DEFAULT_GOAL'),
     defaultTrashtimeS: int(values, 'DEFAULT_TRASHTIME'),
     sessionsMax: int(values, 'SESSIONS_MAX'),

@@ -4,17 +4,23 @@
 // other masters (MASTER_PEERS) have said that none of them is active for this cluster.
 // Stopping runs the modules in reverse, so clients go first and the final dump comes last,
 // after every change is on disk.
-import { InodeType, MATOCS_DELETE, type DaemonModule, type Logger } from '@antlerfs/protocol';
+import {
+  InodeType, MATOCS_DELETE, MATOCS_REPLICATE, type DaemonModule, type Logger,
+} from '@antlerfs/protocol';
 import { ChunkserverLinks } from './chunkserver-link.ts';
 import { Chunkservers } from './chunkservers.ts';
 import { ClientSessions } from './client-session.ts';
 import type { MasterConfig } from './config.ts';
 import { DeletionQueue } from './deletion-queue.ts';
+import { STATE_NAMES, healthJson, healthReport } from './health-report.ts';
 import { activeMasterCheck } from './master-peers.ts';
 import { MetaStore } from './meta-store.ts';
 import { MetaloggerFeed } from './metalogger-feed.ts';
 import { MetaloggerSync } from './metalogger-sync.ts';
 import { MonitorHttp, type MasterStatus } from './monitor-http.ts';
+import {
+  ReplicationPlanner, type PlannerLimits, type PlannerServer,
+} from './replication-planner.ts';
 import { WriteFlow } from './write-flow.ts';
 
 export const MASTER_VERSION = '0.1.0';
@@ -33,7 +39,15 @@ export interface MasterOptions {
   random?: () => number;
 }
 
-const STATE_NAMES: Record<number, string> = { 1: 'online', 2: 'lost', 3: 'full' };
+function plannerLimits(c: MasterConfig): PlannerLimits {
+  return {
+    loopMs: c.replicationLoopMs, perServerMax: c.replicationsPerServerMax,
+    totalMax: c.replicationsMax, rebalanceMovesMax: c.rebalanceMovesMax,
+    balanceMarginPercent: c.balanceMarginPercent, replicationTimeoutMs: c.replicationTimeoutMs,
+    // Servers that were connected before a (re)start get one heartbeat timeout to come back.
+    startGraceMs: c.chunkserverTimeoutMs,
+  };
+}
 
 export class Master {
   private config: MasterConfig;
@@ -45,6 +59,9 @@ export class Master {
   private storeOrNull: MetaStore | null = null;
   private deletions: DeletionQueue | null = null;
   private csLinks: ChunkserverLinks | null = null;
+  private planner: ReplicationPlanner | null = null;
+  /** When each drain mark was seen: a server is drained only by a scan that began after it. */
+  private readonly drainSeenAtMs = new Map<number, number>();
   private feed: MetaloggerFeed | null = null;
   private sessions: ClientSessions | null = null;
   private monitor: MonitorHttp | null = null;
@@ -94,6 +111,9 @@ export class Master {
         stop: () => this.csLinks?.close(),
       },
       {
+        name: 'replication', start: () => this.startPlanner(), stop: () => this.planner?.stop(),
+      },
+      {
         name: 'metalogger-feed',
         start: async () => { this.ports.metaloggerPort = await this.startFeed(); },
         stop: async () => {
@@ -109,7 +129,7 @@ export class Master {
       {
         name: 'monitor',
         start: async () => {
-          this.monitor = new MonitorHttp(() => this.status(), this.log);
+          this.monitor = new MonitorHttp(() => this.status(), this.log, () => this.health());
           this.ports.monitorPort = await this.monitor.listen(c.listenHost, c.monitorPort);
         },
         stop: () => this.monitor?.close(),
@@ -166,6 +186,9 @@ export class Master {
     this.sync.setRequired(config.syncMetaloggers);
     if (this.feed !== null) this.feed.queueMaxBytes = config.metaloggerQueueMaxBytes;
     if (this.csLinks !== null) this.csLinks.timeoutMs = config.chunkserverTimeoutMs;
+    if (this.planner !== null) {
+      this.planner.limits = { ...plannerLimits(config), loopMs: this.planner.limits.loopMs };
+    }
     if (this.sessions !== null) {
       this.sessions.sessionsMax = config.sessionsMax;
       this.sessions.inflightMax = config.sessionRequestsInflightMax;
@@ -226,8 +249,66 @@ export class Master {
       sessionsMax: this.config.sessionsMax,
       sessionRequestsInflightMax: this.config.sessionRequestsInflightMax, onFatal: this.onFatal,
       sync: this.sync, metaloggers: () => this.feed?.list() ?? [], isActive: () => this.active,
+      health: () => this.planner === null ? '{}' : healthJson(this.healthSources(this.planner)),
     });
     return this.sessions.listen(this.config.listenHost, this.config.clientPort);
+  }
+
+  private startPlanner(): void {
+    const md = this.store.md;
+    this.servers.drainIds = md.drainCsIds;
+    this.servers.isDrained = (csId) => this.isDrained(csId);
+    const links = this.csLinks!;
+    this.planner = new ReplicationPlanner({
+      registry: md.chunks, inodes: () => md.namespace.inodes.values(),
+      servers: () => this.plannerServers(),
+      replicate: async (csId, order, timeoutMs) => {
+        const r = await links.orderReply(csId, MATOCS_REPLICATE, order, timeoutMs);
+        return { status: r.status, lengthBytes: r.body?.lengthBytes ?? 0 };
+      },
+      remove: (csId, chunkId, version) => links.order(csId, MATOCS_DELETE, { chunkId, version }),
+      stray: (chunkId, version, csId) => this.deletions?.enqueueStray(chunkId, version, csId),
+      limits: plannerLimits(this.config), log: this.log, random: this.random,
+    });
+    this.planner.start();
+  }
+
+  private plannerServers(): PlannerServer[] {
+    const drains = this.store.md.drainCsIds;
+    const now = Date.now();
+    for (const csId of drains) if (!this.drainSeenAtMs.has(csId)) this.drainSeenAtMs.set(csId, now);
+    for (const csId of this.drainSeenAtMs.keys()) {
+      if (!drains.has(csId)) this.drainSeenAtMs.delete(csId);
+    }
+    return [...this.servers.values()].map((cs) => ({
+      csId: cs.csId, host: cs.host, port: cs.port, freeBytes: cs.freeBytes,
+      totalBytes: cs.totalBytes, usable: cs.link !== null && cs.listComplete,
+      online: cs.link !== null,
+      draining: drains.has(cs.csId),
+    }));
+  }
+
+  /** Draining, fully registered, and a scan begun after the mark found nothing depending on it. */
+  private isDrained(csId: number): boolean {
+    const p = this.planner;
+    const seenAt = this.drainSeenAtMs.get(csId);
+    const cs = this.servers.get(csId);
+    if (p === null || seenAt === undefined || cs === undefined || !cs.listComplete) return false;
+    const snap = p.snapshot;
+    const scanBegan = snap.finishedAtMs - snap.passMs;
+    return scanBegan > seenAt && (snap.drainPending.get(csId) ?? 0) === 0;
+  }
+
+  private healthSources(planner: ReplicationPlanner): Parameters<typeof healthJson>[0] {
+    return {
+      planner, servers: this.servers, registry: this.store.md.chunks, deletions: this.deletions,
+      nowMs: Date.now(),
+    };
+  }
+
+  /** The health document (monitor /api/health). */
+  health(): Record<string, unknown> {
+    return this.planner === null ? {} : healthReport(this.healthSources(this.planner));
   }
 
   status(): MasterStatus {

@@ -1,6 +1,6 @@
 // Full metadata dumps: metadata.amd, with earlier ones kept as metadata.amd.back.1..N.
 // Layout (big-endian):
-//   header   magic "ANTLMD02" (8) metaVersion:64 createdMs:64 clusterId:str16
+//   header   magic "ANTLMD03" (8) metaVersion:64 createdMs:64 clusterId:str16
 //   counters nextInode:32 chunkIdLimit:64 nextCsId:32
 //   servers  count:32 { csId:32 }
 //   inodes   count:32 { inode:32 type:8 mode:16 uid:32 gid:32 atimeMs:64 mtimeMs:64 ctimeMs:64
@@ -11,9 +11,10 @@
 //   requests count:32 { clientId:64 n:32 { requestId:32 version:64 kind:8 changed:32 hasAttr:8
 //            [attr: inode:32 type:8 mode:16 uid:32 gid:32 atimeMs:64 mtimeMs:64 ctimeMs:64
 //            nlink:32 length:64 goal:8 trashtimeS:32] } }   (windows of applied requests)
+//   drains   count:32 { csId:32 }   (chunkservers marked for removal)
 //   trailer  records:64 crc32:32 magic "ANTLEND1" (8)     crc32 covers every byte before it
 // The record count is asserted when written and checked when loaded. Dumps of the first
-// layout ("ANTLMD01": no cluster id, no requests section) still load.
+// layouts ("ANTLMD01": no cluster id, no requests; "ANTLMD02": no drains) still load.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -29,8 +30,9 @@ import type { AppliedRequest } from './request-window.ts';
 
 export const DUMP_FILE = 'metadata.amd';
 export const DUMP_TMP_FILE = 'metadata.amd.tmp';
-const DUMP_MAGIC = Buffer.from('ANTLMD02');
-/** The first layout: loaded, never written. */
+const DUMP_MAGIC = Buffer.from('ANTLMD03');
+/** Older layouts: loaded, never written. */
+const DUMP_MAGIC_V2 = Buffer.from('ANTLMD02');
 const DUMP_MAGIC_V1 = Buffer.from('ANTLMD01');
 const END_MAGIC = Buffer.from('ANTLEND1');
 const HEADER_BYTES = 24;
@@ -144,6 +146,8 @@ export function serializeDump(md: Metadata, createdMs: number): SerializedDump {
   records += chunkCount;
   assert(records === md.csIds.size + inodes.size + entryCount + chunkCount, 'dump record count');
   records += writeRequests(w, md);
+  w.u32(md.drainCsIds.size);
+  for (const csId of md.drainCsIds) { w.u32(csId); records++; }
   w.u64(records);
   const buffers = w.finish();
   let crc = 0;
@@ -271,10 +275,11 @@ export function readDumpVersion(file: string): number | null {
   }
 }
 
-/** 2 for the current layout, 1 for the first one, null if `header` is no dump's. */
-function dumpLayout(header: Buffer): 1 | 2 | null {
+/** 3 for the current layout, 2 or 1 for older ones, null if `header` is no dump's. */
+function dumpLayout(header: Buffer): 1 | 2 | 3 | null {
   const magic = header.subarray(0, 8);
-  if (magic.equals(DUMP_MAGIC)) return 2;
+  if (magic.equals(DUMP_MAGIC)) return 3;
+  if (magic.equals(DUMP_MAGIC_V2)) return 2;
   return magic.equals(DUMP_MAGIC_V1) ? 1 : null;
 }
 
@@ -326,7 +331,16 @@ export function loadDump(file: string): LoadedDump {
     md.chunks.add(id, v);
     records++;
   }
-  if (layout === 2) records += readRequests(r, md, file);
+  if (layout >= 2) records += readRequests(r, md, file);
+  if (layout >= 3) {
+    const drains = r.count(4);
+    for (let i = 0; i < drains; i++) {
+      const csId = r.u32();
+      if (!md.csIds.has(csId)) throw new DumpCorruptError(`${file}: drain of unknown ${csId}`);
+      md.drainCsIds.add(csId);
+      records++;
+    }
+  }
   const stored = r.u64();
   if (stored !== records) {
     throw new DumpCorruptError(`${file}: ${records} records, trailer says ${stored}`);

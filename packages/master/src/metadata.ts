@@ -39,6 +39,8 @@ export class Metadata {
   chunkIdLimit = 1;
   nextCsId = 1;
   readonly csIds = new Set<number>();
+  /** Chunkservers marked for removal: their copies do not count and they get no new chunks. */
+  readonly drainCsIds = new Set<number>();
   /** Random id of this file system, made when it was created ('' in a dump from before ids). */
   clusterId = '';
   /** Recently applied requests of retrying clients, filled from each change's origin. */
@@ -110,6 +112,11 @@ export class Metadata {
         this.chunkIdLimit = change.chunkIdLimit;
         return {};
       case 'clusterId': this.setClusterId(change.clusterId); return {};
+      case 'chunkserverDrain':
+        if (!this.csIds.has(change.csId)) throw new FsError('ENOENT', `chunkserver ${change.csId}`);
+        if (change.drain !== 0) this.drainCsIds.add(change.csId);
+        else this.drainCsIds.delete(change.csId);
+        return {};
       default: return assertNever(change, 'change kind');
     }
   }

@@ -1,4 +1,5 @@
-// Port 9425: the HTTP monitor. GET /api/status gives the master's state as JSON; GET / shows
+// Port 9425: the HTTP monitor. GET /api/status gives the master's state as JSON, GET
+// /api/health the cluster's health (chunk matrix, replication, drains); GET / shows
 // the same as a small HTML page. Anything else is 404 (405 for other methods). Read-only,
 // bounded (connections, header size, timeouts) and never crashed by what a peer sends.
 import http from 'node:http';
@@ -97,13 +98,17 @@ th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body
 <h2>Last dump</h2>${table(Object.entries(s.dump))}
 <h2>Deletion queue</h2>${table(Object.entries(s.deletionQueue))}
 <h2>Retried requests</h2>${table(Object.entries(s.requests))}
-<p><a href="/api/status">/api/status</a> (JSON)</p></body></html>
+<p><a href="/api/status">/api/status</a> (JSON),
+<a href="/api/health">/api/health</a> (chunk health, replication, drains)</p></body></html>
 `;
 }
 
 export class MonitorHttp {
   private server: http.Server | null = null;
-  constructor(private readonly status: () => MasterStatus, private readonly log: Logger) {}
+  constructor(
+    private readonly status: () => MasterStatus, private readonly log: Logger,
+    private readonly health: () => Record<string, unknown> = () => ({}),
+  ) {}
 
   listen(host: string, port: number): Promise<number> {
     const server = http.createServer({
@@ -152,6 +157,8 @@ export class MonitorHttp {
     try {
       if (pathname === '/api/status') {
         send(200, 'application/json', JSON.stringify(this.status(), null, 1) + '\n');
+      } else if (pathname === '/api/health') {
+        send(200, 'application/json', JSON.stringify(this.health(), null, 1) + '\n');
       } else if (pathname === '/') {
         send(200, 'text/html; charset=utf-8', statusPage(this.status()));
       } else {

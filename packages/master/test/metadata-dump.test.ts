@@ -100,14 +100,33 @@ test('the cluster id and the applied-request windows go through a dump', () => {
   assert.is(loaded.metadata.requests.find(2n ** 64n - 1n, 0xffffffff)!.changed, 5);
 });
 
-/** The same dump in the first layout: no cluster id after the header, no windows section. */
+test('a drain mark survives a dump; clearing it does too; unknown servers are refused', () => {
+  const dir = tempDir();
+  const md = sample();
+  md.apply(md.version + 1, { kind: 'chunkserverAdd', csId: 9 });
+  md.apply(md.version + 1, { kind: 'chunkserverDrain', csId: 9, drain: 1 });
+  md.apply(md.version + 1, { kind: 'chunkserverDrain', csId: 4, drain: 1 });
+  md.apply(md.version + 1, { kind: 'chunkserverDrain', csId: 4, drain: 0 });
+  assert.throws(() => md.apply(md.version + 1, { kind: 'chunkserverDrain', csId: 5, drain: 1 }),
+    /chunkserver 5/);
+  const file = path.join(dir, 'metadata.amd');
+  writeBuffers(file, md);
+  const loaded = loadDump(file);
+  assert.equal([...loaded.metadata.drainCsIds], [9]);
+  assert.is(canonical(loaded.metadata), canonical(md));
+});
+
+/**
+ * The same dump in the first layout: no cluster id after the header, no windows section and no
+ * drains section (both empty here: two zero counts before the trailer).
+ */
 function firstLayout(md: Metadata): Buffer {
   assert.is(md.requests.clientCount, 0, 'the first layout has no windows');
   const v2 = Buffer.concat(serializeDump(md, 5000).buffers);
   const idBytes = 2 + v2.readUInt16BE(24);
   const trailerAt = v2.length - 20; // records:64 crc32:32 magic:64
   const body = Buffer.concat([
-    Buffer.from('ANTLMD01'), v2.subarray(8, 24), v2.subarray(24 + idBytes, trailerAt - 4),
+    Buffer.from('ANTLMD01'), v2.subarray(8, 24), v2.subarray(24 + idBytes, trailerAt - 8),
     v2.subarray(trailerAt, trailerAt + 8),
   ]);
   const crc = Buffer.alloc(4);

@@ -1,5 +1,6 @@
 // Goal: the monitor answers GET /api/status (JSON) and GET / (HTML) with the master's state,
-// 404/405 for anything else, and survives hostile requests. Method: an in-process master on
+// GET /api/health with the chunk matrix, replication counters and servers, 404/405 for
+// anything else, and survives hostile requests. Method: an in-process master on
 // port 0, plain fetch and raw sockets.
 import net from 'node:net';
 import { test } from 'uvu';
@@ -50,6 +51,14 @@ test('status JSON and HTML; 404, 405; hostile input does not hurt', async () => 
   assert.is(status.active, true);
   assert.equal(status.metaloggers, []);
   assert.equal([status.sync.required, status.sync.streaming], [0, 0]);
+  const health = await (await fetch(`${base}/api/health`)).json() as {
+    healthy: boolean; replication: { queue: number; running: number };
+    chunkservers: { state: string; draining: boolean }[]; drains: number[];
+  };
+  assert.is(health.healthy, true);
+  assert.equal([health.replication.queue, health.replication.running], [0, 0]);
+  assert.equal(health.chunkservers.map((s) => [s.state, s.draining]), [['online', false]]);
+  assert.equal(health.drains, []);
   const html = await (await fetch(`${base}/`)).text();
   assert.match(html, /<h1>antlerfs master/);
   assert.match(html, /127\.0\.0\.1:\d+/);

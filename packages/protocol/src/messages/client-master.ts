@@ -186,8 +186,12 @@ export const CLTOMA_REPORT_BAD_CHUNK = defineRequest({
   fields: [['chunkId', 'u64'], ['version', 'u32'], ['csId', 'u32']] as const, replyFields: none,
 });
 
-/** Chunkserver states as the master sees them. */
-export const ChunkserverState = { ONLINE: 1, LOST: 2, FULL: 3 } as const;
+/**
+ * Chunkserver states as the master sees them. DRAINING: marked for removal, its copies are
+ * being made elsewhere; DRAINED: marked, and no chunk depends on it any more (safe to switch
+ * off).
+ */
+export const ChunkserverState = { ONLINE: 1, LOST: 2, FULL: 3, DRAINING: 4, DRAINED: 5 } as const;
 
 /** -> servers:[csId:32 host:str port:16 totalBytes:64 freeBytes:64 chunkCount:32 state:8] */
 export const CLTOMA_LIST_CHUNKSERVERS = defineRequest({
@@ -233,4 +237,23 @@ export const CLTOMA_SESSION = defineRequest({
   type: 1046, name: 'CLTOMA_SESSION', replyName: 'MATOCL_SESSION', link,
   fields: [['clientId', 'h64'], ['clientName', 'str'], ['protocolVersion', 'u32']] as const,
   replyFields: [['sessionId', 'u32'], ['metaVersion', 'u64'], ['clusterId', 'str']] as const,
+});
+
+/**
+ * csId:32 drain:8 -> (empty). drain 1 marks a chunkserver for removal: its copies stop counting
+ * toward goals (so they are made elsewhere) and it gets no new chunks; drain 0 clears the mark.
+ * The mark is metadata (it survives a restart). ENOENT for an unknown csId.
+ */
+export const CLTOMA_CHUNKSERVER_DRAIN = defineRequest({
+  type: 1048, name: 'CLTOMA_CHUNKSERVER_DRAIN', replyName: 'MATOCL_CHUNKSERVER_DRAIN', link,
+  fields: [['csId', 'u32'], ['drain', 'u8']] as const, replyFields: none,
+});
+
+/**
+ * -> json:str. The cluster's health as a JSON document (the same as the monitor's /api/health):
+ * chunk matrix by goal and valid copies, replication and deletion queues, progress, servers.
+ */
+export const CLTOMA_HEALTH = defineRequest({
+  type: 1050, name: 'CLTOMA_HEALTH', replyName: 'MATOCL_HEALTH', link,
+  fields: none, replyFields: [['json', 'str']] as const,
 });
