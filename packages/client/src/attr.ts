@@ -34,3 +34,25 @@ export interface FileInfo {
   goal: number;
   chunks: FileChunk[];
 }
+
+/** One chunkserver in the master's health document. */
+export interface ServerHealth {
+  csId: number; address: string; state: string; totalBytes: number; freeBytes: number;
+  usagePercent: number; copies: number; draining: boolean; drainPending: number;
+  safeToRemove: boolean;
+}
+
+/** The master's health document (CLTOMA_HEALTH); see the monitor's /api/health. */
+export interface HealthReport {
+  healthy: boolean;
+  /** Goal -> counts of chunks by valid copies (index = copies). */
+  matrix: Record<string, number[]>;
+  classes: Record<string, number>;
+  replication: {
+    queue: number; running: number; done: number; failed: number; bytesDone: number;
+    rateBytesPerSecond: number; progressPercent: number;
+  } & Record<string, unknown>;
+  deletionQueue: { length: number } & Record<string, unknown>;
+  drains: number[];
+  chunkservers: ServerHealth[];
+}

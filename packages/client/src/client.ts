@@ -5,13 +5,14 @@
 import crypto from 'node:crypto';
 import {
   CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_LIST_METALOGGERS, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME,
+  CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_HEALTH, CLTOMA_LIST_METALOGGERS, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME,
   CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
   CLTOMA_SYMLINK, CLTOMA_UNLINK, FsError, GOAL_MAX, InodeType, READDIR_ENTRIES_MAX, SetAttr,
   SYMLINK_MAX_BYTES, type Logger,
 } from '@antlerfs/protocol';
 import type {
-  Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, MetaloggerList, StatfsInfo,
+  Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, HealthReport, MetaloggerList,
+  StatfsInfo,
 } from './attr.ts';
 import { ChunkserverAgent } from './chunkserver-agent.ts';
 import { statusOf, toFsError, withContext } from './errors.ts';
@@ -288,6 +289,18 @@ export class Client {
 
   async chunkservers(): Promise<ChunkserverInfo[]> {
     return (await this.session.call(CLTOMA_LIST_CHUNKSERVERS, {}, 'list chunkservers')).servers;
+  }
+
+  /** The master's health document: chunk matrix, replication and deletion queues, servers. */
+  async health(): Promise<HealthReport> {
+    const { json } = await this.session.call(CLTOMA_HEALTH, {}, 'health');
+    return JSON.parse(json) as HealthReport;
+  }
+
+  /** Marks a chunkserver for removal (its chunks are copied elsewhere first), or clears it. */
+  async drainChunkserver(csId: number, drain: boolean): Promise<void> {
+    await this.session.call(CLTOMA_CHUNKSERVER_DRAIN, { csId, drain: drain ? 1 : 0 },
+      `drain chunkserver ${csId}`);
   }
 
   /** The master's metadata version and each metalogger's progress behind it. */

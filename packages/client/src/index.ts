@@ -8,7 +8,8 @@ export { FileHandle, OPEN_FLAGS, type OpenFlags, type WriteOptions } from './fil
 export { ReadStream, type ReadStreamOptions } from './read-stream.ts';
 export { WriteStream, type WriteStreamOptions } from './write-stream.ts';
 export type {
-  Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, MetaloggerInfo, MetaloggerList, StatfsInfo,
+  Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, HealthReport, MetaloggerInfo,
+  MetaloggerList, ServerHealth, StatfsInfo,
 } from './attr.ts';
 export { DEFAULT_TUNING, type Tuning } from './tuning.ts';
 export {

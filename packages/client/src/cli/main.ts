@@ -21,6 +21,8 @@ import { fileStat } from './commands/file-stat.ts';
 import { goalGet } from './commands/goal-get.ts';
 import { goalSet } from './commands/goal-set.ts';
 import { metaloggerList } from './commands/metalogger-list.ts';
+import { clusterHealth } from './commands/cluster-health.ts';
+import { chunkserverDrain, chunkserverUndrain } from './commands/chunkserver-drain.ts';
 import { trashtimeSet } from './commands/trashtime-set.ts';
 import { errorLine } from './output.ts';
 
@@ -30,6 +32,7 @@ const MASTER_DEFAULT = '127.0.0.1:9421';
 export const COMMANDS: readonly Command[] = [
   filePut, fileGet, fileCat, dirList, fileStat, dirMake, fileRemove, dirRemove, fileMove, fileLink,
   goalSet, goalGet, trashtimeSet, chunkInfo, clusterSpace, chunkserverList, metaloggerList,
+  clusterHealth, chunkserverDrain, chunkserverUndrain,
 ];
 
 const GLOBAL_FLAGS: FlagSpec[] = [
