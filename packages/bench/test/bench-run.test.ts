@@ -47,6 +47,7 @@ const EXPECTED_IDS = [
   'seq-write.goal1', 'seq-write.goal2', 'seq-read.goal1', 'seq-read.goal2',
   ...['create', 'stat', 'rename', 'unlink']
     .flatMap((kind) => [1, 8].map((n) => `metadata.${kind}.c${n}`)),
+  's3.put.4k', 's3.get.4k', 's3.put.1m', 's3.get.1m',
 ];
 
 test('--version and --help answer without running anything', async () => {

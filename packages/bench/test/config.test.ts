@@ -23,7 +23,7 @@ test('a full run by default: 1 GiB, every limit and path, own cluster', () => {
   assert.is(p.metadataOpsPerClient, 2000);
   assert.equal(p.metadataClientCounts, [1, 8]);
   assert.equal(p.limits, ['raw-disk', 'loopback-tcp', 'checksum-speed']);
-  assert.equal(p.paths, ['seq-write', 'seq-read', 'metadata-ops']);
+  assert.equal(p.paths, ['seq-write', 'seq-read', 'metadata-ops', 's3-put-get']);
   assert.is(p.outFile, 'bench-results/2025-02-03T04-05-06Z.json');
   assert.is(p.compareFile, null);
 });
