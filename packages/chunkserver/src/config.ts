@@ -4,7 +4,7 @@
 import path from 'node:path';
 import {
   CHUNK_LIST_BATCH_MAX, CHUNKSERVER_RESERVE_DEFAULT_BYTES, ConfigError, PORT_CSSERV, PORT_MATOCS,
-  assert, type ConfigKey, type ConfigValues, type Level,
+  assert, schemaDefaults, type ConfigKey, type ConfigValues, type Level,
 } from '@antlerfs/protocol';
 
 export const VERSION = '0.1.0';
@@ -198,7 +198,6 @@ export function chunkserverConfig(values: ConfigValues): ChunkserverConfig {
 
 /** Default values as a typed config (tests and embedders start from it). */
 export function defaultChunkserverConfig(): ChunkserverConfig {
-  const values: ConfigValues = {};
-  for (const k of CHUNKSERVER_SCHEMA) values[k.key] = k.default;
+  const values = schemaDefaults(CHUNKSERVER_SCHEMA);
   return chunkserverConfig(values);
 }

@@ -2,7 +2,7 @@
 // SIGHUP reload applies it, and one sentence of doc. The parser, --help, --print-config,
 // etc/antler-master.cfg and its test all come from this one table.
 import {
-  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MATOML, PORT_MONITOR, assert, type ConfigKey,
+  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MATOML, PORT_MONITOR, assert, schemaChanges, schemaDefaults, type ConfigKey,
   type ConfigValues,
 } from '@antlerfs/protocol';
 import { parsePeers, type PeerAddress } from './master-peers.ts';
@@ -225,8 +225,7 @@ export function masterConfigFrom(values: ConfigValues): MasterConfig {
 
 /** The defaults as a typed config (tests start from it). */
 export function defaultMasterConfig(overrides: Partial<MasterConfig> = {}): MasterConfig {
-  const values: ConfigValues = {};
-  for (const k of MASTER_CONFIG_SCHEMA) values[k.key] = k.default;
+  const values = schemaDefaults(MASTER_CONFIG_SCHEMA);
   return { ...masterConfigFrom(values), ...overrides };
 }
 
@@ -234,11 +233,5 @@ export function defaultMasterConfig(overrides: Partial<MasterConfig> = {}): Mast
 export function configChanges(
   before: ConfigValues, after: ConfigValues,
 ): { reloadable: string[]; needRestart: string[] } {
-  const reloadable: string[] = [];
-  const needRestart: string[] = [];
-  for (const k of MASTER_CONFIG_SCHEMA) {
-    if (before[k.key] === after[k.key]) continue;
-    (k.reloadable ? reloadable : needRestart).push(k.key);
-  }
-  return { reloadable, needRestart };
+  return schemaChanges(MASTER_CONFIG_SCHEMA, before, after);
 }

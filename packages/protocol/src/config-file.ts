@@ -173,3 +173,24 @@ export function loadConfig(info: ProgramInfo, schema: ConfigKey[], argv: string[
 export function formatConfig(schema: ConfigKey[], loaded: LoadedConfig): string {
   return schema.map((s) => `${s.key} = ${String(loaded.values[s.key])}    # ${loaded.source[s.key]}`).join('\n') + '\n';
 }
+
+/** Every key at its default (tests and library users start from these). */
+export function schemaDefaults(schema: readonly ConfigKey[]): ConfigValues {
+  const values: ConfigValues = {};
+  for (const k of schema) values[k.key] = k.default;
+  return values;
+}
+
+/** Keys whose value differs between two loads, split by whether a SIGHUP reload applies them. */
+export function schemaChanges(
+  schema: readonly (ConfigKey & { reloadable?: boolean })[], before: ConfigValues,
+  after: ConfigValues,
+): { reloadable: string[]; needRestart: string[] } {
+  const reloadable: string[] = [];
+  const needRestart: string[] = [];
+  for (const k of schema) {
+    if (before[k.key] === after[k.key]) continue;
+    (k.reloadable === true ? reloadable : needRestart).push(k.key);
+  }
+  return { reloadable, needRestart };
+}

@@ -38,7 +38,8 @@ export function takeLock(dir: string, name: string): () => void {
         try { process.kill(pid, 0); alive = true; } catch { alive = false; }
       }
       if (alive) {
-        throw new Error(`${dir} is in use by ${name} pid ${pid} (lock file ${file}); stop it first`);
+        throw new Error(`${dir} is in use by another process, pid ${pid} (lock file ${file}); ` +
+          `stop it first (${name} needs the folder to itself)`);
       }
       fs.unlinkSync(file); // stale lock of a dead process
     }

@@ -2,7 +2,9 @@
 // a SIGHUP reload applies it, and one sentence of doc. The parser, --help, --print-config and
 // etc/antler-metalogger.cfg (checked by a test) all come from this one table.
 import os from 'node:os';
-import { PORT_MATOML, assert, type ConfigKey, type ConfigValues } from '@antlerfs/protocol';
+import {
+  PORT_MATOML, assert, schemaChanges, schemaDefaults, type ConfigKey, type ConfigValues,
+} from '@antlerfs/protocol';
 
 export interface MetaloggerConfigKey extends ConfigKey {
   /** A SIGHUP reload applies a new value of this key without a restart. */
@@ -144,8 +146,7 @@ export function metaloggerConfigFrom(values: ConfigValues): MetaloggerConfig {
 export function defaultMetaloggerConfig(
   overrides: Partial<MetaloggerConfig> = {},
 ): MetaloggerConfig {
-  const values: ConfigValues = {};
-  for (const k of METALOGGER_CONFIG_SCHEMA) values[k.key] = k.default;
+  const values = schemaDefaults(METALOGGER_CONFIG_SCHEMA);
   return { ...metaloggerConfigFrom(values), ...overrides };
 }
 
@@ -153,11 +154,5 @@ export function defaultMetaloggerConfig(
 export function metaloggerConfigChanges(
   before: ConfigValues, after: ConfigValues,
 ): { reloadable: string[]; needRestart: string[] } {
-  const reloadable: string[] = [];
-  const needRestart: string[] = [];
-  for (const k of METALOGGER_CONFIG_SCHEMA) {
-    if (before[k.key] === after[k.key]) continue;
-    (k.reloadable ? reloadable : needRestart).push(k.key);
-  }
-  return { reloadable, needRestart };
+  return schemaChanges(METALOGGER_CONFIG_SCHEMA, before, after);
 }
