@@ -58,6 +58,18 @@ export interface ClusterOptions {
    * addresses, so a promoted metalogger copy can take over without restarting them.
    */
   standby?: boolean;
+  /**
+   * Run each daemon on its own host: inside the network namespace `ns`, listening on and
+   * advertising `addr` (spawned as `ip netns exec NS node BIN ...`). The test process must be
+   * able to reach every address. Not combined with `standby`.
+   */
+  hosts?: { master: NetHost; chunkservers: NetHost[] };
+}
+
+/** A host of the cluster: a network namespace and the address the daemon uses there. */
+export interface NetHost {
+  ns: string;
+  addr: string;
 }
 
 export interface CliResult {
@@ -175,7 +187,8 @@ class ClusterImpl implements Cluster {
   chunkservers: DaemonProc[] = [];
   /** Set when starting failed; the logs are then kept. */
   failed = false;
-  private opts: Required<ClusterOptions>;
+  private opts: Required<Omit<ClusterOptions, 'hosts'>>;
+  private readonly hosts: ClusterOptions['hosts'];
   private readonly clients: Client[] = [];
   private readonly cliChildren = new Set<ChildProcess>();
   /** Every daemon process ever started, so none outlives the test, even one never ready. */
@@ -192,6 +205,9 @@ class ClusterImpl implements Cluster {
       metalogger: opts.metalogger ?? false, standby: opts.standby ?? false,
     };
     assert(this.opts.chunkservers >= 0 && this.opts.chunkservers <= 32, 'chunkserver count');
+    this.hosts = opts.hosts;
+    assert(this.hosts === undefined || (!this.opts.standby &&
+      this.hosts.chunkservers.length >= this.opts.chunkservers), 'a host for every daemon');
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'antler-cluster-'));
   }
 
@@ -212,13 +228,14 @@ class ClusterImpl implements Cluster {
     assert(this.master === undefined || !isAlive(this.master.child), 'master already running');
     const p = this.masterPorts ?? { client: 0, chunkserver: 0, monitor: 0, metalogger: 0 };
     const args = [
-      '--data-path', dataPath, '--listen-host', HOST,
+      '--data-path', dataPath, '--listen-host', this.masterHost(),
       '--matocl-listen-port', String(p.client), '--matocs-listen-port', String(p.chunkserver),
       '--monitor-listen-port', String(p.monitor), '--matoml-listen-port', String(p.metalogger),
       ...this.opts.masterArgs,
     ];
     this.master = await this.spawnDaemon({
       name: 'master', pkg: 'master', bin: 'antler-master', args, dataPath, dataDirs: [],
+      host: this.hosts?.master,
     });
     this.masterPorts = {
       client: readyPort(this.master, 'clientPort'),
@@ -232,7 +249,17 @@ class ClusterImpl implements Cluster {
   /** host:port of every master (the active one first) for the given port kind. */
   private addressList(kind: keyof MasterPorts): string {
     const all = [this.masterPorts, this.standbyPorts].filter((p) => p !== null);
-    return all.map((p) => `${HOST}:${p[kind]}`).join(',');
+    return all.map((p) => `${this.masterHost()}:${p[kind]}`).join(',');
+  }
+
+  /** The address the master listens on. */
+  private masterHost(): string {
+    return this.hosts?.master.addr ?? HOST;
+  }
+
+  /** The address chunkserver i listens on. */
+  private csHost(i: number): string {
+    return this.hosts?.chunkservers[i]?.addr ?? HOST;
   }
 
   async startMetalogger(): Promise<void> {
@@ -281,18 +308,19 @@ class ClusterImpl implements Cluster {
     const args = [
       '--data-path', dataPath, '--hdd-paths', hdd,
       '--hdd-reserve-bytes', String(this.opts.reserveBytes),
-      '--csserv-listen-host', HOST, '--csserv-listen-port', String(port),
+      '--csserv-listen-host', this.csHost(i), '--csserv-listen-port', String(port),
       '--master-host', this.addressList('chunkserver'),
       ...this.opts.chunkserverArgs,
     ];
     this.chunkservers[i] = await this.spawnDaemon({
       name: `chunkserver ${i}`, pkg: 'chunkserver', bin: 'antler-chunkserver', args, dataPath,
-      dataDirs: [hdd],
+      dataDirs: [hdd], host: this.hosts?.chunkservers[i],
     });
   }
 
   private async spawnDaemon(d: {
     name: string; pkg: string; bin: string; args: string[]; dataPath: string; dataDirs: string[];
+    host?: NetHost | undefined;
   }): Promise<DaemonProc> {
     assert(!this.stopped, 'cluster is running');
     fs.mkdirSync(d.dataPath, { recursive: true });
@@ -301,9 +329,16 @@ class ClusterImpl implements Cluster {
     const fd = fs.openSync(logFile, 'a');
     const binPath = path.join(REPO_ROOT, 'packages', d.pkg, 'bin', d.bin);
     fs.writeSync(fd, `# ${new Date().toISOString()} harness: ${binPath} ${d.args.join(' ')}\n`);
-    const child = spawn(process.execPath, [binPath, ...d.args], {
+    const listen = d.host?.addr ?? HOST;
+    // `ip netns exec` execs node in place, so the child's pid is the daemon's own.
+    const [cmd, argv] = d.host === undefined
+      ? [process.execPath, [binPath, ...d.args]]
+      : ['ip', ['netns', 'exec', d.host.ns, process.execPath, binPath, ...d.args]];
+    const child = spawn(cmd, argv, {
       cwd: d.dataPath, stdio: ['ignore', fd, fd],
-      env: { UV_THREADPOOL_SIZE: '16', ...process.env, LISTEN_HOST: HOST, CSSERV_LISTEN_HOST: HOST },
+      env: {
+        UV_THREADPOOL_SIZE: '16', ...process.env, LISTEN_HOST: listen, CSSERV_LISTEN_HOST: listen,
+      },
     });
     fs.closeSync(fd);
     const exited = new Promise<number | string>((resolve) => {
@@ -400,7 +435,7 @@ class ClusterImpl implements Cluster {
   async csStats(i: number): Promise<Record<string, number>> {
     const cs = this.chunkservers[i];
     assert(cs !== undefined, `chunkserver ${i} exists`);
-    const link = await connectLink(HOST, readyPort(cs, 'dataPort'), {
+    const link = await connectLink(this.csHost(i), readyPort(cs, 'dataPort'), {
       kind: 'data', payloadMaxBytes: PAYLOAD_MAX_DATA_BYTES, log: harnessLog,
     });
     try {
