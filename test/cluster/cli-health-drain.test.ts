@@ -39,6 +39,10 @@ test('antler health, drain and undrain', async () => {
     const h = await health();
     return h.chunkservers.find((s) => s.csId === holder)?.safeToRemove === true || undefined;
   }, { timeoutMs: DRAIN_TIMEOUT_MS });
+  // Its copies are not needed any more: they are deleted, so the drained server ends empty.
+  const index = cluster.chunkservers.findIndex((cs) => Number(cs.ready.csId) === holder);
+  await waitUntil(`chunkserver ${holder} empty`, () => cluster.chunkFiles(index).length === 0 ||
+    undefined, { timeoutMs: DRAIN_TIMEOUT_MS });
   const list = await cluster.cli(['chunkservers']);
   assert.match(list.stdout, /drained/);
   const holders = (await client.fileInfo('/kept.bin')).chunks[0]!.locations.map((l) => l.csId);

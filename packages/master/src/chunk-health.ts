@@ -197,7 +197,12 @@ export class HealthScan {
     if ((cls === 'endangered' || cls === 'undergoal') && s.undergoal.length < WORK_LIST_MAX) {
       s.undergoal.push(item);
     }
-    if (cls === 'overgoal' && s.overgoal.length < WORK_LIST_MAX) s.overgoal.push(item);
+    // Also overgoal work: a chunk at its goal elsewhere that still has a copy on a draining
+    // server (that copy goes, so a drained server ends empty).
+    const drainedCopy = cls === 'stable' && present > valid;
+    if ((cls === 'overgoal' || drainedCopy) && s.overgoal.length < WORK_LIST_MAX) {
+      s.overgoal.push(item);
+    }
     if (cls === 'stable' && invalid === 0) this.addMovable(chunk, item);
     if (invalid > 0 && present > 0 && s.invalid.length < WORK_LIST_MAX) s.invalid.push(item);
     if (valid < goal) {

@@ -460,6 +460,14 @@ export class ReplicationPlanner {
         continue;
       }
       const holders = this.counting(chunk!);
+      if (holders.length < item.goal) continue;
+      // A copy on a draining server is not needed once the goal is met elsewhere.
+      const drained = [...chunk!.copies.values()].find((cp) => cp.valid &&
+        this.servers.get(cp.csId)?.draining === true && this.servers.get(cp.csId)?.usable === true);
+      if (drained !== undefined) {
+        this.removeCopy(chunk!, drained.csId, 'removedOvergoal');
+        continue;
+      }
       if (holders.length <= item.goal) continue;
       const victim = this.fullest(holders);
       this.removeCopy(chunk!, victim, 'removedOvergoal');
