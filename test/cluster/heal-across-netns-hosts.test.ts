@@ -2,7 +2,7 @@
 // file reads right, the master copies its chunks elsewhere until goal 2 holds again, and when
 // the link comes back the surplus copies are removed, leaving exactly 2 per chunk.
 // Method: one master host, four chunkserver hosts, each a network namespace on one bridge; the
-// test process is the client host, with its own veth into the bridge. ~100 MiB at goal 2; one
+// test process is the client host, with its own veth into the bridge. 300 MiB at goal 2; one
 // chunkserver host's bridge port is taken down, later up again. The master's health matrix
 // (CLTOMA_HEALTH) and the chunk files on disk are polled with bounded waits. Where namespaces
 // are unavailable (not root, no `ip`), the same steps run on loopback with the server stopped
@@ -20,7 +20,7 @@ import { waitUntil } from '../harness/wait.ts';
 
 const CHUNKSERVERS = 4;
 const FILES = 10;
-const FILE_BYTES = 10 * MIB;
+const FILE_BYTES = 30 * MIB;
 const GOAL = 2;
 /** The master declares a silent chunkserver lost after this long. */
 const CS_TIMEOUT_MS = 3000;
