@@ -194,3 +194,39 @@ export function schemaChanges(
   }
   return { reloadable, needRestart };
 }
+
+/**
+ * Differences between a schema and its commented example file (etc/*.cfg): every key appears as
+ * `# KEY = default` under a sentence, in the "## Reloads on SIGHUP" section exactly when it is
+ * reloadable, and no unknown key appears. Empty when they agree.
+ */
+export function exampleFileProblems(
+  schema: readonly (ConfigKey & { reloadable?: boolean })[], text: string,
+): string[] {
+  const problems: string[] = [];
+  const lines = text.split('\n');
+  const reloadAt = lines.findIndex((l) => /^## Reloads on SIGHUP/.test(l));
+  if (reloadAt <= 0) problems.push('the file has no "## Reloads on SIGHUP" section');
+  const seen = new Map<string, { value: string; line: number }>();
+  lines.forEach((l, i) => {
+    const m = /^# ([A-Z0-9_]+) =(?: (.*))?$/.exec(l);
+    if (m) seen.set(m[1]!, { value: m[2] ?? '', line: i });
+  });
+  for (const k of schema) {
+    const entry = seen.get(k.key);
+    if (entry === undefined) {
+      problems.push(`${k.key} is not in the file`);
+      continue;
+    }
+    const shown = k.type === 'bool' ? (k.default ? 'yes' : 'no') : String(k.default);
+    if (entry.value !== shown) problems.push(`${k.key} shows "${entry.value}", not "${shown}"`);
+    if ((entry.line > reloadAt) !== (k.reloadable === true)) {
+      problems.push(`${k.key} is in the wrong section`);
+    }
+    const doc = lines[entry.line - 1] ?? '';
+    if (!doc.startsWith('# ') || doc.length <= 10) problems.push(`${k.key} has no sentence`);
+  }
+  const known = new Set(schema.map((k) => k.key));
+  for (const key of seen.keys()) if (!known.has(key)) problems.push(`unknown key ${key}`);
+  return problems;
+}
