@@ -331,9 +331,12 @@ class ClusterImpl implements Cluster {
     fs.writeSync(fd, `# ${new Date().toISOString()} harness: ${binPath} ${d.args.join(' ')}\n`);
     const listen = d.host?.addr ?? HOST;
     // `ip netns exec` execs node in place, so the child's pid is the daemon's own.
+    // ANTLER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") reaches node flags that
+    // NODE_OPTIONS refuses, for profiling daemons under a test or a bench.
+    const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
     const [cmd, argv] = d.host === undefined
-      ? [process.execPath, [binPath, ...d.args]]
-      : ['ip', ['netns', 'exec', d.host.ns, process.execPath, binPath, ...d.args]];
+      ? [process.execPath, [...nodeArgs, binPath, ...d.args]]
+      : ['ip', ['netns', 'exec', d.host.ns, process.execPath, ...nodeArgs, binPath, ...d.args]];
     const child = spawn(cmd, argv, {
       cwd: d.dataPath, stdio: ['ignore', fd, fd],
       env: {
