@@ -83,15 +83,18 @@ function encodeValue(type: FieldType, v: unknown, buf: Buffer, o: number, name: 
   if (typeof type === 'string') {
     switch (type) {
       case 'u8':
-        assert(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xff, `${name}: u8 ${v}`);
+        assert(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xff,
+          `${name}: u8 ${v}`);
         buf[o] = v as number;
         return o + 1;
       case 'u16':
-        assert(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff, `${name}: u16 ${v}`);
+        assert(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffff,
+          `${name}: u16 ${v}`);
         buf.writeUInt16BE(v as number, o);
         return o + 2;
       case 'u32':
-        assert(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff, `${name}: u32 ${v}`);
+        assert(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 0xffffffff,
+          `${name}: u32 ${v}`);
         buf.writeUInt32BE(v as number, o);
         return o + 4;
       case 'u64': {

@@ -45,12 +45,15 @@ function parseValue(spec: ConfigKey, raw: string, where: string): string | numbe
       throw new ConfigError(`${where}: ${spec.key} must be a boolean (yes/no), got "${raw}"`);
     }
     case 'int': case 'bytes': {
-      const n = spec.type === 'bytes' ? parseBytes(raw) : (/^-?\d+$/.test(raw.trim()) ? Number(raw) : null);
+      const integer = /^-?\d+$/.test(raw.trim()) ? Number(raw) : null;
+      const n = spec.type === 'bytes' ? parseBytes(raw) : integer;
       if (n === null || !Number.isSafeInteger(n)) {
-        throw new ConfigError(`${where}: ${spec.key} must be ${spec.type === 'bytes' ? 'a size like 1G' : 'an integer'}, got "${raw}"`);
+        const want = spec.type === 'bytes' ? 'a size like 1G' : 'an integer';
+        throw new ConfigError(`${where}: ${spec.key} must be ${want}, got "${raw}"`);
       }
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
-        throw new ConfigError(`${where}: ${spec.key} = ${n} is outside ${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`);
+        const range = `${spec.min ?? '-inf'}..${spec.max ?? 'inf'}`;
+        throw new ConfigError(`${where}: ${spec.key} = ${n} is outside ${range}`);
       }
       return n;
     }
