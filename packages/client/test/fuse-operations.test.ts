@@ -8,17 +8,20 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FsError, InodeType, Logger, SetAttr } from '@antlerfs/protocol';
 import type { Attr, FileHandle } from '../src/index.ts';
+import { DirCache } from '../src/fuse/dir-cache.ts';
+import { ERRNO } from '../src/fuse/errno.ts';
 import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { DIR_HANDLERS } from '../src/fuse/dir-operations.ts';
 import { ENTRY_HANDLERS, permits } from '../src/fuse/entry-operations.ts';
 import { FILE_HANDLERS } from '../src/fuse/file-operations.ts';
 import type { InodeCalls, SetattrFields } from '../src/fuse/inode-calls.ts';
 import {
-  ENTRY_OUT_HEAD, MKNOD_IN, Opcode, OPEN_IN, OPEN_OUT, READ_IN, RELEASE_IN, RENAME2_IN,
+  ENTRY_OUT_HEAD, MKNOD_IN, Opcode, OPEN_IN, OPEN_OUT, OpenOut, READ_IN, RELEASE_IN, RENAME2_IN,
   SETATTR_IN,
 } from '../src/fuse/kernel-abi.ts';
 import type { MountContext, Reply } from '../src/fuse/mount-context.ts';
 import { NodeTable } from '../src/fuse/node-table.ts';
+import { ReadBuffers } from '../src/fuse/read-buffers.ts';
 import { OpenFiles } from '../src/fuse/open-file.ts';
 import { decodeBody, decodeHeader, type FuseRequest } from '../src/fuse/request.ts';
 import { readStruct, type StructDef } from '../src/fuse/struct-codec.ts';
@@ -104,6 +107,8 @@ function context(master: ReturnType<typeof fakeMaster>, opts: { readOnly?: boole
   const ctx: MountContext = {
     calls: master.api as unknown as InodeCalls, client: {} as MountContext['client'],
     nodes: new NodeTable(), files: new OpenFiles(opener), dirs: new DirHandles(),
+    readBuffers: new ReadBuffers(64 * 1024),
+    dirCache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: () => 0 }),
     log: new QuietLogger('test'), hidden: new Map(), invalidateAttrs: (i) => invalidated.push(i),
     settings: {
       timeouts: { entryMs: 1000, attrMs: 1000 }, readOnly: opts.readOnly ?? false,
@@ -168,7 +173,8 @@ test('RENAME2 flags, MKNOD types, read-only mounts, negative lookups', async () 
   assert.equal(m.calls.at(-1), 'create reg 600 true');
   const ro = context(m, { readOnly: true }).ctx;
   await failsWith(ENTRY_HANDLERS.UNLINK(req(Opcode.UNLINK, { names: ['b'] }), ro), 'EROFS');
-  await failsWith(ENTRY_HANDLERS.LOOKUP(req(Opcode.LOOKUP, { names: ['nope'] }), ctx), 'ENOENT');
+  const missing = await ENTRY_HANDLERS.LOOKUP(req(Opcode.LOOKUP, { names: ['nope'] }), ctx);
+  assert.is(missing!.errno, ERRNO.ENOENT, 'answered ENOENT');
   const neg = context(m, { negativeTimeoutMs: 2000 }).ctx;
   const r = await ENTRY_HANDLERS.LOOKUP(req(Opcode.LOOKUP, { names: ['nope'] }), neg);
   assert.equal(readStruct(ENTRY_OUT_HEAD, body(r), 0).nodeid, 0);
@@ -208,10 +214,12 @@ test('OPEN: O_TRUNC truncates, unchanged data keeps the page cache', async () =>
   const open = async (flags: number) => readStruct(OPEN_OUT, body(await FILE_HANDLERS.OPEN(
     req(Opcode.OPEN, { nodeid: 9, struct: OPEN_IN, arg: { flags } }), ctx)), 0);
   const first = await open(fs.constants.O_RDONLY);
-  assert.is(first.openFlags, 0, 'first open: no cached pages to keep');
+  assert.is(first.openFlags, OpenOut.NOFLUSH, 'first open: no cached pages to keep, no FLUSH');
   assert.equal(invalidated, [9], 'the kernel asks for fresh attributes');
-  assert.is((await open(fs.constants.O_RDONLY)).openFlags, 2, 'KEEP_CACHE');
-  await open(fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  assert.is((await open(fs.constants.O_RDONLY)).openFlags, OpenOut.KEEP_CACHE | OpenOut.NOFLUSH,
+    'KEEP_CACHE');
+  const written = await open(fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  assert.is(written.openFlags & OpenOut.NOFLUSH, 0, 'an open for writing is flushed at close');
   assert.match(m.calls.at(-1)!, /^setattr 9 .*"length":0/);
   assert.is(ctx.files.size, 3);
 });

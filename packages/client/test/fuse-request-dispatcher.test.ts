@@ -1,8 +1,8 @@
 // Goal: requests run concurrently (a slow one holds up nothing), each gets exactly one reply
 // (none for FORGET), errors become errno values, unknown opcodes get ENOSYS; INTERRUPT answers a
 // read-only request EINTR at once and drops its late result, leaves a changing one alone, works
-// when it overtakes its request, and gets EAGAIN when the request is not found; write data is
-// copied out of the read buffer before it is reused.
+// when it overtakes its request, and gets EAGAIN when the request is not found; small write
+// data is copied out of the read buffer before it is reused, large write data keeps it.
 import os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +11,7 @@ import {
   FORGET_IN, INTERRUPT_IN, MKDIR_IN, Opcode, READ_IN, WRITE_IN,
 } from '../src/fuse/kernel-abi.ts';
 import type { Handler, MountContext, Reply } from '../src/fuse/mount-context.ts';
-import { RequestDispatcher } from '../src/fuse/request-dispatcher.ts';
+import { RequestDispatcher, WRITE_KEEP_MIN_BYTES } from '../src/fuse/request-dispatcher.ts';
 import type { FuseRequest } from '../src/fuse/request.ts';
 import { buildRequest, type RequestSpec } from './fuse-fixtures.ts';
 
@@ -153,6 +153,27 @@ test('write data is copied before the read buffer is reused; bad requests get EI
   await tick(5);
   assert.is(data, 'hello');
   assert.equal(sent.map((s) => [s.unique, s.errno]), [[4, E.EINVAL], [2, 0]]);
+});
+
+test('a large WRITE keeps the read buffer instead of a copy; the device must replace it', () => {
+  let kept: Buffer | null = null;
+  const d = new RequestDispatcher({
+    replier: { reply: () => true },
+    handlers: new Map<number, Handler>([[Opcode.WRITE, async (req: FuseRequest) => {
+      kept = req.data;
+      return reply('');
+    }]]),
+    ctx: {} as MountContext, log: new QuietLogger('test'), debug: false, onBug: () => undefined,
+  });
+  const big = buildRequest({ opcode: Opcode.WRITE, struct: WRITE_IN,
+    arg: { size: WRITE_KEEP_MIN_BYTES }, data: Buffer.alloc(WRITE_KEEP_MIN_BYTES, 7) });
+  assert.ok(d.onRequest(big, big.length), 'the buffer is kept');
+  assert.ok(kept!.buffer === big.buffer, 'the data is a view of the read buffer, not a copy');
+  const small = buildRequest({ opcode: Opcode.WRITE, struct: WRITE_IN,
+    arg: { size: 100 }, data: Buffer.alloc(100, 7) });
+  assert.not.ok(d.onRequest(small, small.length), 'a small write is copied');
+  assert.ok(kept!.buffer !== small.buffer);
+  assert.not.ok(d.onRequest(Buffer.alloc(8), 8), 'nothing kept of a malformed request');
 });
 
 test.run();

@@ -6,14 +6,15 @@
 import crypto from 'node:crypto';
 import { FsError, InodeType, NAME_MAX_BYTES, SetAttr } from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
+import { ERRNO } from './errno.ts';
 import type { SetattrFields } from './inode-calls.ts';
 import { RenameFlag, S_IFMT, S_IFREG, SetattrValid } from './kernel-abi.ts';
 import { toMs } from './kernel-attr.ts';
 import {
-  EMPTY_REPLY, entryReply, field, kernelAttrOf, nameOf, ownerOf, requireWritable,
+  attrReply, EMPTY_REPLY, entryReply, field, nameOf, ownerOf, requireWritable,
   type Handler, type MountContext, type Reply,
 } from './mount-context.ts';
-import { attrOut, entryOut, getxattrOut, statfsOut } from './reply.ts';
+import { entryOut, getxattrOut, statfsOut } from './reply.ts';
 import type { FuseRequest } from './request.ts';
 
 /** statfs block size: a checksum block, so `df` shows what the chunkservers count. */
@@ -24,17 +25,42 @@ const PERMISSION_BITS = 0o7777;
 
 const lookup: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
+  const name = nameOf(req, 0, false);
+  if (await knownAbsent(ctx, parent, name)) return notFound(ctx);
   let attr: Attr;
   try {
-    attr = await ctx.calls.lookup(parent, nameOf(req, 0, false));
+    attr = await ctx.calls.lookup(parent, name);
   } catch (err) {
-    const negativeMs = ctx.settings.negativeTimeoutMs;
-    if (negativeMs <= 0 || !(err instanceof FsError) || err.code !== 'ENOENT') throw err;
-    // A cached "no such name": nodeid 0 with an entry timeout.
-    return { parts: [entryOut(null, { entryMs: negativeMs, attrMs: 0 })] };
+    if (!(err instanceof FsError) || err.code !== 'ENOENT') throw err;
+    ctx.dirCache.looked(parent, name, false);
+    return notFound(ctx);
   }
+  ctx.dirCache.looked(parent, name, true);
+  ctx.dirCache.fetched(attr, { parent, name });
   return entryReply(ctx, attr);
 };
+
+/**
+ * True when this mount's listing of `parent` lacks `name` and is trusted; an expired listing is
+ * confirmed with one GETATTR of the directory (what the LOOKUP would cost anyway) and renewed
+ * if nobody else changed the directory.
+ */
+async function knownAbsent(ctx: MountContext, parent: number, name: string): Promise<boolean> {
+  const absence = ctx.dirCache.absence(parent, name);
+  if (absence !== 'confirm') return absence === 'absent';
+  ctx.dirCache.fetched(await ctx.calls.getattr(parent));
+  return ctx.dirCache.knownAbsent(parent, name);
+}
+
+const NOT_FOUND_REPLY: Reply = { parts: [], errno: ERRNO.ENOENT };
+
+/** LOOKUP of a name that does not exist. */
+function notFound(ctx: MountContext): Reply {
+  const negativeMs = ctx.settings.negativeTimeoutMs;
+  if (negativeMs <= 0) return NOT_FOUND_REPLY;
+  // A cached "no such name": nodeid 0 with an entry timeout.
+  return { parts: [entryOut(null, { entryMs: negativeMs, attrMs: 0 })] };
+}
 
 const forget: Handler = async (req, ctx) => {
   forgetOne(ctx, req.header.nodeid, field(req, 'nlookup'));
@@ -53,8 +79,12 @@ function forgetOne(ctx: MountContext, nodeid: number, count: number): void {
 }
 
 const getattr: Handler = async (req, ctx) => {
-  const attr = await ctx.calls.getattr(req.header.nodeid);
-  return { parts: [attrOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts.attrMs)] };
+  const inode = req.header.nodeid;
+  const known = ctx.dirCache.attrOf(inode);
+  if (known !== null) return attrReply(ctx, known.attr, known.remainingMs);
+  const attr = await ctx.calls.getattr(inode);
+  ctx.dirCache.fetched(attr);
+  return attrReply(ctx, attr, ctx.settings.timeouts.attrMs);
 };
 
 const setattr: Handler = async (req, ctx) => {
@@ -94,8 +124,10 @@ const setattr: Handler = async (req, ctx) => {
     await ctx.files.reset(inode);
     ctx.nodes.dataChanged(inode);
   }
+  ctx.dirCache.forget(inode);
   const attr = f.setMask === 0 ? await ctx.calls.getattr(inode) : await ctx.calls.setattr(inode, f);
-  return { parts: [attrOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts.attrMs)] };
+  ctx.dirCache.fetched(attr);
+  return attrReply(ctx, attr, ctx.settings.timeouts.attrMs);
 };
 
 const readlink: Handler = async (req, ctx) => {
@@ -107,7 +139,10 @@ const symlink: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const name = nameOf(req, 0, true);
   const target = nameOf(req, 1, true);
-  return entryReply(ctx, await ctx.calls.symlink(req.header.nodeid, name, target, ownerOf(req)));
+  const parent = req.header.nodeid;
+  const attr = await changing(ctx, parent, ctx.calls.symlink(parent, name, target, ownerOf(req)));
+  ctx.dirCache.created(parent, name, attr);
+  return entryReply(ctx, attr);
 };
 
 const mknod: Handler = async (req, ctx) => {
@@ -120,7 +155,10 @@ const mknod: Handler = async (req, ctx) => {
   }
   const name = nameOf(req, 0, true);
   const owner = ownerOf(req);
-  const attr = await ctx.calls.create(req.header.nodeid, name, mode & PERMISSION_BITS, owner, true);
+  const parent = req.header.nodeid;
+  const attr = await changing(ctx, parent,
+    ctx.calls.create(parent, name, mode & PERMISSION_BITS, owner, true));
+  ctx.dirCache.created(parent, name, attr);
   return entryReply(ctx, attr);
 };
 
@@ -128,7 +166,10 @@ const mkdir: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const mode = field(req, 'mode') & PERMISSION_BITS;
   const name = nameOf(req, 0, true);
-  return entryReply(ctx, await ctx.calls.mkdir(req.header.nodeid, name, mode, ownerOf(req)));
+  const parent = req.header.nodeid;
+  const attr = await changing(ctx, parent, ctx.calls.mkdir(parent, name, mode, ownerOf(req)));
+  ctx.dirCache.made(parent, name, attr);
+  return entryReply(ctx, attr);
 };
 
 const unlink: Handler = async (req, ctx) => {
@@ -136,13 +177,17 @@ const unlink: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
   if (await hideIfOpen(ctx, parent, name)) return EMPTY_REPLY;
-  await ctx.calls.unlink(parent, name);
+  await changing(ctx, parent, ctx.calls.unlink(parent, name));
+  ctx.dirCache.removed(parent, name);
   return EMPTY_REPLY;
 };
 
 const rmdir: Handler = async (req, ctx) => {
   requireWritable(ctx);
-  await ctx.calls.rmdir(req.header.nodeid, nameOf(req, 0, false));
+  const parent = req.header.nodeid;
+  const name = nameOf(req, 0, false);
+  await changing(ctx, parent, ctx.calls.rmdir(parent, name));
+  ctx.dirCache.removed(parent, name);
   return EMPTY_REPLY;
 };
 
@@ -165,8 +210,22 @@ async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): P
   } else {
     await hideIfOpen(ctx, to.parent, to.name);
   }
-  await ctx.calls.rename(from, to);
+  await changing(ctx, from.parent, changing(ctx, to.parent, ctx.calls.rename(from, to)));
+  ctx.dirCache.renamed(from, to);
   return EMPTY_REPLY;
+}
+
+/**
+ * Runs a change in directory `parent`. If it fails, what this mount knew about the directory
+ * is forgotten: the failure may say its listing was wrong (EEXIST, ENOENT).
+ */
+async function changing<T>(ctx: MountContext, parent: number, change: Promise<T>): Promise<T> {
+  try {
+    return await change;
+  } catch (err) {
+    ctx.dirCache.forget(parent);
+    throw err;
+  }
 }
 
 async function exists(ctx: MountContext, parent: number, name: string): Promise<boolean> {
@@ -194,7 +253,8 @@ async function hideIfOpen(ctx: MountContext, parent: number, name: string): Prom
   const lastName = attr.type === InodeType.FILE && attr.nlink <= 1;
   if (!lastName || !ctx.files.isOpen(attr.inode) || ctx.hidden.has(attr.inode)) return false;
   const hidden = hiddenName(attr.inode);
-  await ctx.calls.rename({ parent, name }, { parent, name: hidden });
+  await changing(ctx, parent, ctx.calls.rename({ parent, name }, { parent, name: hidden }));
+  ctx.dirCache.renamed({ parent, name }, { parent, name: hidden });
   ctx.hidden.set(attr.inode, { parent, name: hidden });
   ctx.log.debug('open file unlinked: kept under a hidden name until closed', {
     inode: attr.inode, name: hidden,
@@ -213,7 +273,8 @@ export async function dropHidden(ctx: MountContext, inode: number): Promise<void
   if (hidden === undefined || ctx.files.isOpen(inode)) return;
   ctx.hidden.delete(inode);
   try {
-    await ctx.calls.unlink(hidden.parent, hidden.name);
+    await changing(ctx, hidden.parent, ctx.calls.unlink(hidden.parent, hidden.name));
+    ctx.dirCache.removed(hidden.parent, hidden.name);
   } catch (err) {
     ctx.log.warn('could not remove an unlinked file kept while open', {
       inode, name: hidden.name, error: (err as Error).message,
@@ -224,7 +285,10 @@ export async function dropHidden(ctx: MountContext, inode: number): Promise<void
 const link: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const name = nameOf(req, 0, true);
-  return entryReply(ctx, await ctx.calls.link(field(req, 'oldnodeid'), req.header.nodeid, name));
+  const parent = req.header.nodeid;
+  const attr = await changing(ctx, parent, ctx.calls.link(field(req, 'oldnodeid'), parent, name));
+  ctx.dirCache.renamed(null, { parent, name });
+  return entryReply(ctx, attr);
 };
 
 const statfs: Handler = async (_req, ctx) => {
@@ -260,8 +324,10 @@ export function permits(attr: Attr, uid: number, gid: number, mask: number): boo
   return (((attr.mode >> shift) & 7) & mask) === mask;
 }
 
-// The master keeps no extended attributes: none exist, none can be set.
-const getxattr: Handler = async () => {
+// The master keeps no extended attributes: none exist, none can be set. GETXATTR has no
+// handler: its ENOSYS tells the kernel to stop asking (it asks for security.capability before
+// every write otherwise) and to answer EOPNOTSUPP itself.
+const removexattr: Handler = async () => {
   throw new FsError('ENODATA', 'no extended attributes');
 };
 const listxattr: Handler = async (req) => {
@@ -275,6 +341,5 @@ export const ENTRY_HANDLERS = {
   LOOKUP: lookup, FORGET: forget, BATCH_FORGET: batchForget, GETATTR: getattr,
   SETATTR: setattr, READLINK: readlink, SYMLINK: symlink, MKNOD: mknod, MKDIR: mkdir,
   UNLINK: unlink, RMDIR: rmdir, RENAME: rename, RENAME2: rename2, LINK: link, STATFS: statfs,
-  ACCESS: access, GETXATTR: getxattr, LISTXATTR: listxattr, SETXATTR: setxattr,
-  REMOVEXATTR: getxattr,
+  ACCESS: access, LISTXATTR: listxattr, SETXATTR: setxattr, REMOVEXATTR: removexattr,
 } as const;

@@ -9,7 +9,7 @@ import type { Attr } from '../index.ts';
 import { dropHidden } from './entry-operations.ts';
 import { OpenOut } from './kernel-abi.ts';
 import {
-  dataVersion, EMPTY_REPLY, field, kernelAttrOf, nameOf, ownerOf, requireWritable,
+  dataVersion, EMPTY_REPLY, field, kernelAttrOf, kernelVersion, nameOf, ownerOf, requireWritable,
   type Handler, type MountContext, type Reply,
 } from './mount-context.ts';
 import type { OpenFile, OpenMode } from './open-file.ts';
@@ -57,13 +57,18 @@ const open: Handler = async (req, ctx) => {
   if (writes(mode) && (flags & O_TRUNC) !== 0 && hasData(ctx, attr)) {
     attr = await truncateForOpen(ctx, attr);
   }
-  const file = ctx.files.add(inode, mode);
+  const file = ctx.files.add(inode, mode, attr);
   // Pages the kernel cached at an earlier open stay if the file has not changed since.
   // Otherwise its cached size may be old too (a stat less than attr_timeout ago): it must ask
-  // again before the first read, or it would stop reading at the old end.
+  // again before the first read, or it would stop reading at the old end. It need not when
+  // the attributes it was last given are these (the LOOKUP just before this OPEN).
   const cached = ctx.nodes.noteCachedVersion(inode, dataVersion(attr));
-  if (cached !== 'same') ctx.invalidateAttrs(inode);
-  return openReply(ctx, file, openOut(file.fh, cached === 'same' ? OpenOut.KEEP_CACHE : 0));
+  const kernelCurrent = ctx.nodes.kernelHas(inode, kernelVersion(kernelAttrOf(ctx, attr)));
+  if (cached !== 'same' && !kernelCurrent) ctx.invalidateAttrs(inode);
+  // A read-only open has nothing to push at close: the kernel need not send FLUSH.
+  const openFlags = (cached === 'same' ? OpenOut.KEEP_CACHE : 0) |
+    (writes(mode) ? 0 : OpenOut.NOFLUSH);
+  return openReply(ctx, file, openOut(file.fh, openFlags));
 };
 
 const create: Handler = async (req, ctx) => {
@@ -73,12 +78,20 @@ const create: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const exclusive = (flags & O_EXCL) !== 0;
   const modeBits = field(req, 'mode') & PERMISSION_BITS;
-  let attr = await ctx.calls.create(parent, name, modeBits, ownerOf(req), exclusive);
+  let attr: Attr;
+  try {
+    attr = await ctx.calls.create(parent, name, modeBits, ownerOf(req), exclusive);
+  } catch (err) {
+    ctx.dirCache.forget(parent); // EEXIST: its listing here was wrong
+    throw err;
+  }
   if (!exclusive && (flags & O_TRUNC) !== 0 && hasData(ctx, attr)) {
     attr = await truncateForOpen(ctx, attr);
   }
-  const file = ctx.files.add(attr.inode, modeOf(flags));
-  const body = createOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts, file.fh, 0);
+  ctx.dirCache.created(parent, name, attr);
+  const file = ctx.files.add(attr.inode, modeOf(flags), attr);
+  const kattr = kernelAttrOf(ctx, attr);
+  const body = createOut(kattr, ctx.settings.timeouts, file.fh, 0);
   const inode = attr.inode;
   const version = dataVersion(attr);
   return {
@@ -86,6 +99,7 @@ const create: Handler = async (req, ctx) => {
     delivered: () => {
       ctx.nodes.remember(inode);
       ctx.nodes.noteCachedVersion(inode, version);
+      ctx.nodes.noteKernelAttr(inode, kernelVersion(kattr));
     },
     lost: () => void releaseFile(ctx, file),
   };
@@ -96,10 +110,11 @@ const read: Handler = async (req, ctx) => {
   const size = field(req, 'size');
   const offset = field(req, 'offset');
   // What other opens here wrote is read back too (their writes end at the master first).
-  await ctx.files.endWrites(file.inode, file);
-  const buffer = Buffer.allocUnsafe(size);
+  if (ctx.files.othersWrote(file)) await ctx.files.endWrites(file.inode, file);
+  const buffer = ctx.readBuffers.take(size);
   const n = await file.use((h) => h.read(buffer, 0, size, offset));
-  return { parts: n === 0 ? [] : [buffer.subarray(0, n)] };
+  const back = (): void => ctx.readBuffers.give(buffer);
+  return { parts: n === 0 ? [] : [buffer.subarray(0, n)], delivered: back, lost: back };
 };
 
 const write: Handler = async (req, ctx) => {

@@ -1,11 +1,13 @@
 // The /dev/fuse descriptor: several blocking reads outstanding at once, each in its own worker
 // thread (a plain-JS loop over a SharedArrayBuffer slot) rather than libuv's pool, whose threads
 // blocked on /dev/fuse would starve DNS, fs and the reply writes. The main thread copies each
-// request out and frees the slot at once, so reading never waits for the cluster. Replies are one
-// writevSync each (the kernel only copies them). A blocked read keeps the process from exiting:
-// the connection must end (unmount or abort) first. Owns no file system logic.
+// request out and frees the slot at once, so reading never waits for the cluster; a large WRITE
+// is not copied: its handler keeps the slot's buffer and the reader gets a new one (handed over
+// before the slot is freed). Replies are one writevSync each (the kernel only copies them). A
+// blocked read keeps the process from exiting: the connection must end (unmount or abort)
+// first. Owns no file system logic.
 import fs from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { assert, type Logger } from '@antlerfs/protocol';
 import { FUSE_MIN_READ_BUFFER, OUT_HEADER } from './kernel-abi.ts';
 import { writeStruct } from './struct-codec.ts';
@@ -22,19 +24,24 @@ const CONTROL_BYTES = 8;
 const MOUNT_WAIT_MS = 5;
 const MOUNT_WAITS_MAX = 6000;
 
-// Runs in each reader thread: wait for the slot to be free, read one request into it, tell the
-// main thread its length. Plain JS (no loader in worker threads). EPERM means "not mounted
-// yet"; errors other than the transient ones end the thread: ENODEV is the normal end (the
-// file system was unmounted or the connection aborted).
+// Runs in each reader thread: wait for the slot to be free, take the new buffer the main thread
+// may have handed over (it kept the last one), read one request into it, tell the main thread
+// its length. Plain JS (no loader in worker threads). EPERM means "not mounted yet"; errors
+// other than the transient ones end the thread: ENODEV is the normal end (the file system was
+// unmounted or the connection aborted).
 const READER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const control = new Int32Array(workerData.shared, 0, 2);
-const data = new Uint8Array(workerData.shared, ${CONTROL_BYTES});
+const control = new Int32Array(workerData.control, 0, 2);
+let data = new Uint8Array(workerData.data);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 let unmountedWaits = 0;
 for (;;) {
   Atomics.wait(control, 0, ${SLOT_FULL});
+  for (let m = receiveMessageOnPort(workerData.buffers); m !== undefined;
+    m = receiveMessageOnPort(workerData.buffers)) {
+    data = new Uint8Array(m.message);
+  }
   let n;
   try {
     n = fs.readSync(workerData.fd, data, 0, data.length, null);
@@ -56,9 +63,10 @@ for (;;) {
 export interface DeviceHandlers {
   /**
    * One request of `length` bytes in `buf`. `buf` is valid only during the call: everything
-   * needed later (names, write data) must be copied before returning.
+   * needed later (names, write data) must be copied before returning, unless the handler
+   * returns true: it keeps `buf` (views of it) for good, and the reader reads into a new one.
    */
-  onRequest(buf: Buffer, length: number): void;
+  onRequest(buf: Buffer, length: number): boolean;
   /** Every reader ended; `reason` is the errno code of the first (ENODEV: unmounted). */
   onEnd(reason: string): void;
 }
@@ -67,6 +75,8 @@ interface Reader {
   worker: Worker;
   control: Int32Array;
   data: Buffer;
+  /** Where new buffers go to the reader thread. */
+  buffers: MessagePort;
   ended: boolean;
 }
 
@@ -76,6 +86,9 @@ export class FuseDevice {
   private readers: Reader[] = [];
   private endReason: string | null = null;
   private closedFd = false;
+  private bufferBytes = 0;
+  /** Requests whose buffer a handler kept (a new one went to the reader). */
+  buffersKept = 0;
 
   private constructor(fd: number, log: Logger) {
     this.fd = fd;
@@ -106,14 +119,19 @@ export class FuseDevice {
     assert(this.readers.length === 0, 'readers start once');
     assert(count >= 1 && count <= READERS_MAX, `reader count ${count} in 1..${READERS_MAX}`);
     assert(bufferBytes >= FUSE_MIN_READ_BUFFER, `read buffer ${bufferBytes} >= minimum`);
+    this.bufferBytes = bufferBytes;
     for (let i = 0; i < count; i++) {
-      const shared = new SharedArrayBuffer(CONTROL_BYTES + bufferBytes);
+      const control = new SharedArrayBuffer(CONTROL_BYTES);
+      const data = new SharedArrayBuffer(bufferBytes);
+      const channel = new MessageChannel();
       const worker = new Worker(READER_SOURCE, {
-        eval: true, workerData: { fd: this.fd, shared }, name: `fuse-reader-${i}`,
+        eval: true, workerData: { fd: this.fd, control, data, buffers: channel.port2 },
+        transferList: [channel.port2], name: `fuse-reader-${i}`,
       });
+      channel.port1.unref();
       const reader: Reader = {
-        worker, control: new Int32Array(shared, 0, 2),
-        data: Buffer.from(shared, CONTROL_BYTES, bufferBytes), ended: false,
+        worker, control: new Int32Array(control, 0, 2), data: Buffer.from(data),
+        buffers: channel.port1, ended: false,
       };
       worker.on('message', (m: { length?: number; end?: string }) => {
         if (m.length !== undefined) this.deliver(reader, m.length, handlers);
@@ -130,7 +148,13 @@ export class FuseDevice {
   private deliver(reader: Reader, length: number, handlers: DeviceHandlers): void {
     assert(Atomics.load(reader.control, 0) === SLOT_FULL, 'a delivered slot is full');
     try {
-      handlers.onRequest(reader.data, length);
+      if (handlers.onRequest(reader.data, length)) {
+        // Handed over before the slot is freed, so the reader's next read goes into it.
+        const fresh = new SharedArrayBuffer(this.bufferBytes);
+        reader.buffers.postMessage(fresh);
+        reader.data = Buffer.from(fresh);
+        this.buffersKept++;
+      }
     } finally {
       Atomics.store(reader.control, 0, SLOT_FREE);
       Atomics.notify(reader.control, 0);

@@ -8,7 +8,7 @@ import {
   CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
   type Fields, type RequestDef, type Struct,
 } from '@antlerfs/protocol';
-import type { Attr, Client } from '../index.ts';
+import type { Attr, Client, FileHandle, OpenFlags } from '../index.ts';
 
 /** A master request with a status check: what the library's session offers. */
 export interface MasterCaller {
@@ -51,6 +51,22 @@ export function masterCallerOf(client: Client): MasterCaller {
       'the mount needs inode-level metadata calls');
   }
   return session as MasterCaller;
+}
+
+type HandleFor = (attr: Attr, flags: OpenFlags, label: string) => FileHandle;
+
+/**
+ * A library handle of `inode`. With `attr` (what the master said of the file just now, at OPEN
+ * or CREATE) the handle is made from it, through the Client's own handle factory reached like
+ * its session, saving the GETATTR openInode() would send; without, or if a later library no
+ * longer has that factory, openInode() asks the master.
+ */
+export async function openHandle(
+  client: Client, inode: number, flags: OpenFlags, attr: Attr | null,
+): Promise<FileHandle> {
+  const handleFor: unknown = Reflect.get(client, 'handleFor');
+  if (attr === null || typeof handleFor !== 'function') return client.openInode(inode, flags);
+  return (handleFor as HandleFor).call(client, attr, flags, `inode ${inode}`);
 }
 
 function where(parent: number, name: string): string {

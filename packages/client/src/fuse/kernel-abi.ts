@@ -59,6 +59,8 @@ export const SetattrValid = {
 /** fuse_open_out.open_flags bits. */
 export const OpenOut = {
   DIRECT_IO: 1 << 0, KEEP_CACHE: 1 << 1, NONSEEKABLE: 1 << 2, CACHE_DIR: 1 << 3,
+  /** 7.35: no FLUSH at close (older kernels ignore the bit and send it). */
+  NOFLUSH: 1 << 5,
 } as const;
 
 export const GETATTR_FH = 1 << 0;

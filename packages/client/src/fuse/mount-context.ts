@@ -4,12 +4,14 @@
 // this mount wrote but has not yet ended at the master, who owns what a request creates.
 import { assert, FsError, InodeType, type Logger } from '@antlerfs/protocol';
 import type { Attr, Client } from '../index.ts';
+import type { DirCache } from './dir-cache.ts';
 import type { DirHandles } from './dir-handle.ts';
+import type { ReadBuffers } from './read-buffers.ts';
 import type { InodeCalls, Owner } from './inode-calls.ts';
 import { kernelAttr, type KernelAttr } from './kernel-attr.ts';
 import type { NodeTable } from './node-table.ts';
 import type { OpenFiles } from './open-file.ts';
-import { entryOut, type CacheTimeouts } from './reply.ts';
+import { attrOut, entryOut, type CacheTimeouts } from './reply.ts';
 import type { FuseRequest } from './request.ts';
 
 export interface MountSettings {
@@ -25,6 +27,10 @@ export interface MountContext {
   nodes: NodeTable;
   files: OpenFiles;
   dirs: DirHandles;
+  /** Directory attributes and listings known here between master requests. */
+  dirCache: DirCache;
+  /** Reply buffers of READ, reused. */
+  readBuffers: ReadBuffers;
   settings: MountSettings;
   log: Logger;
   /** Names under which files unlinked while open here live on until their last close. */
@@ -36,6 +42,11 @@ export interface MountContext {
 /** What a handler answers: the reply body, and what to do once the kernel has it (or not). */
 export interface Reply {
   parts: readonly Buffer[];
+  /**
+   * An error answer (errno number, parts empty) for an outcome that is no failure of ours, such
+   * as a LOOKUP of a missing name: cheaper than throwing on a path taken thousands of times.
+   */
+  errno?: number;
   /** The kernel received the reply (entries: it now holds a lookup). */
   delivered?: () => void;
   /** The kernel no longer waited for it (interrupted): undo what the reply would have given. */
@@ -80,10 +91,28 @@ export function kernelAttrOf(ctx: MountContext, attr: Attr): KernelAttr {
 
 /** An entry reply; the kernel holds one more lookup of the inode once it has it. */
 export function entryReply(ctx: MountContext, attr: Attr): Reply {
+  const kattr = kernelAttrOf(ctx, attr);
   return {
-    parts: [entryOut(kernelAttrOf(ctx, attr), ctx.settings.timeouts)],
-    delivered: () => ctx.nodes.remember(attr.inode),
+    parts: [entryOut(kattr, ctx.settings.timeouts)],
+    delivered: () => {
+      ctx.nodes.remember(attr.inode);
+      ctx.nodes.noteKernelAttr(attr.inode, kernelVersion(kattr));
+    },
   };
+}
+
+/** An attr reply for `attr`, trusted by the kernel for `attrMs`. */
+export function attrReply(ctx: MountContext, attr: Attr, attrMs: number): Reply {
+  const kattr = kernelAttrOf(ctx, attr);
+  return {
+    parts: [attrOut(kattr, attrMs)],
+    delivered: () => ctx.nodes.noteKernelAttr(attr.inode, kernelVersion(kattr)),
+  };
+}
+
+/** What the kernel's view of a file's data depends on: the size and mtime it was given. */
+export function kernelVersion(kattr: KernelAttr): string {
+  return `${kattr.size}:${kattr.mtime}:${kattr.mtimensec}`;
 }
 
 /** What a file's cached pages are a version of: its length and mtime at the master. */

@@ -2,6 +2,7 @@
 // stays in the foreground until the file system is unmounted (SIGTERM/SIGINT unmount it);
 // `antler-mount -u MOUNTPOINT` unmounts. Exit 0 on a clean end, 1 on a failure, 2 on a usage
 // error, 70 after a bug. Errors a user can act on are printed as one line, without a stack.
+// SIGUSR2 logs the request counters (kernel requests by opcode, master requests by message).
 import path from 'node:path';
 import {
   ConfigError, formatConfig, helpText, loadConfig, Logger, setLogLevel, type ProgramInfo,
@@ -87,6 +88,7 @@ async function serve(config: ReturnType<typeof mountConfig>): Promise<number> {
   process.on('SIGINT', onSignal);
   if (early !== null) onSignal(early);
   process.on('SIGHUP', () => log.info('SIGHUP ignored: options need a remount'));
+  process.on('SIGUSR2', () => session.logStats());
   // A bug that escapes: reader threads blocked on /dev/fuse would keep the process from ever
   // exiting, so the connection is ended first; if even that fails, the kernel ends it when
   // the process dies.

@@ -10,8 +10,9 @@ import { DIR_HANDLERS } from './dir-operations.ts';
 import { ENTRY_HANDLERS } from './entry-operations.ts';
 import { releaseFile, FILE_HANDLERS } from './file-operations.ts';
 import { FuseDevice } from './fuse-device.ts';
+import { DirCache } from './dir-cache.ts';
 import { DirHandles } from './dir-handle.ts';
-import { InodeCalls, masterCallerOf } from './inode-calls.ts';
+import { InodeCalls, masterCallerOf, openHandle } from './inode-calls.ts';
 import { negotiateInit, readBufferBytes, type InitAnswer } from './init-negotiation.ts';
 import { NotifyCode, Opcode } from './kernel-abi.ts';
 import {
@@ -23,7 +24,9 @@ import type { MountConfig } from './mount-options.ts';
 import { NodeTable } from './node-table.ts';
 import { OpenFiles } from './open-file.ts';
 import { initOut, invalInodeOut } from './reply.ts';
+import { ReadBuffers } from './read-buffers.ts';
 import { RequestDispatcher } from './request-dispatcher.ts';
+import { RequestStats } from './request-stats.ts';
 
 /** The kernel sends INIT right after mount(2); if it has not come by then, something is off. */
 const INIT_TIMEOUT_MS = 15_000;
@@ -37,6 +40,7 @@ export class MountSession {
   private readonly device: FuseDevice;
   private readonly ctx: MountContext;
   private readonly dispatcher: RequestDispatcher;
+  private readonly stats = new RequestStats();
   private readonly mountPoint: string;
   /** Mounted already by fusermount3 (no root), which gave us the device. */
   private readonly premounted: boolean;
@@ -62,8 +66,10 @@ export class MountSession {
     this.device = userFd === null ? FuseDevice.open(log) : FuseDevice.adopt(userFd, log);
     this.ctx = {
       calls: new InodeCalls(masterCallerOf(client)), client, nodes: new NodeTable(),
-      files: new OpenFiles((inode, mode) => client.openInode(inode, mode)),
+      files: new OpenFiles((inode, mode, attr) => openHandle(client, inode, mode, attr)),
       dirs: new DirHandles(), log, hidden: new Map(),
+      dirCache: new DirCache({ attrMs: config.attrTimeoutMs, namesMs: config.entryTimeoutMs }),
+      readBuffers: new ReadBuffers(config.maxWriteBytes),
       invalidateAttrs: (inode) => {
         this.device.notify(NotifyCode.INVAL_INODE, [invalInodeOut(inode)]);
       },
@@ -74,8 +80,9 @@ export class MountSession {
     };
     this.dispatcher = new RequestDispatcher({
       replier: this.device, handlers: this.handlers(), ctx: this.ctx, log, debug: config.debug,
-      onBug: (err) => void this.fatal(err),
+      onBug: (err) => void this.fatal(err), stats: this.stats,
     });
+    this.stats.countMasterCallsOf(client);
     this.initialized = new Promise((resolve) => { this.initDone = resolve; });
     this.finished = new Promise((resolve) => { this.finish = resolve; });
   }
@@ -174,6 +181,15 @@ export class MountSession {
     return table;
   }
 
+  /** Logs the request counters (kernel requests by opcode, master requests by message). */
+  logStats(): void {
+    const s = this.stats.snapshot();
+    this.log.info('request counts', {
+      kernel: JSON.stringify(s.kernel), master: JSON.stringify(s.master),
+      answeredHere: this.ctx.dirCache.hits, writeBuffersKept: this.device.buffersKept,
+    });
+  }
+
   /** Unmounts: plainly, or lazily when files are still open (they keep working until closed). */
   async stop(why: string): Promise<void> {
     if (this.ending) return;
@@ -238,6 +254,7 @@ export class MountSession {
     for (const file of this.ctx.files.all()) await releaseFile(this.ctx, file);
     this.client.close();
     this.device.close();
+    this.logStats();
     this.log.info('unmounted', {
       mountPoint: this.mountPoint, requests: this.dispatcher.requestsTotal,
       nodesHeld: this.ctx.nodes.size, forgetsUnknown: this.ctx.nodes.unknownForgets,

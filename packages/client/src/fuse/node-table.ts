@@ -10,6 +10,8 @@ interface NodeState {
   lookups: number;
   /** `length:mtimeMs` of the file when the kernel last cached its pages ('' = unknown). */
   cachedVersion: string;
+  /** kernelVersion() of the attributes last handed to the kernel ('' = unknown). */
+  kernelAttr: string;
 }
 
 export class NodeTable {
@@ -18,7 +20,7 @@ export class NodeTable {
   unknownForgets = 0;
 
   constructor() {
-    this.nodes.set(FUSE_ROOT_ID, { lookups: 1, cachedVersion: '' });
+    this.nodes.set(FUSE_ROOT_ID, { lookups: 1, cachedVersion: '', kernelAttr: '' });
   }
 
   get size(): number {
@@ -33,8 +35,8 @@ export class NodeTable {
   remember(nodeid: number): void {
     assert(Number.isSafeInteger(nodeid) && nodeid >= FUSE_ROOT_ID, `node id ${nodeid}`);
     const node = this.nodes.get(nodeid);
-    if (node === undefined) this.nodes.set(nodeid, { lookups: 1, cachedVersion: '' });
-    else node.lookups++;
+    if (node !== undefined) node.lookups++;
+    else this.nodes.set(nodeid, { lookups: 1, cachedVersion: '', kernelAttr: '' });
   }
 
   /** FORGET: the kernel gives back `count` lookups. Returns false for an unknown node. */
@@ -67,6 +69,20 @@ export class NodeTable {
   /** The data changed through this mount: the next open must not keep cached pages blindly. */
   dataChanged(nodeid: number): void {
     const node = this.nodes.get(nodeid);
-    if (node !== undefined) node.cachedVersion = '';
+    if (node !== undefined) {
+      node.cachedVersion = '';
+      node.kernelAttr = '';
+    }
+  }
+
+  /** The kernel received attributes of `nodeid` whose size and mtime make `version`. */
+  noteKernelAttr(nodeid: number, version: string): void {
+    const node = this.nodes.get(nodeid);
+    if (node !== undefined) node.kernelAttr = version;
+  }
+
+  /** True when the kernel was last given attributes of this `version` (its size is right). */
+  kernelHas(nodeid: number, version: string): boolean {
+    return version !== '' && this.nodes.get(nodeid)?.kernelAttr === version;
   }
 }

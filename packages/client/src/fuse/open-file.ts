@@ -4,7 +4,7 @@
 // next use here opens a fresh handle. Within this mount, a read first ends the writes of the
 // other opens of the same inode, and attributes include their lengths not yet at the master.
 import { assert, FsError } from '@antlerfs/protocol';
-import type { FileHandle, OpenFlags } from '../index.ts';
+import type { Attr, FileHandle, OpenFlags } from '../index.ts';
 
 /** Files open at once through one mount; past it OPEN and CREATE fail with EAGAIN. */
 export const OPEN_FILES_MAX = 65_536;
@@ -12,7 +12,12 @@ export const OPEN_FILES_MAX = 65_536;
 /** How an open file's handle is opened: read-only, read-write, or appending. */
 export type OpenMode = Extract<OpenFlags, 'r' | 'r+' | 'a+'>;
 
-export type HandleOpener = (inode: number, mode: OpenMode) => Promise<FileHandle>;
+/**
+ * Opens a library handle. `attr`: the file's attributes the master gave just now (OPEN, CREATE),
+ * so the handle needs no request of its own; null: it asks the master.
+ */
+export type HandleOpener =
+  (inode: number, mode: OpenMode, attr: Attr | null) => Promise<FileHandle>;
 
 export class OpenFile {
   readonly fh: number;
@@ -21,6 +26,12 @@ export class OpenFile {
   private readonly opener: HandleOpener;
   private handle: FileHandle | null = null;
   private opening: Promise<FileHandle> | null = null;
+  /**
+   * The attributes the master gave when the kernel opened the file, for the first handle; gone
+   * at the first end of writes or reset (they may be old then). Appending handles never use
+   * them: they write at the length they are opened with.
+   */
+  private openedAttr: Attr | null;
   /** Writes through the current handle that the master has not seen ended (no WRITE_END). */
   private dirty = false;
   /** End of the furthest write through the current handle (its file length, at least). */
@@ -32,11 +43,15 @@ export class OpenFile {
   private exclusive: Promise<void> | null = null;
   closed = false;
 
-  constructor(fh: number, inode: number, mode: OpenMode, opener: HandleOpener) {
+  constructor(
+    fh: number, inode: number, mode: OpenMode, opener: HandleOpener, attr: Attr | null = null,
+  ) {
+    assert(attr === null || attr.inode === inode, `attributes of inode ${inode}`);
     this.fh = fh;
     this.inode = inode;
     this.mode = mode;
     this.opener = opener;
+    this.openedAttr = mode === 'a+' ? null : attr;
   }
 
   /** Length this open knows the file has, if it wrote something the master has not seen yet. */
@@ -88,6 +103,7 @@ export class OpenFile {
 
   private runExclusive(kind: 'end-writes' | 'reset' | 'close'): Promise<void> {
     const previous = this.exclusive ?? Promise.resolve();
+    this.openedAttr = null;
     const run = previous.catch(() => undefined).then(async () => {
       await this.whenIdle();
       if (kind === 'close') this.closed = true;
@@ -115,7 +131,9 @@ export class OpenFile {
   private ensureHandle(): Promise<FileHandle> {
     if (this.handle !== null) return Promise.resolve(this.handle);
     if (this.opening === null) {
-      const opening = this.opener(this.inode, this.mode).then((h) => {
+      const attr = this.openedAttr;
+      this.openedAttr = null;
+      const opening = this.opener(this.inode, this.mode, attr).then((h) => {
         if (this.opening === opening) this.handle = h;
         return h;
       });
@@ -154,11 +172,12 @@ export class OpenFiles {
     return this.byFh.size;
   }
 
-  add(inode: number, mode: OpenMode): OpenFile {
+  /** A new open of `inode`; `attr`: what the master said of it just now, if known. */
+  add(inode: number, mode: OpenMode, attr: Attr | null = null): OpenFile {
     if (this.byFh.size >= OPEN_FILES_MAX) {
       throw new FsError('EAGAIN', `${OPEN_FILES_MAX} files open (OPEN_FILES_MAX)`);
     }
-    const file = new OpenFile(this.nextFh++, inode, mode, this.opener);
+    const file = new OpenFile(this.nextFh++, inode, mode, this.opener, attr);
     this.byFh.set(file.fh, file);
     let set = this.byInode.get(inode);
     if (set === undefined) this.byInode.set(inode, (set = new Set()));
@@ -194,6 +213,14 @@ export class OpenFiles {
     let n = 0;
     for (const f of this.byInode.get(inode) ?? []) n = Math.max(n, f.unendedLengthBytes);
     return n;
+  }
+
+  /** True when another open of `file`'s inode has writes the master has not seen ended. */
+  othersWrote(file: OpenFile): boolean {
+    const set = this.byInode.get(file.inode);
+    if (set === undefined || set.size === 1) return false;
+    for (const f of set) if (f !== file && f.hasUnendedWrites) return true;
+    return false;
   }
 
   /** Ends the writes of every open of `inode` (but `except`) that has some. */

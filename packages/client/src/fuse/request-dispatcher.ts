@@ -3,16 +3,24 @@
 // the device's read loop never waits for the master or a chunkserver. Tracks the requests in
 // flight, for INTERRUPT (a read-only request is answered EINTR at once and its late result
 // dropped; one that changes something finishes) and for a drain at unmount.
-import { AssertionError, isInvalid, type Logger } from '@antlerfs/protocol';
+import { assert, AssertionError, isInvalid, type Logger } from '@antlerfs/protocol';
 import { ERRNO, errnoOf } from './errno.ts';
 import { Opcode, opcodeName } from './kernel-abi.ts';
 import type { Handler, MountContext, Reply } from './mount-context.ts';
 import { decodeBody, decodeHeader, type FuseRequest } from './request.ts';
+import type { RequestStats } from './request-stats.ts';
 
 /** Where replies go (the device; a fake in tests). false: the kernel no longer waits. */
 export interface Replier {
   reply(unique: number, errno: number, parts: readonly Buffer[]): boolean;
 }
+
+/**
+ * WRITE data from this size up keeps the read buffer it came in (the device reads the next
+ * request into a new one) rather than being copied out: a copy into fresh memory costs more
+ * than the data's own trip to the chunkservers. Smaller writes are copied.
+ */
+export const WRITE_KEEP_MIN_BYTES = 256 * 1024;
 
 /** Requests that change nothing, so answering EINTR before they finish is safe. */
 const INTERRUPTIBLE = new Set<number>([
@@ -39,6 +47,8 @@ export interface DispatcherOptions {
   debug: boolean;
   /** A failed assertion in our code: the mount cannot be trusted any more. */
   onBug: (err: Error) => void;
+  /** Counts requests by opcode, when given. */
+  stats?: RequestStats;
 }
 
 export class RequestDispatcher {
@@ -57,12 +67,15 @@ export class RequestDispatcher {
     return this.inflight.size;
   }
 
-  /** Called by the device with one request; `buf` is reused after this returns. */
-  onRequest(buf: Buffer, length: number): void {
+  /**
+   * Called by the device with one request; `buf` is reused after this returns false. True: a
+   * large WRITE keeps `buf` (its data is a view of it), so the device must not reuse it.
+   */
+  onRequest(buf: Buffer, length: number): boolean {
     const header = decodeHeader(buf, length);
     if (isInvalid(header)) {
       this.opts.log.warn('malformed request from the kernel', { reason: header.invalid });
-      return;
+      return false;
     }
     const decoded = decodeBody(header, buf);
     if (isInvalid(decoded)) {
@@ -70,17 +83,21 @@ export class RequestDispatcher {
         op: opcodeName(header.opcode), reason: decoded.invalid,
       });
       this.opts.replier.reply(header.unique, ERRNO.EINVAL, []);
-      return;
+      return false;
     }
-    // Write data leaves the read buffer now; the copy is handed to the file handle.
-    if (decoded.data.length > 0) {
+    // Write data leaves the read buffer now (small) or keeps it (large); either way the file
+    // handle gets a buffer nobody else writes to.
+    const kept = decoded.data.length >= WRITE_KEEP_MIN_BYTES;
+    if (decoded.data.length > 0 && !kept) {
       const copy = Buffer.allocUnsafe(decoded.data.length);
       decoded.data.copy(copy);
       decoded.data = copy;
     }
     this.requestsTotal++;
+    this.opts.stats?.countKernel(header.opcode);
     if (header.opcode === Opcode.INTERRUPT) this.interrupt(decoded);
     else this.start(decoded);
+    return kept;
   }
 
   /** Resolves once no request is in flight. */
@@ -123,10 +140,12 @@ export class RequestDispatcher {
       reply.lost?.();
       return;
     }
-    const delivered = this.opts.replier.reply(req.header.unique, 0, reply.parts);
+    const errno = reply.errno ?? 0;
+    assert(errno === 0 || reply.parts.length === 0, 'an error answer has no body');
+    const delivered = this.opts.replier.reply(req.header.unique, errno, reply.parts);
     if (delivered) reply.delivered?.();
     else reply.lost?.();
-    if (this.opts.debug) this.logAnswer(req, 0, delivered);
+    if (this.opts.debug) this.logAnswer(req, errno, delivered);
   }
 
   private fail(req: FuseRequest, entry: Inflight, err: unknown): void {

@@ -1,0 +1,233 @@
+// What this mount knows about directories between master requests, so the requests the kernel
+// sends around every change need no master round trip:
+// - attributes: as the master last gave them, plus this mount's own creations in the directory
+//   since (the master stamps the directory's mtime and ctime with the new entry's ctime). They
+//   answer GETATTR (the kernel asks after each change, for its permission check) for the
+//   attribute timeout after the master's answer, as the kernel's own cache would.
+// - names: the whole listing of a directory made through this mount, kept up to date with this
+//   mount's changes. A LOOKUP of a name not in it is answered ENOENT here (a create's LOOKUP),
+//   for the entry timeout after the master last confirmed, by an unchanged mtime, that nobody
+//   else changed the directory (an expired listing is confirmed by one GETATTR, no dearer than
+//   the LOOKUP). A change whose time the master does not tell (unlink, rename) stops such
+//   confirmations until the listing expires.
+// Every doubt (an error, a change elsewhere, a limit) drops what is known; nothing is guessed.
+import { assert, InodeType } from '@antlerfs/protocol';
+import { FUSE_ROOT_ID as ROOT_INODE } from './kernel-abi.ts';
+import type { Attr } from '../index.ts';
+
+/** Directories remembered at once; the oldest is dropped past it. */
+export const DIRS_MAX = 4096;
+/** Names a remembered listing may hold; a larger directory is not listed here. */
+export const LISTING_NAMES_MAX = 65_536;
+
+export interface DirCacheOptions {
+  /** How long attributes are trusted after the master gave them (0: never). */
+  attrMs: number;
+  /** How long a listing is trusted after the master last confirmed it (0: never). */
+  namesMs: number;
+  /** Monotonic ms (tests inject their own). */
+  nowMs?: () => number;
+}
+
+interface DirState {
+  /** The master's attributes plus this mount's own creations since; null: unknown. */
+  attr: Attr | null;
+  attrUntilMs: number;
+  /** Every name in the directory, or null when not known. */
+  names: Set<string> | null;
+  namesUntilMs: number;
+  /** False after a change whose time is not known: the listing is not renewed any more. */
+  renewable: boolean;
+  /** `parent/name` it was found under (a rename of it must forget its ctime); root: ''. */
+  key: string;
+}
+
+function keyOf(parent: number, name: string): string {
+  return `${parent}/${name}`;
+}
+
+export class DirCache {
+  private readonly opts: DirCacheOptions;
+  private readonly nowMs: () => number;
+  private readonly dirs = new Map<number, DirState>();
+  /** `parent/name` -> inode of the directories remembered. */
+  private readonly byName = new Map<string, number>();
+  /** Lookups and getattrs answered here (for the request counters). */
+  hits = 0;
+
+  constructor(opts: DirCacheOptions) {
+    assert(opts.attrMs >= 0 && opts.namesMs >= 0, 'cache durations are >= 0');
+    this.opts = opts;
+    this.nowMs = opts.nowMs ?? (() => performance.now());
+  }
+
+  get size(): number {
+    return this.dirs.size;
+  }
+
+  /**
+   * The master answered with `attr` just now (GETATTR, LOOKUP, SETATTR). A directory is only
+   * remembered from a LOOKUP (`where`: a rename must find it) or when it is the root.
+   */
+  fetched(attr: Attr, where: { parent: number; name: string } | null = null): void {
+    if (attr.type !== InodeType.DIR || this.opts.attrMs === 0) return;
+    const now = this.nowMs();
+    const st = this.dirs.get(attr.inode);
+    if (st === undefined) {
+      const isRoot = attr.inode === ROOT_INODE;
+      if (where === null && !isRoot) return;
+      if (where !== null && (where.name === '.' || where.name === '..')) return;
+      this.put(attr.inode, {
+        attr, attrUntilMs: now + this.opts.attrMs, names: null, namesUntilMs: 0,
+        renewable: false, key: where === null ? '' : keyOf(where.parent, where.name),
+      });
+      return;
+    }
+    // The directory is as this mount last left it: nobody else changed its names since.
+    const unchanged = st.attr !== null && st.attr.mtimeMs === attr.mtimeMs &&
+      st.attr.ctimeMs === attr.ctimeMs;
+    if (st.names !== null && st.renewable) {
+      if (unchanged) st.namesUntilMs = now + this.opts.namesMs;
+      else this.dropNames(st);
+    }
+    st.attr = attr;
+    st.attrUntilMs = now + this.opts.attrMs;
+    const named = where !== null && where.name !== '.' && where.name !== '..';
+    if (named) this.rekey(attr.inode, st, where);
+  }
+
+  /** The directory was found under another name (renamed elsewhere): index it by that one. */
+  private rekey(inode: number, st: DirState, where: { parent: number; name: string }): void {
+    const key = keyOf(where.parent, where.name);
+    if (st.key === key) return;
+    if (this.byName.get(st.key) === inode) this.byName.delete(st.key);
+    const other = this.byName.get(key);
+    if (other !== undefined && other !== inode) this.forget(other);
+    st.key = key;
+    this.byName.set(key, inode);
+  }
+
+  /** This mount made directory `attr` (MKDIR): it is empty, and its listing is known. */
+  made(parent: number, name: string, attr: Attr): void {
+    this.created(parent, name, attr);
+    if (this.opts.attrMs === 0 || this.opts.namesMs === 0) return;
+    const now = this.nowMs();
+    this.put(attr.inode, {
+      attr, attrUntilMs: now + this.opts.attrMs, names: new Set(),
+      namesUntilMs: now + this.opts.namesMs, renewable: true, key: keyOf(parent, name),
+    });
+  }
+
+  /**
+   * Attributes of directory `inode` still trusted and for how much longer (the kernel may keep
+   * them that long, not a full timeout more), or null.
+   */
+  attrOf(inode: number): { attr: Attr; remainingMs: number } | null {
+    const st = this.dirs.get(inode);
+    if (st === undefined || st.attr === null) return null;
+    const remainingMs = Math.floor(st.attrUntilMs - this.nowMs());
+    if (remainingMs <= 0) return null;
+    this.hits++;
+    return { attr: st.attr, remainingMs };
+  }
+
+  /**
+   * Whether `name` is known not to exist in `parent`: 'absent' (a trusted listing lacks it),
+   * 'unknown', or 'confirm': a listing lacks it but has expired, and one GETATTR of the
+   * directory (fetched()) may renew it.
+   */
+  absence(parent: number, name: string): 'absent' | 'unknown' | 'confirm' {
+    const st = this.dirs.get(parent);
+    if (st === undefined || st.names === null || st.names.has(name)) return 'unknown';
+    if (this.nowMs() >= st.namesUntilMs) {
+      if (st.renewable && st.attr !== null) return 'confirm';
+      this.dropNames(st);
+      return 'unknown';
+    }
+    this.hits++;
+    return 'absent';
+  }
+
+  /** True when `name` is known not to exist in `parent` (a trusted listing lacks it). */
+  knownAbsent(parent: number, name: string): boolean {
+    return this.absence(parent, name) === 'absent';
+  }
+
+  /** The master said `name` exists in `parent` (true) or not (false). */
+  looked(parent: number, name: string, exists: boolean): void {
+    const st = this.dirs.get(parent);
+    if (st === undefined || st.names === null) return;
+    if (st.names.has(name) !== exists) this.dropNames(st);
+  }
+
+  /** This mount created `attr` under `name` (CREATE, MKNOD, MKDIR, SYMLINK). */
+  created(parent: number, name: string, attr: Attr): void {
+    const st = this.dirs.get(parent);
+    if (st === undefined) return;
+    if (st.attr !== null) {
+      // The master stamps the directory with the new entry's ctime.
+      const nlink = st.attr.nlink + (attr.type === InodeType.DIR ? 1 : 0);
+      st.attr = { ...st.attr, mtimeMs: attr.ctimeMs, ctimeMs: attr.ctimeMs, nlink };
+    }
+    this.addName(st, name);
+  }
+
+  /** This mount removed (or renamed away) `name` in `parent`; the time is not known. */
+  removed(parent: number, name: string): void {
+    const child = this.byName.get(keyOf(parent, name));
+    if (child !== undefined) this.forget(child);
+    const st = this.dirs.get(parent);
+    if (st === undefined) return;
+    st.attr = null;
+    st.renewable = false;
+    st.names?.delete(name);
+  }
+
+  /** This mount renamed `from` to `to` (LINK is a rename that keeps `from`). */
+  renamed(
+    from: { parent: number; name: string } | null, to: { parent: number; name: string },
+  ): void {
+    if (from !== null) this.removed(from.parent, from.name);
+    const replaced = this.byName.get(keyOf(to.parent, to.name));
+    if (replaced !== undefined) this.forget(replaced);
+    const st = this.dirs.get(to.parent);
+    if (st === undefined) return;
+    st.attr = null;
+    st.renewable = false;
+    this.addName(st, to.name);
+  }
+
+  /** Something about `inode` (a directory or not) is no longer known: forget it all. */
+  forget(inode: number): void {
+    const st = this.dirs.get(inode);
+    if (st === undefined) return;
+    this.dirs.delete(inode);
+    if (this.byName.get(st.key) === inode) this.byName.delete(st.key);
+  }
+
+  private addName(st: DirState, name: string): void {
+    if (st.names === null) return;
+    st.names.add(name);
+    if (st.names.size > LISTING_NAMES_MAX) this.dropNames(st);
+  }
+
+  private dropNames(st: DirState): void {
+    st.names = null;
+    st.namesUntilMs = 0;
+    st.renewable = false;
+  }
+
+  private put(inode: number, st: DirState): void {
+    this.forget(inode); // re-inserted last: the oldest stays first
+    const other = this.byName.get(st.key);
+    if (other !== undefined) this.forget(other);
+    this.dirs.set(inode, st);
+    if (st.key !== '') this.byName.set(st.key, inode);
+    if (this.dirs.size > DIRS_MAX) {
+      const oldest = this.dirs.keys().next().value;
+      assert(oldest !== undefined, 'a full cache has an oldest entry');
+      this.forget(oldest);
+    }
+    assert(this.byName.size <= this.dirs.size, 'every name maps to a remembered directory');
+  }
+}

@@ -1,0 +1,295 @@
+// Goal: what the mount knows about directories between master requests is right or absent:
+// a listing made here answers absent names until it expires, follows this mount's creates,
+// unlinks and renames, is renewed only when the master shows nobody else changed the
+// directory, and is dropped on any sign of a change elsewhere; attributes answer for the
+// attribute timeout and carry this mount's own creations. Through the handlers: a create's
+// LOOKUP costs no master request in a directory made here, and names created, renamed or
+// unlinked through the mount are seen at once.
+// Method: DirCache with an injected clock; the handlers with an in-memory stand-in master.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import { FsError, InodeType, Logger } from '@antlerfs/protocol';
+import type { Attr, FileHandle } from '../src/index.ts';
+import { DirCache, DIRS_MAX } from '../src/fuse/dir-cache.ts';
+import { DirHandles } from '../src/fuse/dir-handle.ts';
+import { ERRNO } from '../src/fuse/errno.ts';
+import { ENTRY_HANDLERS } from '../src/fuse/entry-operations.ts';
+import { FILE_HANDLERS } from '../src/fuse/file-operations.ts';
+import type { InodeCalls } from '../src/fuse/inode-calls.ts';
+import {
+  ATTR_OUT_HEAD, CREATE_IN, GETATTR_IN, MKDIR_IN, Opcode, RENAME_IN,
+} from '../src/fuse/kernel-abi.ts';
+import type { MountContext, Reply } from '../src/fuse/mount-context.ts';
+import { NodeTable } from '../src/fuse/node-table.ts';
+import { ReadBuffers } from '../src/fuse/read-buffers.ts';
+import { OpenFiles } from '../src/fuse/open-file.ts';
+import { decodeBody, decodeHeader, type FuseRequest } from '../src/fuse/request.ts';
+import { readStruct, type StructDef } from '../src/fuse/struct-codec.ts';
+import { buildRequest } from './fuse-fixtures.ts';
+
+class QuietLogger extends Logger {
+  override log(): void {}
+}
+
+function dirAttr(inode: number, timeMs: number, nlink = 2): Attr {
+  return {
+    inode, type: InodeType.DIR, mode: 0o755, uid: 0, gid: 0, atimeMs: timeMs, mtimeMs: timeMs,
+    ctimeMs: timeMs, nlink, length: 0, goal: 1, trashtimeS: 0,
+  };
+}
+
+function fileAttr(inode: number, timeMs: number): Attr {
+  return { ...dirAttr(inode, timeMs, 1), type: InodeType.FILE, mode: 0o644 };
+}
+
+function clock() {
+  const c = { ms: 0, now: () => c.ms };
+  return c;
+}
+
+test('a listing made here answers absent names and follows this mount\'s changes', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.fetched(dirAttr(1, 0));
+  cache.made(1, 'd', dirAttr(5, 10));
+  assert.ok(cache.knownAbsent(5, 'x'), 'a new directory is empty');
+  assert.not.ok(cache.knownAbsent(1, 'x'), 'the root listing is not known');
+  assert.is(cache.attrOf(1)!.attr.nlink, 3, 'mkdir counts a link in the parent');
+  assert.is(cache.attrOf(1)!.attr.mtimeMs, 10, 'the parent is stamped with the new ctime');
+  cache.created(5, 'x', fileAttr(6, 20));
+  assert.not.ok(cache.knownAbsent(5, 'x'), 'created here: it exists');
+  assert.is(cache.attrOf(5)!.attr.mtimeMs, 20);
+  cache.renamed({ parent: 5, name: 'x' }, { parent: 5, name: 'y' });
+  assert.ok(cache.knownAbsent(5, 'x'), 'renamed away');
+  assert.not.ok(cache.knownAbsent(5, 'y'), 'renamed to');
+  assert.is(cache.attrOf(5), null, 'a rename leaves the time unknown');
+  cache.removed(5, 'y');
+  assert.ok(cache.knownAbsent(5, 'y'), 'unlinked');
+  c.ms = 1000;
+  assert.not.ok(cache.knownAbsent(5, 'z'), 'the listing expires');
+});
+
+test('a listing is renewed only while the master shows nobody else changed it', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.made(1, 'd', dirAttr(5, 10));
+  cache.created(5, 'a', fileAttr(6, 20));
+  c.ms = 900;
+  cache.fetched(dirAttr(5, 20)); // as this mount left it
+  c.ms = 1500;
+  assert.ok(cache.knownAbsent(5, 'b'), 'renewed at 900');
+  cache.fetched(dirAttr(5, 30)); // someone else changed it
+  assert.not.ok(cache.knownAbsent(5, 'b'), 'dropped at once');
+
+  cache.made(1, 'e', dirAttr(7, 40));
+  cache.removed(7, 'none');
+  c.ms = 2000;
+  cache.fetched(dirAttr(7, 50)); // the unlink's own time: not a confirmation
+  c.ms = 2600;
+  assert.not.ok(cache.knownAbsent(7, 'b'), 'not renewed after a change of unknown time');
+});
+
+test('what the master says overrides the listing; sizes and names are bounded', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.made(1, 'd', dirAttr(5, 10));
+  cache.looked(5, 'ghost', true);
+  assert.not.ok(cache.knownAbsent(5, 'other'), 'a name it lacked exists: listing dropped');
+  cache.made(1, 'e', dirAttr(7, 10));
+  cache.made(7, 'sub', dirAttr(8, 11));
+  cache.removed(7, 'sub');
+  assert.is(cache.attrOf(8), null, 'a removed directory is forgotten');
+  cache.made(1, 'f', dirAttr(9, 12));
+  cache.fetched(dirAttr(9, 12), { parent: 1, name: 'moved' }); // renamed elsewhere
+  cache.renamed({ parent: 1, name: 'moved' }, { parent: 1, name: 'again' });
+  assert.is(cache.attrOf(9), null, 'found under its new name: a rename here forgets it');
+  const off = new DirCache({ attrMs: 0, namesMs: 0, nowMs: c.now });
+  off.made(1, 'd', dirAttr(5, 10));
+  assert.not.ok(off.knownAbsent(5, 'x'), 'timeouts of 0 keep nothing');
+  assert.is(off.attrOf(5), null);
+  for (let i = 0; i < DIRS_MAX + 10; i++) cache.made(1, `n${i}`, dirAttr(100 + i, 10));
+  assert.ok(cache.size <= DIRS_MAX, `at most ${DIRS_MAX} directories`);
+  assert.is(cache.attrOf(100 + DIRS_MAX + 9)?.attr.inode, 100 + DIRS_MAX + 9, 'the newest stays');
+  const fresh = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  fresh.fetched(dirAttr(9, 1));
+  assert.is(fresh.attrOf(9), null, 'a directory found by inode alone is not remembered');
+  c.ms = 400;
+  fresh.fetched(dirAttr(1, 1));
+  assert.is(fresh.attrOf(1)!.remainingMs, 1000, 'the root is');
+  c.ms = 1000;
+  assert.is(fresh.attrOf(1)!.remainingMs, 400, 'trusted for what is left of the timeout');
+});
+
+interface Named {
+  parent: number;
+  name: string;
+}
+
+/** A tiny master with a call log, enough for lookups, creates, renames and unlinks. */
+function fakeMaster() {
+  const calls: string[] = [];
+  const nodes = new Map<number, Attr>([[1, dirAttr(1, 0)]]);
+  const names = new Map<string, number>();
+  let next = 100;
+  let timeMs = 1;
+  const find = (p: number, n: string): Attr => {
+    const i = names.get(`${p}/${n}`);
+    if (i === undefined) throw new FsError('ENOENT', n);
+    return nodes.get(i)!;
+  };
+  const touch = (p: number): void => {
+    timeMs++;
+    nodes.set(p, { ...nodes.get(p)!, mtimeMs: timeMs, ctimeMs: timeMs });
+  };
+  const add = (p: number, n: string, a: Attr): Attr => {
+    if (names.has(`${p}/${n}`)) throw new FsError('EEXIST', n);
+    touch(p);
+    const made = { ...a, ctimeMs: timeMs, mtimeMs: timeMs };
+    nodes.set(made.inode, made);
+    names.set(`${p}/${n}`, made.inode);
+    return made;
+  };
+  const api = {
+    lookup: async (p: number, n: string) => { calls.push(`lookup ${n}`); return find(p, n); },
+    getattr: async (i: number) => { calls.push(`getattr ${i}`); return nodes.get(i)!; },
+    create: async (p: number, n: string) => {
+      calls.push(`create ${n}`);
+      return add(p, n, fileAttr(next++, 0));
+    },
+    mkdir: async (p: number, n: string) => {
+      calls.push(`mkdir ${n}`);
+      return add(p, n, dirAttr(next++, 0));
+    },
+    unlink: async (p: number, n: string) => {
+      calls.push(`unlink ${n}`);
+      find(p, n);
+      names.delete(`${p}/${n}`);
+      touch(p);
+    },
+    rename: async (from: Named, to: Named) => {
+      calls.push(`rename ${from.name} ${to.name}`);
+      const a = find(from.parent, from.name);
+      names.delete(`${from.parent}/${from.name}`);
+      names.set(`${to.parent}/${to.name}`, a.inode);
+      touch(from.parent);
+    },
+  };
+  return { calls, names, add, api };
+}
+
+function context(m: ReturnType<typeof fakeMaster>, c: ReturnType<typeof clock>): MountContext {
+  const opener = async (): Promise<FileHandle> =>
+    ({ close: async () => undefined }) as unknown as FileHandle;
+  return {
+    calls: m.api as unknown as InodeCalls, client: {} as MountContext['client'],
+    nodes: new NodeTable(), files: new OpenFiles(opener), dirs: new DirHandles(),
+    readBuffers: new ReadBuffers(64 * 1024),
+    dirCache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now }),
+    log: new QuietLogger('test'), hidden: new Map(), invalidateAttrs: () => undefined,
+    settings: { timeouts: { entryMs: 1000, attrMs: 1000 }, readOnly: false, negativeTimeoutMs: 0 },
+  };
+}
+
+function req(opcode: number, o: { nodeid?: number; struct?: StructDef;
+  arg?: Record<string, number>; names?: string[] } = {}): FuseRequest {
+  const buf = buildRequest({ opcode, ...o });
+  const header = decodeHeader(buf, buf.length);
+  assert.ok(!('invalid' in header));
+  const r = decodeBody(header as Exclude<typeof header, { invalid: string }>, buf);
+  assert.ok(!('invalid' in r));
+  return r as FuseRequest;
+}
+
+/** 'found', or 'ENOENT' when the LOOKUP is answered with that errno. */
+async function lookupErrno(ctx: MountContext, parent: number, name: string): Promise<string> {
+  const r = await ENTRY_HANDLERS.LOOKUP(req(Opcode.LOOKUP, { nodeid: parent, names: [name] }), ctx);
+  return r!.errno === ERRNO.ENOENT ? 'ENOENT' : r!.errno === undefined ? 'found' : String(r!.errno);
+}
+
+const body = (r: Reply | null): Buffer => Buffer.concat(r!.parts);
+
+test('through the handlers: creates, renames and unlinks here show at once', async () => {
+  const m = fakeMaster();
+  const c = clock();
+  const ctx = context(m, c);
+  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
+    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['d'],
+  }), ctx);
+  made!.delivered?.();
+  const d = m.names.get('1/d')!;
+  m.calls.length = 0;
+  assert.is(await lookupErrno(ctx, d, 'f'), 'ENOENT');
+  assert.equal(m.calls, [], 'the create\'s LOOKUP costs no master request');
+  await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+    nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
+      mode: 0o644 }, names: ['f'],
+  }), ctx);
+  assert.is(await lookupErrno(ctx, d, 'f'), 'found', 'created here: asked of the master');
+  const getattrOfD = req(Opcode.GETATTR, { nodeid: d, struct: GETATTR_IN });
+  const got = await ENTRY_HANDLERS.GETATTR(getattrOfD, ctx);
+  assert.is(readStruct(ATTR_OUT_HEAD, body(got), 0).attrValid, 1, 'answered here');
+  assert.equal(m.calls, ['create f', 'lookup f'], 'the GETATTR after the create is local');
+  await ENTRY_HANDLERS.RENAME(req(Opcode.RENAME, {
+    nodeid: d, struct: RENAME_IN, arg: { newdir: d }, names: ['f', 'g'],
+  }), ctx);
+  assert.is(await lookupErrno(ctx, d, 'f'), 'ENOENT', 'renamed away');
+  assert.is(await lookupErrno(ctx, d, 'g'), 'found', 'renamed to');
+  await ENTRY_HANDLERS.UNLINK(req(Opcode.UNLINK, { nodeid: d, names: ['g'] }), ctx);
+  m.calls.length = 0;
+  assert.is(await lookupErrno(ctx, d, 'g'), 'ENOENT');
+  assert.equal(m.calls, [], 'unlinked here: known absent');
+  await ENTRY_HANDLERS.GETATTR(getattrOfD, ctx);
+  assert.equal(m.calls, [`getattr ${d}`], 'after an unlink the directory is asked again');
+  // Another client creates a name: within the entry timeout it is not seen, after it it is.
+  m.add(d, 'other', fileAttr(500, 0));
+  assert.is(await lookupErrno(ctx, d, 'other'), 'ENOENT');
+  c.ms = 1000;
+  assert.is(await lookupErrno(ctx, d, 'other'), 'found', 'seen once the listing expired');
+  // A failed create forgets the directory: its listing was wrong.
+  c.ms = 0;
+  const e = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
+    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['e'],
+  }), ctx);
+  e!.delivered?.();
+  const eInode = m.names.get('1/e')!;
+  m.add(eInode, 'x', fileAttr(501, 0));
+  const failed = await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+    nodeid: eInode, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_EXCL,
+      mode: 0o644 }, names: ['x'],
+  }), ctx).then(() => 'created', (err: unknown) => (err as FsError).code);
+  assert.is(failed, 'EEXIST');
+  assert.is(await lookupErrno(ctx, eInode, 'y'), 'ENOENT');
+  assert.is(m.calls.at(-1), 'lookup y', 'asked of the master again');
+});
+
+test('an expired listing is confirmed by a GETATTR, dropped when changed elsewhere', async () => {
+  const m = fakeMaster();
+  const c = clock();
+  const ctx = context(m, c);
+  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
+    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['d'],
+  }), ctx);
+  made!.delivered?.();
+  const d = m.names.get('1/d')!;
+  await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+    nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
+      mode: 0o644 }, names: ['a'],
+  }), ctx);
+  c.ms = 1500;
+  m.calls.length = 0;
+  assert.is(await lookupErrno(ctx, d, 'b'), 'ENOENT');
+  assert.equal(m.calls, [`getattr ${d}`], 'one GETATTR renews the listing');
+  c.ms = 2000;
+  assert.is(await lookupErrno(ctx, d, 'c'), 'ENOENT');
+  assert.equal(m.calls, [`getattr ${d}`], 'renewed from 1500');
+  m.add(d, 'z', fileAttr(600, 0)); // another client
+  c.ms = 3000;
+  m.calls.length = 0;
+  assert.is(await lookupErrno(ctx, d, 'z'), 'found', 'the change elsewhere shows');
+  assert.equal(m.calls, [`getattr ${d}`, 'lookup z']);
+  assert.is(await lookupErrno(ctx, d, 'q'), 'ENOENT');
+  assert.is(m.calls.at(-1), 'lookup q', 'the listing is gone: the master answers');
+});
+
+test.run();
