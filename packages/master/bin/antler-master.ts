@@ -6,6 +6,9 @@ import {
 import {
   MASTER_CONFIG_SCHEMA, MASTER_VERSION, Master, configChanges, masterConfigFrom, type MasterConfig,
 } from '../src/index.ts';
+import { limitHeapGrowth } from '../src/heap-growth.ts';
+
+limitHeapGrowth();
 
 const info = {
   name: 'antler-master', version: MASTER_VERSION,

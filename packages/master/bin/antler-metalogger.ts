@@ -9,6 +9,9 @@ import {
 } from '../src/metalogger/config.ts';
 import { METALOGGER_VERSION, Metalogger } from '../src/metalogger/metalogger.ts';
 import { formatPromotion, promoteFolder } from '../src/metalogger/promote.ts';
+import { limitHeapGrowth } from '../src/heap-growth.ts';
+
+limitHeapGrowth(); // a metalogger holds a whole copy of the metadata too
 
 const info = {
   name: 'antler-metalogger', version: METALOGGER_VERSION,

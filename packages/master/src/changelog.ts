@@ -286,7 +286,15 @@ async function syncDir(dir: string): Promise<void> {
   try { await fh.sync(); } finally { await fh.close(); }
 }
 
-/** Appends records with group commit: one writev + fdatasync per batch, never blocking. */
+/**
+ * Flags of a changelog file: created anew, written only, and O_DSYNC so each write returns
+ * once its data is on disk (fdatasync semantics). One batch is then one pwritev in one trip
+ * to the thread pool, instead of a write and an fdatasync as two trips.
+ */
+const CHANGELOG_OPEN_FLAGS =
+  fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_DSYNC;
+
+/** Appends records with group commit: one O_DSYNC writev per batch, never blocking. */
 export class ChangelogWriter {
   private fh: fsp.FileHandle;
   private fileFirstVersion: number;
@@ -327,7 +335,7 @@ export class ChangelogWriter {
     dir: string, firstVersion: number,
   ): Promise<{ fh: fsp.FileHandle; filePath: string }> {
     const filePath = path.join(dir, changelogFileName(firstVersion));
-    const fh = await fsp.open(filePath, 'wx');
+    const fh = await fsp.open(filePath, CHANGELOG_OPEN_FLAGS, 0o666);
     await fh.write(changelogHeader(firstVersion), 0, CHANGELOG_HEADER_BYTES, 0);
     await fh.sync();
     await syncDir(dir);
@@ -432,8 +440,9 @@ export class ChangelogWriter {
   private kick(): void {
     if (this.flushing || this.failed !== null) return;
     this.flushing = true;
-    // setImmediate lets the records of this turn of the event loop join the batch.
-    setImmediate(() => {
+    // After the current callback and its promise jobs: the changes of every request that one
+    // read of a socket brought join the batch, and a lone change waits for no timer or poll.
+    process.nextTick(() => {
       this.flushLoop().catch((err: unknown) => this.fail(err));
     });
   }
@@ -466,7 +475,7 @@ export class ChangelogWriter {
       written += r.bytesWritten;
       if (written < batch.bytes) buffers = [Buffer.concat(batch.buffers).subarray(written)];
     }
-    await this.fh.datasync();
+    // No fdatasync: the file is O_DSYNC, so the data written is on disk now.
     const ms = performance.now() - t0;
     this.positionBytes += batch.bytes;
     const records = batch.lastVersion - batch.firstVersion + 1;

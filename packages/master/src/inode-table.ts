@@ -51,7 +51,7 @@ abstract class NodeBase {
 }
 
 export class DirNode extends NodeBase {
-  readonly type = InodeType.DIR;
+  declare readonly type: typeof InodeType.DIR;
   /** The one directory holding this one (the root is its own parent). */
   parent: number;
   readonly children = new Map<string, number>();
@@ -65,15 +65,38 @@ export class DirNode extends NodeBase {
   }
 }
 
+/** The chunks of a file without any: one shared empty map, never written. */
+const NO_CHUNKS: ReadonlyMap<number, number> = new Map();
+
 export class FileNode extends NodeBase {
-  readonly type = InodeType.FILE;
+  declare readonly type: typeof InodeType.FILE;
   lengthBytes = 0;
-  /** Chunk id by chunk index; a missing index is a hole (a map, so sparse files stay small). */
-  readonly chunks = new Map<number, number>();
+  /**
+   * Chunk id by chunk index; a missing index is a hole (a map, so sparse files stay small).
+   * Made by the first chunk: most files of a large namespace are small or empty, and an empty
+   * Map costs more than the rest of the node.
+   */
+  private chunkMap: Map<number, number> | null = null;
+
+  get chunks(): ReadonlyMap<number, number> {
+    return this.chunkMap ?? NO_CHUNKS;
+  }
+
+  setChunk(chunkIndex: number, chunkId: number): void {
+    if (this.chunkMap === null) this.chunkMap = new Map();
+    this.chunkMap.set(chunkIndex, chunkId);
+  }
+
+  /** Removes the chunk at `chunkIndex`; the map goes with the last one. */
+  deleteChunk(chunkIndex: number): void {
+    const map = this.chunkMap;
+    assert(map !== null && map.delete(chunkIndex), `chunk index ${chunkIndex} of ${this.inode}`);
+    if (map.size === 0) this.chunkMap = null;
+  }
 }
 
 export class SymlinkNode extends NodeBase {
-  readonly type = InodeType.SYMLINK;
+  declare readonly type: typeof InodeType.SYMLINK;
   readonly target: string;
 
   constructor(init: NodeInit, target: string) {
@@ -83,6 +106,13 @@ export class SymlinkNode extends NodeBase {
 }
 
 export type Node = DirNode | FileNode | SymlinkNode;
+
+// The type lives on each class's prototype, not in every node (one field less per inode).
+for (const [cls, type] of [
+  [DirNode, InodeType.DIR], [FileNode, InodeType.FILE], [SymlinkNode, InodeType.SYMLINK],
+] as const) {
+  Object.defineProperty(cls.prototype, 'type', { value: type, enumerable: true });
+}
 
 export function newDir(init: NodeInit, parent: number): DirNode {
   return new DirNode(init, parent);
@@ -96,15 +126,31 @@ export function newSymlink(init: NodeInit, target: string): SymlinkNode {
   return new SymlinkNode(init, target);
 }
 
-/** The inode table: number -> node, with counts by type for statfs and the monitor. */
+/** Inodes per page of the table: numbers are handed out in order, so pages fill densely. */
+export const INODE_PAGE_SIZE = 1024;
+const INODE_PAGE_SHIFT = 10;
+assert(1 << INODE_PAGE_SHIFT === INODE_PAGE_SIZE, 'the page shift matches the page size');
+
+/** One page of the table: nodes by inode number within the page, and how many it holds. */
+interface InodePage {
+  readonly nodes: (Node | undefined)[];
+  count: number;
+}
+
+/**
+ * The inode table: number -> node, with counts by type for statfs and the monitor. Pages of
+ * INODE_PAGE_SIZE slots (a pointer each) rather than one Map entry per inode: a third of the
+ * memory, and a page goes once its last inode does. Iteration is by page, then by number.
+ */
 export class InodeTable {
-  private readonly nodes = new Map<number, Node>();
+  private readonly pages = new Map<number, InodePage>();
+  private nodeCount = 0;
   private readonly countByType = {
     [InodeType.FILE]: 0, [InodeType.DIR]: 0, [InodeType.SYMLINK]: 0,
   };
 
   get size(): number {
-    return this.nodes.size;
+    return this.nodeCount;
   }
 
   count(type: InodeTypeCode): number {
@@ -112,29 +158,51 @@ export class InodeTable {
   }
 
   get(inode: number): Node | undefined {
-    return this.nodes.get(inode);
+    return this.pages.get(Math.floor(inode / INODE_PAGE_SIZE))?.nodes[inode % INODE_PAGE_SIZE];
   }
 
   has(inode: number): boolean {
-    return this.nodes.has(inode);
+    return this.get(inode) !== undefined;
   }
 
   add(node: Node): void {
-    assert(!this.nodes.has(node.inode), `inode ${node.inode} added twice`);
     assert(node.inode >= ROOT_INODE && node.inode <= INODE_MAX, `inode ${node.inode} in range`);
-    this.nodes.set(node.inode, node);
+    const pageIndex = Math.floor(node.inode / INODE_PAGE_SIZE);
+    let page = this.pages.get(pageIndex);
+    if (page === undefined) {
+      page = { nodes: new Array<Node | undefined>(INODE_PAGE_SIZE).fill(undefined), count: 0 };
+      this.pages.set(pageIndex, page);
+    }
+    const slot = node.inode % INODE_PAGE_SIZE;
+    assert(page.nodes[slot] === undefined, `inode ${node.inode} added twice`);
+    page.nodes[slot] = node;
+    page.count++;
+    this.nodeCount++;
     this.countByType[node.type]++;
   }
 
   remove(node: Node): void {
-    assert(this.nodes.get(node.inode) === node, `inode ${node.inode} removed twice`);
+    const pageIndex = Math.floor(node.inode / INODE_PAGE_SIZE);
+    const page = this.pages.get(pageIndex);
+    const slot = node.inode % INODE_PAGE_SIZE;
+    assert(page !== undefined && page.nodes[slot] === node, `inode ${node.inode} removed twice`);
     assert(node.inode !== ROOT_INODE, 'the root is never removed');
-    this.nodes.delete(node.inode);
+    page.nodes[slot] = undefined;
+    page.count--;
+    if (page.count === 0) this.pages.delete(pageIndex);
+    this.nodeCount--;
     this.countByType[node.type]--;
   }
 
-  values(): IterableIterator<Node> {
-    return this.nodes.values();
+  /** Every node; nodes added or removed meanwhile may or may not be seen (as with a Map). */
+  *values(): Generator<Node, void, undefined> {
+    for (const page of this.pages.values()) {
+      const nodes = page.nodes;
+      for (let slot = 0; slot < INODE_PAGE_SIZE; slot++) {
+        const node = nodes[slot];
+        if (node !== undefined) yield node;
+      }
+    }
   }
 }
 

@@ -370,7 +370,7 @@ function readInodes(r: DumpReader, md: Metadata): number {
       const file = newFile(init);
       file.lengthBytes = r.u64();
       const n = r.count(12);
-      for (let j = 0; j < n; j++) file.chunks.set(r.u32(), r.u64());
+      for (let j = 0; j < n; j++) file.setChunk(r.u32(), r.u64());
       node = file;
     } else if (type === InodeType.DIR) {
       node = newDir(init, 0);

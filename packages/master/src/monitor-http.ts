@@ -47,6 +47,23 @@ export interface MasterStatus {
   requests: Record<string, number>;
 }
 
+/** This process's memory (the master's): resident set and V8 heap, in bytes. */
+export interface ProcessMemory {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  arrayBuffersBytes: number;
+}
+
+export function processMemory(): ProcessMemory {
+  const m = process.memoryUsage();
+  return {
+    rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal,
+    externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers,
+  };
+}
+
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -70,7 +87,7 @@ function metaloggerRows(s: MasterStatus): string {
     `<td>${m.lagVersions}</td><td>${m.lagMs}</td><td>${m.sync ? 'yes' : 'no'}</td></tr>`).join('');
 }
 
-export function statusPage(s: MasterStatus): string {
+export function statusPage(s: MasterStatus, memory: ProcessMemory = processMemory()): string {
   const servers = s.chunkservers.map((cs) => `<tr><td>${cs.csId}</td>` +
     `<td>${escapeHtml(`${cs.host}:${cs.port}`)}</td><td>${escapeHtml(cs.state)}</td>` +
     `<td>${bytes(cs.totalBytes)}</td><td>${bytes(cs.freeBytes)}</td>` +
@@ -94,6 +111,7 @@ th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body
 <h2>Metaloggers</h2><p>synchronous mode: ${escapeHtml(sync)}</p>
 <table><tr><th>name</th><th>host</th><th>state</th><th>acked version</th><th>lag (versions)</th>
 <th>lag (ms)</th><th>sync</th></tr>${metaloggerRows(s)}</table>
+<h2>Memory</h2>${table(Object.entries(memory).map(([k, v]) => [k, bytes(v)]))}
 <h2>Changelog</h2>${table(Object.entries(s.changelog))}
 <h2>Last dump</h2>${table(Object.entries(s.dump))}
 <h2>Deletion queue</h2>${table(Object.entries(s.deletionQueue))}
@@ -156,7 +174,8 @@ export class MonitorHttp {
     const pathname = (req.url ?? '/').split('?')[0];
     try {
       if (pathname === '/api/status') {
-        send(200, 'application/json', JSON.stringify(this.status(), null, 1) + '\n');
+        const status = { ...this.status(), memory: processMemory() };
+        send(200, 'application/json', JSON.stringify(status, null, 1) + '\n');
       } else if (pathname === '/api/health') {
         send(200, 'application/json', JSON.stringify(this.health(), null, 1) + '\n');
       } else if (pathname === '/') {

@@ -90,7 +90,7 @@ function cutChunks(file: FileNode, firstIndex: number): number[] {
   for (const [index, chunkId] of file.chunks) {
     if (index < firstIndex) continue;
     freed.push(chunkId);
-    file.chunks.delete(index);
+    file.deleteChunk(index);
   }
   return freed;
 }
@@ -278,7 +278,7 @@ export class Namespace {
     assert(!file.chunks.has(chunkIndex), `chunk index ${chunkIndex} of ${inode} is a hole`);
     assert(chunkIndex < FILE_LENGTH_MAX_BYTES / CHUNK_SIZE_BYTES,
       `chunk index ${chunkIndex} in range`);
-    file.chunks.set(chunkIndex, chunkId);
+    file.setChunk(chunkIndex, chunkId);
   }
 
   /** The end of a write: the file grows to `lengthBytes` if that is larger; mtime is set. */

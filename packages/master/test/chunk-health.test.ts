@@ -12,7 +12,7 @@ import { FileNode, type Node } from '../src/inode-table.ts';
 
 function file(inode: number, goal: number, chunkIds: number[]): FileNode {
   const f = new FileNode({ inode, mode: 0o644, uid: 0, gid: 0, timeMs: 0, goal, trashtimeS: 0 });
-  chunkIds.forEach((id, i) => f.chunks.set(i, id));
+  chunkIds.forEach((id, i) => f.setChunk(i, id));
   f.lengthBytes = chunkIds.length * CHUNK_SIZE_BYTES;
   return f;
 }

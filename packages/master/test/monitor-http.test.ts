@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { Logger, setLogLevel } from '@antlerfs/protocol';
 import { defaultMasterConfig } from '../src/config.ts';
 import { Master } from '../src/master.ts';
-import type { MasterStatus } from '../src/monitor-http.ts';
+import type { MasterStatus, ProcessMemory } from '../src/monitor-http.ts';
 import { FakeChunkserver } from './fake-chunkserver.ts';
 import { removeTempDirs, tempDir } from './helpers.ts';
 
@@ -38,7 +38,9 @@ test('status JSON and HTML; 404, 405; hostile input does not hurt', async () => 
   const res = await fetch(`${base}/api/status`);
   assert.is(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /json/);
-  const status = await res.json() as MasterStatus;
+  const status = await res.json() as MasterStatus & { memory: ProcessMemory };
+  assert.ok(status.memory.rssBytes > 0 && status.memory.heapUsedBytes > 0, 'memory is reported');
+  assert.ok(status.memory.heapUsedBytes <= status.memory.heapTotalBytes, 'heap used fits');
   assert.is(status.metaVersion, m.store.version);
   assert.is(status.inodes, 1);
   assert.is(status.dirs, 1);

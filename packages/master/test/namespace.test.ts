@@ -80,8 +80,8 @@ test('unlink and rmdir', () => {
   const d = mk(ns, 1, 'd', InodeType.DIR);
   const f = mk(ns, d, 'f');
   const file = ns.file(f) as FileNode;
-  file.chunks.set(0, 11);
-  file.chunks.set(5, 12);
+  file.setChunk(0, 11);
+  file.setChunk(5, 12);
   fails('ENOTEMPTY', () => ns.rmdir(1, 'd', 3000));
   fails('ENOTDIR', () => ns.rmdir(d, 'f', 3000));
   fails('EISDIR', () => ns.unlink(1, 'd', 3000));
@@ -99,7 +99,7 @@ test('unlink and rmdir', () => {
 test('hard links: nlink, EPERM on directories, chunks freed with the last name', () => {
   const ns = fresh();
   const f = mk(ns, 1, 'f');
-  (ns.file(f) as FileNode).chunks.set(0, 7);
+  (ns.file(f) as FileNode).setChunk(0, 7);
   const d = mk(ns, 1, 'd', InodeType.DIR);
   ns.link(f, d, 'g', 3000);
   assert.is(ns.node(f).nlink, 2);
@@ -118,7 +118,7 @@ test('rename: POSIX cases', () => {
   const c = mk(ns, b, 'c', InodeType.DIR);
   const f = mk(ns, 1, 'f');
   const g = mk(ns, 1, 'g');
-  (ns.file(g) as FileNode).chunks.set(0, 99);
+  (ns.file(g) as FileNode).setChunk(0, 99);
   const empty = mk(ns, 1, 'empty', InodeType.DIR);
   const full = mk(ns, 1, 'full', InodeType.DIR);
   mk(ns, full, 'x');
@@ -176,7 +176,7 @@ test('setattr and truncate', () => {
   fails('EINVAL', () => ns.setattr({ ...zero, inode: f, setMask: SetAttr.LENGTH, timeMs: 0 }));
   const file = ns.file(f);
   const MiB64 = 64 * 1024 * 1024;
-  for (const i of [0, 1, 2, 3]) file.chunks.set(i, 100 + i);
+  for (const i of [0, 1, 2, 3]) file.setChunk(i, 100 + i);
   ns.truncate(f, 4 * MiB64, 7000);
   assert.is(file.lengthBytes, 4 * MiB64, 'grow: only the length changes');
   assert.equal(ns.truncate(f, MiB64 + 5, 7100).sort(), [102, 103], 'whole chunks past the end go');

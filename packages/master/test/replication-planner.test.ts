@@ -60,7 +60,7 @@ function setup(opts: { servers: number; limits?: Partial<PlannerLimits> }) {
       const id = inode * 1000 + i;
       registry.add(id, 1);
       for (const cs of holders) registry.addCopy(id, cs, true);
-      f.chunks.set(i, id);
+      f.setChunk(i, id);
       ids.push(id);
     });
     f.lengthBytes = copies.length * CHUNK_SIZE_BYTES;
