@@ -279,37 +279,48 @@ export class ChunkStore {
     if (size === 0) return Buffer.alloc(0);
     const firstBlock = Math.floor(offset / BLOCK_SIZE_BYTES);
     const lastBlock = Math.floor((offset + size - 1) / BLOCK_SIZE_BYTES);
-    return entry.lock.with('shared', async () => {
+    // A free lock is taken without a wait (the common case on the data path).
+    if (!entry.lock.tryAcquire('shared')) await entry.lock.acquire('shared');
+    try {
       this.recheck(entry, version);
       refuseDamaged(entry);
       // Blocks are locked in ascending order, so two multi-block holders never deadlock.
       for (let b = firstBlock; b <= lastBlock; b++) {
-        await this.blockLock(entry, b).acquire('shared');
+        const lock = this.blockLock(entry, b);
+        if (!lock.tryAcquire('shared')) await lock.acquire('shared');
       }
       try {
         return await this.withFile(entry, (f) => f.read(offset, size));
       } finally {
         for (let b = firstBlock; b <= lastBlock; b++) this.releaseBlock(entry, b, 'shared');
       }
-    });
+    } finally {
+      entry.lock.release('shared');
+    }
   }
 
-  /** Writes `data` into one block; `checksum` is xxh64(data), verified by the caller. */
+  /**
+   * Writes `data` (a Buffer, or the pieces it arrived in) into one block; `checksum` is
+   * xxh64(data), verified by the caller.
+   */
   async write(
     chunkId: number, version: number, blockIndex: number, offsetInBlock: number,
-    data: Buffer, checksum: bigint,
+    data: Buffer | readonly Buffer[], checksum: bigint,
   ): Promise<void> {
     this.checkOpen();
-    if (blockIndex >= BLOCKS_PER_CHUNK || data.length === 0
-      || offsetInBlock + data.length > BLOCK_SIZE_BYTES) {
+    const dataBytes = byteLength(data);
+    if (blockIndex >= BLOCKS_PER_CHUNK || dataBytes === 0
+      || offsetInBlock + dataBytes > BLOCK_SIZE_BYTES) {
       throw new FsError('EINVAL',
-        `write of ${data.length} bytes at ${offsetInBlock} in block ${blockIndex}`);
+        `write of ${dataBytes} bytes at ${offsetInBlock} in block ${blockIndex}`);
     }
     const entry = this.lookup(chunkId, version);
     // Chunk lock first, then the block (as reads do), so lock order is the same everywhere.
     // Grants run in request order, so writes to one block still apply in arrival order.
-    await entry.lock.with('shared', async () => {
-      await this.blockLock(entry, blockIndex).acquire('exclusive');
+    if (!entry.lock.tryAcquire('shared')) await entry.lock.acquire('shared');
+    try {
+      const blockLock = this.blockLock(entry, blockIndex);
+      if (!blockLock.tryAcquire('exclusive')) await blockLock.acquire('exclusive');
       try {
         this.recheck(entry, version);
         await this.withFile(entry, async (f) => {
@@ -319,7 +330,9 @@ export class ChunkStore {
       } finally {
         this.releaseBlock(entry, blockIndex, 'exclusive');
       }
-    });
+    } finally {
+      entry.lock.release('shared');
+    }
   }
 
   /** fsync of the chunk file. */
@@ -555,6 +568,13 @@ export class ChunkStore {
     lock.release(mode);
     if (lock.idle) entry.blockLocks.delete(blockIndex);
   }
+}
+
+function byteLength(data: Buffer | readonly Buffer[]): number {
+  if (Buffer.isBuffer(data)) return data.length;
+  let n = 0;
+  for (const p of data) n += p.length;
+  return n;
 }
 
 function newEntry(chunkId: number, version: number, lengthBytes: number, disk: Disk): ChunkEntry {

@@ -158,8 +158,9 @@ export class DataServer {
       })
       .on(CLTOCS_WRITE, async (body, ctx) => {
         this.counters.write_requests++;
-        this.counters.write_bytes += ctx.data.length;
-        const status = await this.track(ctx.link, 'write', () => this.chain.write(body, ctx.data));
+        const parts = ctx.dataParts;
+        for (const p of parts) this.counters.write_bytes += p.length;
+        const status = await this.track(ctx.link, 'write', () => this.chain.write(body, parts));
         if (status !== Status.OK) this.counters.write_errors++;
         return { status };
       })

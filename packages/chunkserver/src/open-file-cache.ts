@@ -7,6 +7,8 @@ import type { ChunkFile } from './chunk-file.ts';
 
 interface Slot {
   opening: Promise<ChunkFile>;
+  /** The file once opened (the common case skips awaiting `opening`). */
+  file: ChunkFile | null;
   users: number;
 }
 
@@ -32,9 +34,12 @@ export class OpenFileCache {
   async use<T>(
     chunkId: number, open: () => Promise<ChunkFile>, work: (file: ChunkFile) => Promise<T>,
   ): Promise<T> {
-    const slot = await this.takeSlot(chunkId, open);
+    // An open file (the usual case on the data path) is taken without waiting on anything.
+    const cached = this.slots.get(chunkId);
+    const slot = cached !== undefined && cached.file !== null
+      ? this.reuse(chunkId, cached) : await this.takeSlot(chunkId, open);
     try {
-      const file = await slot.opening;
+      const file = slot.file ?? await slot.opening;
       return await work(file);
     } finally {
       slot.users--;
@@ -51,12 +56,7 @@ export class OpenFileCache {
     // Each pass returns, or waits for a close or for a user to finish: bounded by those.
     for (;;) {
       const slot = this.slots.get(chunkId);
-      if (slot !== undefined) {
-        this.slots.delete(chunkId);
-        this.slots.set(chunkId, slot);
-        slot.users++;
-        return slot;
-      }
+      if (slot !== undefined) return this.reuse(chunkId, slot);
       const previous = this.closing.get(chunkId);
       if (previous !== undefined) {
         await previous;
@@ -74,11 +74,19 @@ export class OpenFileCache {
     }
   }
 
+  /** One more user of a slot in the map, which becomes the most recently used. */
+  private reuse(chunkId: number, slot: Slot): Slot {
+    this.slots.delete(chunkId);
+    this.slots.set(chunkId, slot);
+    slot.users++;
+    return slot;
+  }
+
   private openSlot(chunkId: number, open: () => Promise<ChunkFile>): Slot {
     const opening = open();
-    const slot: Slot = { opening, users: 1 };
+    const slot: Slot = { opening, file: null, users: 1 };
     this.slots.set(chunkId, slot);
-    opening.catch(() => {
+    opening.then((file) => { slot.file = file; }, () => {
       if (this.slots.get(chunkId) === slot) this.slots.delete(chunkId);
       this.wakeAll();
     });

@@ -312,10 +312,12 @@ interface ReplicaTarget {
 }
 
 /**
- * True when `data` is a read reply's whole buffer (the status byte, then the data): nobody else
- * holds a view of it, so its ArrayBuffer may move to a worker thread.
+ * True when `data` fills its ArrayBuffer, bar the reply's status byte before it (a reply read
+ * whole into its own buffer, or joined from the pieces it came in): nobody else holds a view of
+ * it, so the ArrayBuffer may move to a worker thread.
  */
 function movable(data: Buffer): boolean {
-  return data.buffer instanceof ArrayBuffer && data.byteOffset === 1
-    && data.buffer.byteLength === data.length + 1;
+  if (!(data.buffer instanceof ArrayBuffer)) return false;
+  const before = data.byteOffset;
+  return (before === 0 || before === 1) && data.buffer.byteLength === before + data.length;
 }

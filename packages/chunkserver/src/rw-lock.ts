@@ -31,12 +31,16 @@ export class RwLock {
     }
   }
 
-  acquire(mode: Mode): Promise<void> {
+  /** Takes the lock at once if nobody holds it against `mode` or waits; false otherwise. */
+  tryAcquire(mode: Mode): boolean {
     // Queue behind earlier waiters even when compatible, so a writer is never starved.
-    if (this.waiters.length === 0 && this.compatible(mode)) {
-      this.take(mode);
-      return Promise.resolve();
-    }
+    if (this.waiters.length > 0 || !this.compatible(mode)) return false;
+    this.take(mode);
+    return true;
+  }
+
+  acquire(mode: Mode): Promise<void> {
+    if (this.tryAcquire(mode)) return Promise.resolve();
     return new Promise((resolve) => {
       this.waiters.push({ mode, grant: () => { this.take(mode); resolve(); } });
     });

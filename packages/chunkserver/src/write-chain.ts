@@ -7,6 +7,7 @@ import {
   CLTOCS_FSYNC, CLTOCS_WRITE, FsError, GOAL_MAX, PAYLOAD_MAX_DATA_BYTES, Status, assert, checksum,
   connectLink, statusFromSystemError, type Link, type Logger, type StatusCode,
 } from '@antlerfs/protocol';
+import { Xxh64 } from '@node-rs/xxhash';
 import type { ChunkStore } from './chunk-store.ts';
 
 export interface Hop {
@@ -96,6 +97,15 @@ export class DownstreamPool {
   }
 }
 
+/** xxh64 of bytes that may have arrived in several pieces (hashed in place, not joined). */
+function checksumOf(data: Buffer | readonly Buffer[]): bigint {
+  if (Buffer.isBuffer(data)) return checksum(data);
+  if (data.length === 1) return checksum(data[0]!);
+  const hash = new Xxh64();
+  for (const p of data) hash.update(p);
+  return hash.digest();
+}
+
 /** The status an error stands for: its own for FsError, else from the system error; a bug
  * (anything else) is rethrown so it is logged with its stack. */
 export function statusOf(err: unknown): StatusCode {
@@ -128,9 +138,9 @@ export class WriteChain {
    * Verifies, writes locally and forwards at once; the local write is queued before any await
    * so writes to one block apply in arrival order here and, on one link, downstream too.
    */
-  async write(req: WriteRequest, data: Buffer): Promise<StatusCode> {
+  async write(req: WriteRequest, data: Buffer | readonly Buffer[]): Promise<StatusCode> {
     if (req.chain.length >= GOAL_MAX) return Status.EINVAL;
-    if (checksum(data) !== req.checksum) {
+    if (checksumOf(data) !== req.checksum) {
       this.counters.payloadChecksumErrors++;
       return Status.CHECKSUM_MISMATCH;
     }
@@ -145,10 +155,13 @@ export class WriteChain {
     return localStatus !== Status.OK ? localStatus : remoteStatus;
   }
 
-  private async forwardWrite(req: WriteRequest, data: Buffer): Promise<StatusCode> {
+  private async forwardWrite(
+    req: WriteRequest, data: Buffer | readonly Buffer[],
+  ): Promise<StatusCode> {
     this.counters.chainForwards++;
     try {
       const link = await this.downstream.link(req.chain[0]!, req.chunkId);
+      // The same bytes go on, as the views they arrived in (never joined or copied).
       const reply = await link.request(CLTOCS_WRITE, { ...req, chain: req.chain.slice(1) }, data);
       if (reply.status !== Status.OK) this.counters.chainErrors++;
       return reply.status;

@@ -136,6 +136,17 @@ test('a flipped data byte gives CHECKSUM_MISMATCH naming the block', async () =>
       assert.is((err as FsError).code, 'CHECKSUM_MISMATCH');
       assert.match((err as FsError).message, /block 1 of/);
     }
+    // Small reads (checked in a scratch buffer) see the same: good bytes, and the bad block.
+    const small = await f.read(BLOCK_SIZE_BYTES - 100, 100);
+    assert.ok(small.equals(data.subarray(BLOCK_SIZE_BYTES - 100, BLOCK_SIZE_BYTES)));
+    for (const [at, size] of [[BLOCK_SIZE_BYTES + 4000, 100], [BLOCK_SIZE_BYTES - 10, 4096]]) {
+      try {
+        await f.read(at!, size!);
+        assert.unreachable('bad block served to a small read');
+      } catch (err) {
+        assert.is((err as FsError).code, 'CHECKSUM_MISMATCH');
+      }
+    }
     // A partial write into the bad block is refused too (no laundering of bad bytes).
     const patch = Buffer.from('patch');
     try {
@@ -202,6 +213,52 @@ test('set version writes the header and renames; open checks id and version', as
       assert.is((err as FsError).code, 'ENOENT');
       assert.match((err as FsError).message, /missing\.dat/);
     }
+  });
+});
+
+test('concurrent block writes go out in batches and land with their checksums', async () => {
+  await withChunk(async (dir, f) => {
+    // 40 whole blocks (in pieces, out of order, with gaps) and partial blocks, all in flight.
+    const data = patternBytes(48 * BLOCK_SIZE_BYTES, 9);
+    const blockOf = (b: number): Buffer =>
+      data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
+    const order = Array.from({ length: 40 }, (_, i) => (i * 7) % 40).filter((b) => b % 13 !== 5);
+    const writes = order.map((b) => {
+      const block = blockOf(b);
+      const cut = (b * 977) % BLOCK_SIZE_BYTES;
+      return f.writeBlock(b, 0, [block.subarray(0, cut), block.subarray(cut)], checksum(block));
+    });
+    const tail = blockOf(45).subarray(100, 5000);
+    writes.push(f.writeBlock(45, 100, tail, checksum(tail)));
+    await Promise.all(writes);
+    assert.is(f.lengthBytes, 45 * BLOCK_SIZE_BYTES + 5000);
+    const expect = Buffer.alloc(46 * BLOCK_SIZE_BYTES);
+    for (const b of order) blockOf(b).copy(expect, b * BLOCK_SIZE_BYTES);
+    tail.copy(expect, 45 * BLOCK_SIZE_BYTES + 100);
+    for (let b = 0; b < 46; b += 16) {
+      const size = Math.min(16, 46 - b) * BLOCK_SIZE_BYTES;
+      const got = await f.read(b * BLOCK_SIZE_BYTES, size);
+      assert.ok(got.equals(expect.subarray(b * BLOCK_SIZE_BYTES, b * BLOCK_SIZE_BYTES + size)));
+    }
+    // Small reads, one crossing a block boundary and one past the stored end, match too.
+    const end = f.lengthBytes;
+    for (const [at, size] of [[5 * BLOCK_SIZE_BYTES - 2048, 4096], [end - 100, 4096]]) {
+      const got = await f.read(at!, size!);
+      const want = Buffer.alloc(size!);
+      expect.copy(want, 0, at!, Math.min(at! + size!, expect.length));
+      assert.ok(got.equals(want), `small read at ${at}`);
+    }
+    // The table on disk matches the data once synced: the header and every entry are durable.
+    await f.sync();
+    const onDisk = await fs.readFile(chunkFilePath(dir, 0x1234, 1));
+    const h = decodeHeader(onDisk.subarray(0, HEADER_BYTES));
+    if ('invalid' in h) throw new Error(h.invalid);
+    assert.is(h.lengthBytes, f.lengthBytes);
+    for (let b = 0; b < 46; b++) {
+      const stored = expect.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
+      assert.is(h.checksums.readBigUInt64BE(8 * b), checksum(stored), `block ${b}`);
+    }
+    assert.is(onDisk.length, HEADER_BYTES + f.lengthBytes);
   });
 });
 

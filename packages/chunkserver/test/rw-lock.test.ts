@@ -1,5 +1,5 @@
 // Goal: the reader/writer lock grants in arrival order, lets readers share, keeps a writer
-// alone, and does not let later readers overtake a waiting writer.
+// alone, and does not let later readers overtake a waiting writer (nor a tryAcquire).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RwLock } from '../src/rw-lock.ts';
@@ -40,6 +40,21 @@ test('exclusive holders run one at a time in arrival order, even when work throw
   }).catch(() => undefined));
   await Promise.all(jobs);
   assert.equal(order, Array.from({ length: 20 }, (_, i) => i));
+  assert.ok(lock.idle);
+});
+
+test('tryAcquire takes a free lock at once and never jumps a waiter', async () => {
+  const lock = new RwLock();
+  assert.ok(lock.tryAcquire('shared'));
+  assert.ok(lock.tryAcquire('shared'), 'readers share');
+  assert.not.ok(lock.tryAcquire('exclusive'), 'a writer does not get in beside readers');
+  const writer = lock.acquire('exclusive');
+  assert.not.ok(lock.tryAcquire('shared'), 'a reader does not overtake the waiting writer');
+  lock.release('shared');
+  lock.release('shared');
+  await writer;
+  assert.not.ok(lock.tryAcquire('shared'), 'the writer holds it alone');
+  lock.release('exclusive');
   assert.ok(lock.idle);
 });
 

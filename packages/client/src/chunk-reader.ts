@@ -28,6 +28,16 @@ export interface ChunkReaderContext extends Backoff {
   locateRetriesMax: number;
 }
 
+/**
+ * A view this much smaller than the receive buffer under it is copied before it is handed out,
+ * so a small read kept by the caller does not keep a whole receive buffer alive.
+ */
+const VIEW_KEEPS_BUFFER_RATIO = 4;
+
+function ownView(data: Buffer): Buffer {
+  return data.buffer.byteLength > VIEW_KEEPS_BUFFER_RATIO * data.length ? Buffer.from(data) : data;
+}
+
 /** Cached chunks beyond this are dropped (a handle walking a huge file keeps a bounded map). */
 const CACHED_CHUNKS_MAX = 4096;
 
@@ -87,10 +97,17 @@ export class ChunkReader {
     const worker = async (): Promise<void> => {
       while (next < requests.length) {
         const span = requests[next++]!;
-        const at = offset + span.rangeOffset;
-        const data = await this.fetch(span);
-        if (data === null) buffer.fill(0, at, at + span.sizeBytes);
-        else buffer.set(data, at);
+        let at = offset + span.rangeOffset;
+        // The pieces the reply arrived in are copied straight into place (no join first).
+        const parts = await this.fetchParts(span);
+        if (parts === null) {
+          buffer.fill(0, at, at + span.sizeBytes);
+          continue;
+        }
+        for (const p of parts) {
+          buffer.set(p, at);
+          at += p.length;
+        }
       }
     };
     const workers: Promise<void>[] = [];
@@ -105,6 +122,14 @@ export class ChunkReader {
    * or null for a hole. Does not trim to the file length.
    */
   async fetch(span: ChunkSpan): Promise<Buffer | null> {
+    const parts = await this.fetchParts(span);
+    if (parts === null) return null;
+    if (parts.length === 1) return ownView(parts[0]!);
+    return Buffer.concat(parts as Buffer[], span.sizeBytes);
+  }
+
+  /** Like fetch(), but the bytes as the pieces they arrived in (views of receive buffers). */
+  async fetchParts(span: ChunkSpan): Promise<readonly Buffer[] | null> {
     assert(span.sizeBytes > 0 && span.sizeBytes <= READ_SIZE_MAX_BYTES, 'read request size');
     assert(span.offsetInChunk + span.sizeBytes <= CHUNK_SIZE_BYTES, 'read request within a chunk');
     let lastError: FsError | null = null;
@@ -132,10 +157,14 @@ export class ChunkReader {
   }
 
   /** Tries every copy once, least busy first; the data or the last copy's error. */
-  private async fetchFromCopies(info: ChunkInfo, span: ChunkSpan): Promise<Buffer | FsError> {
+  private async fetchFromCopies(
+    info: ChunkInfo, span: ChunkSpan,
+  ): Promise<readonly Buffer[] | FsError> {
     const { agent } = this.ctx;
-    const copies = info.locations.slice()
-      .sort((a, b) => agent.load(a.host, a.port) - agent.load(b.host, b.port));
+    const copies = info.locations.length === 1 ? info.locations : info.locations
+      .map((copy) => ({ copy, load: agent.load(copy.host, copy.port) }))
+      .sort((a, b) => a.load - b.load)
+      .map((c) => c.copy);
     let lastError: FsError | null = null;
     for (const copy of copies) {
       const connection = agent.pool(copy.host, copy.port).acquire();
@@ -146,9 +175,11 @@ export class ChunkReader {
           size: span.sizeBytes,
         });
         if (reply.status === Status.OK) {
-          const data = reply.data ?? Buffer.alloc(0);
-          if (data.length === span.sizeBytes) return data;
-          const reason = `${context}: ${data.length} bytes for ${span.sizeBytes}`;
+          const parts = reply.dataParts ?? [];
+          let bytes = 0;
+          for (const p of parts) bytes += p.length;
+          if (bytes === span.sizeBytes) return parts;
+          const reason = `${context}: ${bytes} bytes for ${span.sizeBytes}`;
           lastError = new FsError('EPROTO', reason);
           continue;
         }

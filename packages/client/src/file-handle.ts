@@ -7,7 +7,7 @@
 // WRITE_END. Reads first finish this handle's writes, so a handle reads what it wrote.
 import {
   assert, BLOCK_SIZE_BYTES, CHUNK_SIZE_BYTES, CLTOMA_GETATTR, CLTOMA_SETATTR, FILE_LENGTH_MAX_BYTES,
-  FsError, READ_SIZE_MAX_BYTES, SetAttr, type Logger,
+  FsError, SetAttr, type Logger,
 } from '@antlerfs/protocol';
 import type { ChunkserverAgent } from './chunkserver-agent.ts';
 import { ChunkReader } from './chunk-reader.ts';
@@ -162,9 +162,8 @@ export class FileHandle {
     const at = position ?? this.position;
     let n: number;
     try {
-      n = length >= READ_SIZE_MAX_BYTES
-        ? await this.reader.read(buffer, offset, length, at)
-        : await this.readAhead.read(buffer, offset, length, at);
+      // Sequential reads of any size are fetched ahead; others go straight to the reader.
+      n = await this.readAhead.read(buffer, offset, length, at);
     } catch (err) {
       throw toFsError(err, this.ctx.label);
     }

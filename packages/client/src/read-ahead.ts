@@ -1,7 +1,8 @@
-// Readahead for small sequential reads through a file handle (the FUSE layer reads 128 KiB at a
-// time): once a read starts where the previous one ended, whole aligned segments of
-// READ_SIZE_MAX_BYTES are fetched ahead, up to `segmentsMax` of them, and later reads copy
-// from them. Random reads go straight to the chunk reader for exactly what they ask.
+// Readahead for sequential reads through a file handle, of any size (the FUSE layer reads
+// 128 KiB at a time, programs often 1 MiB): once a read starts where the previous one ended,
+// whole aligned segments of READ_SIZE_MAX_BYTES are fetched ahead, up to `segmentsMax` of them,
+// and later reads copy from them (from the pieces each reply arrived in: one copy in all).
+// Random reads go straight to the chunk reader for exactly what they ask.
 import { assert, CHUNK_SIZE_BYTES, READ_SIZE_MAX_BYTES } from '@antlerfs/protocol';
 import type { ChunkReader } from './chunk-reader.ts';
 
@@ -11,8 +12,8 @@ assert(CHUNK_SIZE_BYTES % SEGMENT_BYTES === 0, 'segments never cross a chunk');
 export class ReadAhead {
   private readonly reader: ChunkReader;
   private readonly segmentsMax: number;
-  /** segment index -> its bytes (null: a hole); at most segmentsMax entries. */
-  private readonly segments = new Map<number, Promise<Buffer | null>>();
+  /** segment index -> its bytes as received (null: a hole); at most segmentsMax entries. */
+  private readonly segments = new Map<number, Promise<readonly Buffer[] | null>>();
   private nextSequentialPosition = -1;
 
   constructor(reader: ChunkReader, segmentsMax: number) {
@@ -53,9 +54,9 @@ export class ReadAhead {
       const index = Math.floor(at / SEGMENT_BYTES);
       const inSegment = at - index * SEGMENT_BYTES;
       const take = Math.min(n - done, SEGMENT_BYTES - inSegment);
-      const data = await this.segment(index);
-      if (data === null) buffer.fill(0, offset + done, offset + done + take);
-      else buffer.set(data.subarray(inSegment, inSegment + take), offset + done);
+      const parts = await this.segment(index);
+      if (parts === null) buffer.fill(0, offset + done, offset + done + take);
+      else copyOut(parts, inSegment, take, buffer, offset + done);
       done += take;
     }
     return n;
@@ -73,7 +74,7 @@ export class ReadAhead {
     }
   }
 
-  private segment(index: number): Promise<Buffer | null> {
+  private segment(index: number): Promise<readonly Buffer[] | null> {
     let p = this.segments.get(index);
     if (p === undefined) {
       p = this.fetchSegment(index);
@@ -82,9 +83,9 @@ export class ReadAhead {
     return p;
   }
 
-  private fetchSegment(index: number): Promise<Buffer | null> {
+  private fetchSegment(index: number): Promise<readonly Buffer[] | null> {
     const position = index * SEGMENT_BYTES;
-    const p = this.reader.fetch({
+    const p = this.reader.fetchParts({
       chunkIndex: Math.floor(position / CHUNK_SIZE_BYTES),
       offsetInChunk: position % CHUNK_SIZE_BYTES,
       sizeBytes: SEGMENT_BYTES, rangeOffset: 0,
@@ -94,4 +95,24 @@ export class ReadAhead {
     p.catch(() => { if (this.segments.get(index) === p) this.segments.delete(index); });
     return p;
   }
+}
+
+/** Copies `bytes` bytes from `from` on of the pieces `parts` into `dest` at `destOffset`. */
+function copyOut(
+  parts: readonly Buffer[], from: number, bytes: number, dest: Uint8Array, destOffset: number,
+): void {
+  let skip = from;
+  let done = 0;
+  for (const p of parts) {
+    if (done === bytes) break;
+    if (skip >= p.length) {
+      skip -= p.length;
+      continue;
+    }
+    const take = Math.min(p.length - skip, bytes - done);
+    dest.set(p.subarray(skip, skip + take), destOffset + done);
+    done += take;
+    skip = 0;
+  }
+  assert(done === bytes, `copied ${done} of ${bytes} bytes from a segment`);
 }

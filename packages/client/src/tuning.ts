@@ -35,7 +35,11 @@ export interface Tuning {
   serversMax: number;
   /** Requests in flight on one chunkserver socket. */
   inflightPerConnectionMax: number;
-  /** Blocks in flight on one write chain: 48 x 64 KiB = 3 MiB keeps a loopback chain busy. */
+  /**
+   * Blocks in flight on one write chain: 64 x 64 KiB = 4 MiB keeps a loopback chain busy, and
+   * matches what a chunkserver takes per connection (WRITES_INFLIGHT_MAX, 64): more would only
+   * wait in its socket, fewer leave it smaller batches of disk writes.
+   */
   writeWindowBlocks: number;
   /** Chunks of one handle written at the same time (each holds its write lease). */
   chunkWritersMax: number;
@@ -79,7 +83,7 @@ export const DEFAULT_TUNING: Readonly<Tuning> = {
   connectionsPerServerMax: 4,
   serversMax: 1024,
   inflightPerConnectionMax: 256,
-  writeWindowBlocks: 48,
+  writeWindowBlocks: 64,
   chunkWritersMax: 4,
   writeBehindMaxBytes: 64 * 1024 * 1024,
   stagingBytes: 1024 * 1024,

@@ -78,6 +78,23 @@ test('small sequential handle reads use readahead and return the same bytes', as
   assert.ok(requests <= 4, `reads were aligned 1 MiB requests (${requests})`);
 });
 
+test('large sequential reads are fetched ahead too; unaligned ones still read right', async () => {
+  const h = await client.open('/d/f', 'r');
+  const got = Buffer.alloc(data.length);
+  // 1 MiB + 1 reads: every one after the first starts where the last ended, across segments.
+  const step = 1024 * 1024 + 1;
+  for (let at = 0, round = 0; at < data.length && round < 10; round++) {
+    const n = await h.read(got, at, Math.min(step, data.length - at), at);
+    assert.ok(n > 0, 'each read brings bytes until the end');
+    at += n;
+  }
+  await h.close();
+  assert.ok(got.equals(data));
+  const requests = cluster.servers.reduce((n, s) => n + s.counters.read_requests!, 0);
+  // The first read asks for its own ranges; the rest come from aligned 1 MiB segments.
+  assert.ok(requests <= 6, `reads were fetched ahead in aligned segments (${requests})`);
+});
+
 test('closing the client ends a read stream and dials no new connection', async () => {
   const stream = client.createReadStream('/d/f', { highWaterMark: 1024 });
   const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve));

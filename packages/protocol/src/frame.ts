@@ -1,15 +1,55 @@
 // Framing: type:32 length:32 requestId:32, then `length` payload bytes. The reader checks the
 // type against the link and the length against the link's limit before allocating anything.
+// A payload that spans several socket reads is kept as the list of views it arrived in (never
+// copied by the reader); `payload` joins them only when a caller asks for one Buffer.
 import { assert } from './assert.ts';
 import { FRAME_HEADER_BYTES } from './constants.ts';
 import type { Invalid } from './codec.ts';
 import { MESSAGES, type LinkKind, type MessageDef } from './message-types.ts';
 
-export interface Frame {
-  def: MessageDef;
-  requestId: number;
-  /** The payload: a view into the socket's chunk when it arrived whole, else one reassembly. */
-  payload: Buffer;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Socket reads land in slabs of this size (when the link hands the reader its read buffers):
+ * several frames per read and no allocation per read; a slab lives while a view of it does.
+ */
+const SLAB_BYTES = 256 * 1024;
+/** A slab with less room than this is left for a fresh one, so no read is tiny. */
+const SLAB_READ_MIN_BYTES = 64 * 1024;
+/**
+ * A payload still missing at least this many bytes is read straight into a buffer of its own,
+ * so a large reply (1 MiB of read data) arrives in one piece without a copy.
+ */
+const DIRECT_READ_MIN_BYTES = 128 * 1024;
+
+/** One received frame. Its views stay valid as long as the caller keeps them. */
+export class Frame {
+  readonly def: MessageDef;
+  readonly requestId: number;
+  /** The payload as it arrived: views of the socket's chunks, in order (at least one). */
+  readonly parts: readonly Buffer[];
+  private joined: Buffer | null;
+
+  constructor(def: MessageDef, requestId: number, parts: Buffer[]) {
+    assert(parts.length >= 1, 'a frame payload has at least one part');
+    this.def = def;
+    this.requestId = requestId;
+    this.parts = parts;
+    this.joined = parts.length === 1 ? parts[0]! : null;
+  }
+
+  /** The payload as one Buffer: a view when it arrived whole, else one reassembly (cached). */
+  get payload(): Buffer {
+    this.joined ??= Buffer.concat(this.parts as Buffer[]);
+    return this.joined;
+  }
+
+  get payloadBytes(): number {
+    if (this.joined !== null) return this.joined.length;
+    let n = 0;
+    for (const p of this.parts) n += p.length;
+    return n;
+  }
 }
 
 export function encodeFrameHeader(type: number, payloadBytes: number, requestId: number): Buffer {
@@ -25,25 +65,74 @@ export function encodeFrameHeader(type: number, payloadBytes: number, requestId:
 export class FrameReader {
   private readonly link: LinkKind;
   private readonly payloadMaxBytes: number;
+  /** Received bytes not yet taken, in order (index `pendingFirst` on). */
   private pending: Buffer[] = [];
+  private pendingFirst = 0;
   private pendingBytes = 0;
   // Header of the frame being assembled, or null while waiting for one.
   private header: { def: MessageDef; length: number; requestId: number } | null = null;
+  /** Where socket reads land (readBuffer/pushRead): the slab and its bytes used. */
+  private slab: Buffer | null = null;
+  private slabUsedBytes = 0;
+  /** The rest of a large payload being read straight into its own buffer. */
+  private direct: Buffer | null = null;
+  private directFilledBytes = 0;
 
   constructor(link: LinkKind, payloadMaxBytes: number) {
     this.link = link;
     this.payloadMaxBytes = payloadMaxBytes;
   }
 
+  /** Payload bytes the frame being assembled still needs (0 when none is under way). */
+  get payloadBytesMissing(): number {
+    return this.header === null ? 0 : Math.max(0, this.header.length - this.pendingBytes);
+  }
+
+  /**
+   * The buffer the next socket read should fill (a link that reads into its own buffers): the
+   * free part of a slab, or the rest of a large payload. pushRead() then takes what was read.
+   */
+  readBuffer(): Buffer {
+    if (this.direct === null && this.payloadBytesMissing >= DIRECT_READ_MIN_BYTES) {
+      this.direct = Buffer.allocUnsafe(this.payloadBytesMissing);
+      this.directFilledBytes = 0;
+    }
+    if (this.direct !== null) return this.direct.subarray(this.directFilledBytes);
+    if (this.slab === null || this.slab.length - this.slabUsedBytes < SLAB_READ_MIN_BYTES) {
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabUsedBytes = 0;
+    }
+    return this.slab.subarray(this.slabUsedBytes);
+  }
+
+  /** Takes `bytes` just read into the buffer readBuffer() gave; returns push()'s result. */
+  pushRead(bytes: number): Frame[] | Invalid {
+    assert(bytes > 0, 'a read brings bytes');
+    let chunk: Buffer;
+    if (this.direct !== null) {
+      const end = this.directFilledBytes + bytes;
+      assert(end <= this.direct.length, 'a read fits the payload buffer');
+      chunk = this.direct.subarray(this.directFilledBytes, end);
+      this.directFilledBytes = end;
+      if (end === this.direct.length) this.direct = null;
+    } else {
+      assert(this.slab !== null, 'a slab was handed out');
+      const end = this.slabUsedBytes + bytes;
+      assert(end <= this.slab.length, 'a read fits the slab');
+      chunk = this.slab.subarray(this.slabUsedBytes, end);
+      this.slabUsedBytes = end;
+    }
+    return this.push(chunk);
+  }
+
   /** Feeds bytes; returns the complete frames, or an Invalid reason (close the connection). */
   push(chunk: Buffer): Frame[] | Invalid {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
+    if (chunk.length > 0) this.append(chunk);
     const frames: Frame[] = [];
     for (;;) {
       if (this.header === null) {
-        if (this.pendingBytes < FRAME_HEADER_BYTES) return frames;
-        const h = this.take(FRAME_HEADER_BYTES);
+        if (this.pendingBytes < FRAME_HEADER_BYTES) break;
+        const h = this.takeHeader();
         const type = h.readUInt32BE(0);
         const length = h.readUInt32BE(4);
         const requestId = h.readUInt32BE(8);
@@ -57,39 +146,65 @@ export class FrameReader {
         }
         this.header = { def, length, requestId };
       }
-      if (this.pendingBytes < this.header.length) return frames;
-      const payload = this.take(this.header.length);
-      frames.push({ def: this.header.def, requestId: this.header.requestId, payload });
+      if (this.pendingBytes < this.header.length) break;
+      const parts = this.take(this.header.length);
+      frames.push(new Frame(this.header.def, this.header.requestId, parts));
       this.header = null;
     }
+    this.compact();
+    return frames;
   }
 
-  /** Removes `n` bytes from the front; a view when they lie in one chunk. */
-  private take(n: number): Buffer {
+  /** Queues a chunk; one that continues the last in memory (the same slab) joins its view. */
+  private append(chunk: Buffer): void {
+    this.pendingBytes += chunk.length;
+    const lastIndex = this.pending.length - 1;
+    if (lastIndex >= this.pendingFirst) {
+      const last = this.pending[lastIndex]!;
+      if (last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
+        this.pending[lastIndex] = Buffer.from(last.buffer, last.byteOffset,
+          last.length + chunk.length);
+        return;
+      }
+    }
+    this.pending.push(chunk);
+  }
+
+  /** The 12 header bytes: a view when they lie in one chunk, else a small copy. */
+  private takeHeader(): Buffer {
+    const first = this.pending[this.pendingFirst]!;
+    if (first.length >= FRAME_HEADER_BYTES) return this.take(FRAME_HEADER_BYTES)[0]!;
+    return Buffer.concat(this.take(FRAME_HEADER_BYTES));
+  }
+
+  /** Removes `n` bytes from the front as views of the chunks they lie in (never copied). */
+  private take(n: number): Buffer[] {
     assert(n <= this.pendingBytes, 'take within pending');
     this.pendingBytes -= n;
-    if (n === 0) return Buffer.alloc(0);
-    const first = this.pending[0]!;
-    if (first.length >= n) {
-      if (first.length === n) this.pending.shift();
-      else this.pending[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.pending[0]!;
-      const want = n - filled;
+    if (n === 0) return [EMPTY];
+    const out: Buffer[] = [];
+    let want = n;
+    // Each pass takes a whole chunk or ends: bounded by the chunks pending.
+    while (want > 0) {
+      const c = this.pending[this.pendingFirst]!;
       if (c.length <= want) {
-        c.copy(out, filled);
-        filled += c.length;
-        this.pending.shift();
+        out.push(c);
+        want -= c.length;
+        this.pending[this.pendingFirst++] = EMPTY;
       } else {
-        c.copy(out, filled, 0, want);
-        this.pending[0] = c.subarray(want);
-        filled += want;
+        out.push(c.subarray(0, want));
+        this.pending[this.pendingFirst] = c.subarray(want);
+        want = 0;
       }
     }
     return out;
+  }
+
+  /** Drops the taken chunks from the front of the list. */
+  private compact(): void {
+    if (this.pendingFirst === 0) return;
+    if (this.pendingFirst === this.pending.length) this.pending = [];
+    else this.pending = this.pending.slice(this.pendingFirst);
+    this.pendingFirst = 0;
   }
 }

@@ -3,7 +3,9 @@
 // input from the peer closes this one connection with a logged reason, never the process.
 import net from 'node:net';
 import { assert } from './assert.ts';
-import { decodeFrom, encodeInto, encodedSize, isInvalid, type Fields, type Struct } from './codec.ts';
+import {
+  decodeFrom, encodeInto, encodedSize, isInvalid, type Fields, type Invalid, type Struct,
+} from './codec.ts';
 import { FRAME_HEADER_BYTES } from './constants.ts';
 import { FrameReader, type Frame } from './frame.ts';
 import type { Logger } from './log.ts';
@@ -16,20 +18,112 @@ export interface Reply<R extends Fields> {
   body?: Struct<R>;
   /** Raw bytes after the struct (replies with a tail). A view; the caller owns it. */
   data?: Buffer;
+  /**
+   * The same bytes as `data`, as the views they arrived in (replies with a tail): a caller that
+   * copies them somewhere anyway takes these and spares the join that `data` may cost.
+   */
+  dataParts?: readonly Buffer[];
 }
 
 export interface HandlerResult<R extends Fields> {
   status?: StatusCode | StatusName;
   body?: Struct<R>;
   /** Tail bytes (or several buffers, sent back to back without concatenation). */
-  data?: Buffer | Buffer[];
+  data?: Buffer | readonly Buffer[];
 }
 
 export interface RequestContext {
   link: Link;
   requestId: number;
-  /** Tail bytes of the request (a view into the receive buffer). */
-  data: Buffer;
+  /** Tail bytes of the request: a view into the receive buffer (joined on first use if the
+   * frame spanned several socket reads). */
+  readonly data: Buffer;
+  /** The tail as the views it arrived in, never copied (at least one, maybe empty). */
+  readonly dataParts: readonly Buffer[];
+}
+
+/** A frame's bytes after its struct: views, joined only when asked for as one Buffer. */
+class Tail {
+  readonly parts: readonly Buffer[];
+  private joined: Buffer | null;
+
+  constructor(parts: Buffer[]) {
+    this.parts = parts;
+    this.joined = parts.length === 1 ? parts[0]! : null;
+  }
+
+  get bytes(): Buffer {
+    this.joined ??= Buffer.concat(this.parts as Buffer[]);
+    return this.joined;
+  }
+}
+
+class IncomingRequest implements RequestContext {
+  readonly link: Link;
+  readonly requestId: number;
+  private readonly tail: Tail;
+
+  constructor(link: Link, requestId: number, tail: Tail) {
+    this.link = link;
+    this.requestId = requestId;
+    this.tail = tail;
+  }
+
+  get data(): Buffer {
+    return this.tail.bytes;
+  }
+
+  get dataParts(): readonly Buffer[] {
+    return this.tail.parts;
+  }
+}
+
+class IncomingReply implements Reply<Fields> {
+  readonly status: StatusCode;
+  readonly body: Struct<Fields> | undefined;
+  private readonly tail: Tail | null;
+
+  constructor(status: StatusCode, body: Struct<Fields> | undefined, tail: Tail | null) {
+    this.status = status;
+    this.body = body;
+    this.tail = tail;
+  }
+
+  get data(): Buffer | undefined {
+    return this.tail?.bytes;
+  }
+
+  get dataParts(): readonly Buffer[] | undefined {
+    return this.tail?.parts;
+  }
+}
+
+/**
+ * Decodes a frame's struct from `start` and returns the bytes after it as views. When the
+ * payload came in several pieces and the struct lies in the first, nothing is copied; else the
+ * payload is joined once (a struct cut by a socket read: rare, and small for control frames).
+ */
+function decodeFrame(
+  f: Frame, start: number,
+): { value: Record<string, unknown>; tail: Tail } | Invalid {
+  const parts = f.parts;
+  if (parts.length > 1 && f.def.tail) {
+    const first = parts[0]!;
+    const r = decodeFrom(f.def.fields, first, start);
+    if (!isInvalid(r)) {
+      const rest: Buffer[] = [];
+      if (r.offset < first.length) rest.push(first.subarray(r.offset));
+      for (let i = 1; i < parts.length; i++) rest.push(parts[i]!);
+      return { value: r.value, tail: new Tail(rest) };
+    }
+  }
+  const payload = f.payload;
+  const r = decodeFrom(f.def.fields, payload, start);
+  if (isInvalid(r)) return r;
+  if (!f.def.tail && r.offset !== payload.length) {
+    return { invalid: `${payload.length - r.offset} trailing bytes` };
+  }
+  return { value: r.value, tail: new Tail([payload.subarray(r.offset)]) };
 }
 
 type AnyHandler = (body: any, ctx: RequestContext) =>
@@ -100,6 +194,12 @@ export class Link {
   private nextRequestId: number;
   private readonly onBug: ((err: unknown, link: Link) => void) | undefined;
   private closedReason: string | null = null;
+  /** The socket is corked until the end of this tick (see write). */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
   private readonly closeListeners: ((reason: string) => void)[] = [];
 
   constructor(socket: net.Socket, opts: LinkOptions) {
@@ -115,7 +215,15 @@ export class Link {
     assert(this.nextRequestId >= 1 && this.nextRequestId < 0xffffffff, 'firstRequestId in range');
     this.onBug = opts.onBug;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const reads = {
+      buffer: (): Buffer => this.reader.readBuffer(),
+      callback: (bytes: number): void => this.onFrames(this.reader.pushRead(bytes)),
+    };
+    // Data links carry bulk bytes; the others keep Node's reads, so a small value kept for long
+    // (a name, an xattr) never holds a whole slab alive.
+    if (opts.kind !== 'data' || !readIntoOwnBuffers(socket, reads)) {
+      socket.on('data', (chunk: Buffer) => this.onFrames(this.reader.push(chunk)));
+    }
     socket.on('error', (err) => this.close(`socket error: ${err.message}`));
     socket.on('close', () => this.close('peer closed'));
   }
@@ -140,13 +248,15 @@ export class Link {
 
   /** Sends a request and waits for its reply (any status). Rejects only on link failure. */
   async request<F extends Fields, R extends Fields>(
-    def: RequestDef<F, R>, body: Struct<F>, data?: Buffer | Buffer[],
+    def: RequestDef<F, R>, body: Struct<F>, data?: Buffer | readonly Buffer[],
     opts?: { timeoutMs?: number },
   ): Promise<Reply<R>> {
     while (this.pending.size >= this.inflightMax && this.closedReason === null) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    if (this.closedReason !== null) throw new FsError('ENOTCONN', `${this.peer}: ${this.closedReason}`);
+    if (this.closedReason !== null) {
+      throw new FsError('ENOTCONN', `${this.peer}: ${this.closedReason}`);
+    }
     const requestId = this.nextRequestId;
     this.nextRequestId = this.nextRequestId >= 0xfffffffe ? 1 : this.nextRequestId + 1;
     return new Promise<Reply<R>>((resolve, reject) => {
@@ -160,7 +270,8 @@ export class Link {
         }, timeoutMs)
         : null;
       this.pending.set(requestId, {
-        def: def as unknown as RequestDef, resolve: resolve as (r: Reply<Fields>) => void, reject, timer,
+        def: def as unknown as RequestDef, resolve: resolve as (r: Reply<Fields>) => void, reject,
+        timer,
       });
       this.write(def, requestId, body as Record<string, unknown>, data);
     });
@@ -168,16 +279,20 @@ export class Link {
 
   /** Like request(), but a non-OK status throws FsError. */
   async call<F extends Fields, R extends Fields>(
-    def: RequestDef<F, R>, body: Struct<F>, data?: Buffer | Buffer[],
+    def: RequestDef<F, R>, body: Struct<F>, data?: Buffer | readonly Buffer[],
     opts?: { timeoutMs?: number; context?: string },
   ): Promise<{ body: Struct<R>; data: Buffer }> {
     const r = await this.request(def, body, data, opts);
-    if (r.status !== Status.OK) throw new FsError(r.status, opts?.context ?? `${def.name} via ${this.peer}`);
+    if (r.status !== Status.OK) {
+      throw new FsError(r.status, opts?.context ?? `${def.name} via ${this.peer}`);
+    }
     return { body: r.body as Struct<R>, data: r.data ?? Buffer.alloc(0) };
   }
 
   /** Sends a one-way message. */
-  send<F extends Fields>(def: MessageDef<F>, body: Struct<F>, data?: Buffer | Buffer[]): void {
+  send<F extends Fields>(
+    def: MessageDef<F>, body: Struct<F>, data?: Buffer | readonly Buffer[],
+  ): void {
     assert(!('reply' in def), `${def.name} is a request: use request()`);
     this.write(def, 0, body as Record<string, unknown>, data);
   }
@@ -217,14 +332,16 @@ export class Link {
   }
 
   private write(
-    def: MessageDef, requestId: number, body: Record<string, unknown>, data?: Buffer | Buffer[],
+    def: MessageDef, requestId: number, body: Record<string, unknown>,
+    data?: Buffer | readonly Buffer[],
     status?: StatusCode,
   ): void {
     if (this.closedReason !== null) return;
     const isReply = status !== undefined;
     const withBody = !isReply || status === Status.OK;
     const structBytes = (isReply ? 1 : 0) + (withBody ? encodedSize(def.fields, body) : 0);
-    const tails = data === undefined ? [] : Array.isArray(data) ? data : [data];
+    const tails: readonly Buffer[] = data === undefined ? []
+      : Array.isArray(data) ? data as readonly Buffer[] : [data as Buffer];
     assert(tails.length === 0 || def.tail, `${def.name} carries no tail`);
     let tailBytes = 0;
     for (const t of tails) tailBytes += t.length;
@@ -236,21 +353,21 @@ export class Link {
     if (isReply) head[o++] = status;
     if (withBody) o = encodeInto(def.fields, body, head, o);
     assert(o === head.length, `${def.name}: encoded ${o} of ${head.length} bytes`);
-    if (tails.length === 0) {
-      this.socket.write(head);
-      return;
+    // Frames written in one tick leave together in one writev when the tick ends (replies that
+    // finish together, a window of requests); payload buffers are never copied.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
     }
-    // Header and payload leave in one writev; the payload buffers are never copied.
-    this.socket.cork();
     this.socket.write(head);
     for (const t of tails) this.socket.write(t);
-    process.nextTick(() => this.socket.uncork());
   }
 
-  private onData(chunk: Buffer): void {
-    const frames = this.reader.push(chunk);
+  private onFrames(frames: Frame[] | Invalid): void {
     if (isInvalid(frames)) {
-      this.log.warn('dropping connection: malformed frame', { peer: this.peer, reason: frames.invalid });
+      this.log.warn('dropping connection: malformed frame',
+        { peer: this.peer, reason: frames.invalid });
       this.close(`malformed frame: ${frames.invalid}`);
       return;
     }
@@ -272,42 +389,39 @@ export class Link {
       this.malformed(`${f.def.name} answers a ${p.def.name}`);
       return;
     }
-    if (f.payload.length < 1) return this.malformed(`${f.def.name}: no status byte`);
-    const status = f.payload[0]!;
-    if (statusName(status) === undefined) return this.malformed(`${f.def.name}: unknown status ${status}`);
+    const first = f.parts[0]!;
+    if (first.length < 1) return this.malformed(`${f.def.name}: no status byte`);
+    const status = first[0]!;
+    if (statusName(status) === undefined) {
+      return this.malformed(`${f.def.name}: unknown status ${status}`);
+    }
     let body: Record<string, unknown> | undefined;
-    let offset = 1;
+    let tail: Tail | null = null;
     if (status === Status.OK) {
-      const r = decodeFrom(f.def.fields, f.payload, 1);
+      const r = decodeFrame(f, 1);
       if (isInvalid(r)) return this.malformed(`${f.def.name}: ${r.invalid}`);
       body = r.value;
-      offset = r.offset;
-    }
-    if (!f.def.tail && offset !== f.payload.length) {
-      return this.malformed(`${f.def.name}: ${f.payload.length - offset} trailing bytes`);
+      tail = r.tail;
+    } else if (f.payloadBytes !== 1 && !f.def.tail) {
+      return this.malformed(`${f.def.name}: ${f.payloadBytes - 1} trailing bytes`);
     }
     this.pending.delete(f.requestId);
     if (p.timer) clearTimeout(p.timer);
     this.releaseSlot();
-    p.resolve({
-      status: status as StatusCode, body: body as Struct<Fields> | undefined,
-      data: f.def.tail ? f.payload.subarray(offset) : undefined,
-    });
+    if (f.def.tail) tail ??= new Tail([f.payload.subarray(1)]);
+    p.resolve(new IncomingReply(status as StatusCode, body as Struct<Fields> | undefined, tail));
   }
 
   private onRequest(f: Frame): void {
-    const r = decodeFrom(f.def.fields, f.payload, 0);
+    const r = decodeFrame(f, 0);
     if (isInvalid(r)) return this.malformed(`${f.def.name}: ${r.invalid}`);
-    if (!f.def.tail && r.offset !== f.payload.length) {
-      return this.malformed(`${f.def.name}: ${f.payload.length - r.offset} trailing bytes`);
-    }
     const reqDef = 'reply' in f.def ? (f.def as RequestDef) : null;
     const handler = this.router?.handlers.get(f.def.type);
     if (handler === undefined) {
       if (reqDef) this.write(reqDef.reply, f.requestId, {}, undefined, Status.ENOSYS);
       return;
     }
-    const ctx: RequestContext = { link: this, requestId: f.requestId, data: f.payload.subarray(r.offset) };
+    const ctx = new IncomingRequest(this, f.requestId, r.tail);
     let result;
     try {
       result = handler(r.value, ctx);
@@ -325,7 +439,9 @@ export class Link {
     }
   }
 
-  private replyResult(def: RequestDef | null, requestId: number, res: HandlerResult<Fields> | void): void {
+  private replyResult(
+    def: RequestDef | null, requestId: number, res: HandlerResult<Fields> | void,
+  ): void {
     if (def === null) return;
     const st = res?.status ?? Status.OK;
     const status = typeof st === 'string' ? Status[st] : st;
@@ -349,6 +465,43 @@ export class Link {
     this.log.warn('dropping connection: malformed message', { peer: this.peer, reason });
     this.close(`malformed message: ${reason}`);
   }
+}
+
+interface ReadTarget {
+  /** The buffer the next read fills. */
+  buffer: () => Buffer;
+  /** `bytes` were read into the buffer last given. */
+  callback: (bytes: number) => void;
+}
+
+/**
+ * Node's `onread` socket option (reads land in buffers we give, no allocation per read), set on
+ * a socket that exists already: net.connect takes the option but an accepted socket cannot, so
+ * the fields the option sets are found on the socket by name. False (use 'data' events) when
+ * this Node lacks them or the socket is already reading.
+ */
+function readIntoOwnBuffers(socket: net.Socket, target: ReadTarget): boolean {
+  const handle = (socket as unknown as { _handle?: { reading?: boolean;
+    useUserBuffer?: (b: Uint8Array) => void; } | null })._handle;
+  if (handle == null || handle.reading === true || typeof handle.useUserBuffer !== 'function') {
+    return false;
+  }
+  const fields = new Map<string, symbol>();
+  for (const sym of Object.getOwnPropertySymbols(socket)) {
+    if (sym.description !== undefined) fields.set(sym.description, sym);
+  }
+  const kBuffer = fields.get('kBuffer');
+  const kBufferGen = fields.get('kBufferGen');
+  const kBufferCb = fields.get('kBufferCb');
+  if (kBuffer === undefined || kBufferGen === undefined || kBufferCb === undefined) return false;
+  const own = socket as unknown as Record<symbol, unknown>;
+  if (own[kBuffer] !== null) return false;
+  const first = target.buffer();
+  own[kBuffer] = first;
+  own[kBufferGen] = target.buffer;
+  own[kBufferCb] = (bytes: number): void => target.callback(bytes);
+  handle.useUserBuffer(first);
+  return true;
 }
 
 /** Connects to host:port and wraps the socket in a Link. */
@@ -381,7 +534,9 @@ export function listenLinks(
 ): Promise<net.Server> {
   const connectionsMax = opts.connectionsMax ?? 10_000;
   let connections = 0;
-  const server = net.createServer((socket) => {
+  // A data link's socket stays paused until its Link has set it to read into its own buffers.
+  const ownReads = opts.kind === 'data';
+  const server = net.createServer({ pauseOnConnect: ownReads }, (socket) => {
     if (connections >= connectionsMax) {
       opts.log.warn('connection refused: limit reached', { connectionsMax });
       socket.destroy();
@@ -389,7 +544,9 @@ export function listenLinks(
     }
     connections++;
     socket.once('close', () => connections--);
-    onLink(new Link(socket, opts));
+    const link = new Link(socket, opts);
+    onLink(link);
+    if (ownReads && !link.closed) socket.resume();
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
