@@ -1,6 +1,8 @@
 // Loads the optional N-API addon (system calls Node lacks). Everything in antlerfs works without
-// it: callers check `native.available` and fall back to slower pure-Node paths.
+// it: callers check `native.available` and fall back to slower pure-Node paths, or call the
+// wrappers here, which fall back themselves. ANTLER_NO_NATIVE=1 skips loading (tests compare).
 import { createRequire } from 'node:module';
+import os from 'node:os';
 
 export interface NativeAddon {
   /** posix_fadvise(fd, offset, len, advice); advice per <fcntl.h>. */
@@ -15,11 +17,20 @@ export interface NativeAddon {
    * (SCM_RIGHTS, close-on-exec) or -errno (-ECONNRESET: the peer closed without sending one).
    */
   recvFd?(fd: number): number;
+  /**
+   * preadv2(RWF_NOWAIT) into buffer[offset..offset+length) at file `position`: the bytes the
+   * page cache held (fewer than asked when only part is cached, 0 at end of file), -EAGAIN when
+   * it would wait for the disk, or -errno. Absent from builds older than it.
+   */
+  preadNoWait?(
+    fd: number, buffer: Uint8Array, offset: number, length: number, position: number,
+  ): number;
 }
 
 const require = createRequire(import.meta.url);
 
 function load(): NativeAddon | null {
+  if (process.env['ANTLER_NO_NATIVE'] === '1') return null;
   try {
     return require('./build/Release/antler_native.node') as NativeAddon;
   } catch {
@@ -31,3 +42,38 @@ export const addon: NativeAddon | null = load();
 export const available = addon !== null;
 export const FADV_SEQUENTIAL = 2;
 export const FADV_DONTNEED = 4;
+
+/** What preadNoWait gives when the bytes are not all in the page cache (or no addon). */
+export const PREAD_WOULD_BLOCK = -1;
+const EAGAIN = os.constants.errno.EAGAIN;
+
+const preadNative = addon?.preadNoWait?.bind(addon) ?? null;
+
+/** Whether preadNoWait can ever return bytes (false: it always says PREAD_WOULD_BLOCK). */
+export const preadNoWaitAvailable = preadNative !== null;
+
+/**
+ * Reads from the page cache only, on the calling thread, never waiting for the disk: the bytes
+ * read (fewer than `length` when only part is cached or at end of file) or PREAD_WOULD_BLOCK,
+ * always without the addon. Any other failure throws an Error with `code` and `errno` (as
+ * node:fs errors), so callers map it like an fs error.
+ */
+export function preadNoWait(
+  fd: number, buffer: Uint8Array, offset: number, length: number, position: number,
+): number {
+  if (preadNative === null) return PREAD_WOULD_BLOCK;
+  const n = preadNative(fd, buffer, offset, length, position);
+  if (n >= 0) return n;
+  if (n === -EAGAIN) return PREAD_WOULD_BLOCK;
+  throw systemError(-n, 'preadv2');
+}
+
+function systemError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const entry = Object.entries(os.constants.errno).find(([, value]) => value === errno);
+  const code = entry?.[0] ?? `E${errno}`;
+  const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} failed (errno ${errno})`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = syscall;
+  return err;
+}

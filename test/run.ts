@@ -18,7 +18,7 @@ function findTests(dir: string, out: string[]): void {
 }
 
 const files: string[] = [];
-for (const d of ['packages', 'test']) findTests(path.join(root, d), files);
+for (const d of ['packages', 'native', 'test']) findTests(path.join(root, d), files);
 files.sort((a, b) => {
   // Unit tests first, cluster tests after.
   const ca = a.includes(`${path.sep}test${path.sep}cluster${path.sep}`) ? 1 : 0;

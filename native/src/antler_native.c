@@ -2,8 +2,10 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -84,6 +86,46 @@ static napi_value RecvFd(napi_env env, napi_callback_info info) {
   return Int32(env, received);
 }
 
+// preadv2 with RWF_NOWAIT: copies what the page cache holds at `position` without waiting for
+// the disk. Returns the bytes read (fewer than asked when only part is cached, 0 at end of
+// file) or -EAGAIN when the first page is not cached. EOPNOTSUPP and ENOSYS (a file system or
+// kernel without the flag) also give -EAGAIN: the caller's async read is right for them too.
+// Any other failure is -errno, so the caller reports it as the read's error.
+static napi_value PreadNoWait(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t offset, length, position;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  void *data;
+  napi_value arraybuffer;
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &elements, &data, &arraybuffer,
+                               &byte_offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &position) != napi_ok) {
+    napi_throw_type_error(env, NULL, "preadNoWait(fd, uint8array, offset, length, position)");
+    return NULL;
+  }
+  if (offset < 0 || length < 0 || length > INT32_MAX || position < 0 ||
+      (uint64_t)offset > elements ||
+      (uint64_t)length > elements - (uint64_t)offset) {
+    napi_throw_range_error(env, NULL, "preadNoWait: range outside the buffer");
+    return NULL;
+  }
+  struct iovec iov = { .iov_base = (char *)data + offset, .iov_len = (size_t)length };
+  ssize_t n;
+  do {
+    n = preadv2(fd, &iov, 1, (off_t)position, RWF_NOWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return Int32(env, (int32_t)n);
+  if (errno == EAGAIN || errno == EOPNOTSUPP || errno == ENOSYS) return Int32(env, -EAGAIN);
+  return Int32(env, -errno);
+}
+
 static void Export(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -94,6 +136,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   Export(env, exports, "fadvise", Fadvise);
   Export(env, exports, "socketpair", Socketpair);
   Export(env, exports, "recvFd", RecvFd);
+  Export(env, exports, "preadNoWait", PreadNoWait);
   return exports;
 }
 

@@ -8,6 +8,7 @@ import {
   CLTOCS_FSYNC, CLTOCS_READ, CLTOCS_STATS, CLTOCS_WRITE, CSTOCS_GET_CHECKSUMS,
   PAYLOAD_MAX_DATA_BYTES, Router, Status, assert, listenLinks, type Link, type Logger,
 } from '@antlerfs/protocol';
+import { inlineReadCounters } from './chunk-file.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import { DownstreamPool, WriteChain } from './write-chain.ts';
 
@@ -114,6 +115,8 @@ export class DataServer {
       payload_checksum_errors: this.chain.counters.payloadChecksumErrors,
       chain_forwards: this.chain.counters.chainForwards,
       chain_errors: this.chain.counters.chainErrors,
+      read_inline_hits: inlineReadCounters.hits,
+      read_inline_misses: inlineReadCounters.misses,
       connections: this.links.size,
       requests_inflight: this.inflight,
       requests_waiting: this.waitingCount(),

@@ -1,7 +1,10 @@
 // Goal: the chunk file format holds. Header encode/decode round trip, every kind of header
 // corruption detected, names parsed back, and a real file in a temporary folder: partial-block
 // writes zero-padded, sizes that match the stored bytes only, truncate, version rename, and a
-// flipped data byte reported as CHECKSUM_MISMATCH.
+// flipped data byte reported as CHECKSUM_MISMATCH. Small reads are served from the page cache
+// inline when the native addon is built; the whole file runs again in a child process with the
+// addon disabled (ANTLER_NO_NATIVE=1), so both read paths give the same bytes and errors.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -11,8 +14,9 @@ import {
 } from '@antlerfs/protocol';
 import {
   CHECKSUMS_OFFSET, ChunkFile, HEADER_BYTES, chunkFileName, chunkFilePath, chunkSubfolder,
-  decodeHeader, encodeHeader, parseChunkFileName,
+  decodeHeader, encodeHeader, inlineReadCounters, parseChunkFileName,
 } from '../src/chunk-file.ts';
+import { preadNoWaitAvailable } from '@antlerfs/native';
 import { flipByte, patternBytes, removeDir, tempDir } from './fixtures.ts';
 
 test('header round trip keeps every field and the table', () => {
@@ -261,5 +265,45 @@ test('concurrent block writes go out in batches and land with their checksums', 
     assert.is(onDisk.length, HEADER_BYTES + f.lengthBytes);
   });
 });
+
+test('small reads of cached blocks are served inline when the addon is there', async () => {
+  await withChunk(async (_dir, f) => {
+    const data = patternBytes(3 * BLOCK_SIZE_BYTES, 11);
+    for (let b = 0; b < 3; b++) {
+      const block = data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
+      await f.writeBlock(b, 0, block, checksum(block));
+    }
+    const before = { ...inlineReadCounters };
+    const reads: [number, number][] = [
+      [0, 4096], [BLOCK_SIZE_BYTES - 2048, 4096], [2 * BLOCK_SIZE_BYTES + 100, 60_000],
+      [BLOCK_SIZE_BYTES + 1, BLOCK_SIZE_BYTES], [3 * BLOCK_SIZE_BYTES - 10, 4096],
+    ];
+    for (const [at, size] of reads) {
+      const want = Buffer.alloc(size);
+      data.copy(want, 0, at, Math.min(at + size, data.length));
+      assert.ok((await f.read(at, size)).equals(want), `read at ${at}`);
+    }
+    // Just written, so cached: every read is a hit with the addon, a miss without it.
+    const hits = inlineReadCounters.hits - before.hits;
+    const misses = inlineReadCounters.misses - before.misses;
+    assert.is(hits, preadNoWaitAvailable ? reads.length : 0);
+    assert.is(misses, preadNoWaitAvailable ? 0 : reads.length);
+    // A read larger than two blocks keeps the thread pool and counts neither.
+    await f.read(0, 3 * BLOCK_SIZE_BYTES);
+    assert.is(inlineReadCounters.hits + inlineReadCounters.misses - before.hits - before.misses,
+      reads.length);
+  });
+});
+
+if (process.env['ANTLER_NO_NATIVE'] !== '1') {
+  test('every test above passes the same with the native addon disabled', () => {
+    const self = path.resolve(import.meta.dirname, 'chunk-file.test.ts');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', self], {
+      env: { ...process.env, ANTLER_NO_NATIVE: '1' }, encoding: 'utf8', timeout: 120_000,
+    });
+    assert.is(child.status, 0, child.stdout + child.stderr);
+    assert.match(child.stdout, /Passed:\s+10/);
+  });
+}
 
 test.run();

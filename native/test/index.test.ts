@@ -1,0 +1,99 @@
+// Goal: preadNoWait reads what the page cache holds and never waits for the disk, and the
+// fallback (addon disabled with ANTLER_NO_NATIVE=1) always says "would block". Method: a file
+// just written (so cached) in a temporary folder, read at several places; errors and bad ranges
+// checked; the fallback checked in a child process, since loading is decided at import.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PREAD_WOULD_BLOCK, available, preadNoWait, preadNoWaitAvailable } from '../index.ts';
+
+const FILE_BYTES = 256 * 1024;
+
+function pattern(length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 131 + (i >> 8)) & 0xff;
+  return out;
+}
+
+function withCachedFile(work: (fd: number, data: Buffer) => void): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'antler-native-'));
+  const file = path.join(dir, 'cached.bin');
+  const data = pattern(FILE_BYTES);
+  fs.writeFileSync(file, data);
+  const fd = fs.openSync(file, 'r');
+  try {
+    work(fd, data);
+  } finally {
+    fs.closeSync(fd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.env['ANTLER_NO_NATIVE'] === '1') {
+  test('without the addon every read says would block and leaves the buffer alone', () => {
+    assert.is(available, false);
+    assert.is(preadNoWaitAvailable, false);
+    withCachedFile((fd) => {
+      const buf = Buffer.alloc(4096, 7);
+      assert.is(preadNoWait(fd, buf, 0, buf.length, 0), PREAD_WOULD_BLOCK);
+      assert.ok(buf.equals(Buffer.alloc(4096, 7)));
+    });
+  });
+} else {
+  test('the addon is built and has preadNoWait', () => {
+    assert.ok(available, 'addon loaded (node-gyp build in native/)');
+    assert.ok(preadNoWaitAvailable, 'addon exports preadNoWait');
+  });
+
+  test('a cached file gives its bytes, at any place in the buffer and the file', () => {
+    withCachedFile((fd, data) => {
+      const buf = Buffer.alloc(FILE_BYTES + 100);
+      assert.is(preadNoWait(fd, buf, 0, 4096, 0), 4096);
+      assert.ok(buf.subarray(0, 4096).equals(data.subarray(0, 4096)));
+      // Unaligned position, offset into a Buffer that is itself a view.
+      const view = buf.subarray(10);
+      assert.is(preadNoWait(fd, view, 33, 70_000, 12_345), 70_000);
+      assert.ok(view.subarray(33, 33 + 70_000).equals(data.subarray(12_345, 82_345)));
+      // The whole file in one call, then past its end: short, then 0.
+      assert.is(preadNoWait(fd, buf, 0, FILE_BYTES + 100, 0), FILE_BYTES);
+      assert.ok(buf.subarray(0, FILE_BYTES).equals(data));
+      assert.is(preadNoWait(fd, buf, 0, 100, FILE_BYTES - 10), 10);
+      assert.is(preadNoWait(fd, buf, 0, 100, FILE_BYTES + 4096), 0);
+      assert.is(preadNoWait(fd, buf, 0, 0, 0), 0);
+    });
+  });
+
+  test('failures other than would-block throw like fs errors; bad ranges are refused', () => {
+    withCachedFile((fd) => {
+      const buf = Buffer.alloc(100);
+      assert.throws(() => preadNoWait(fd, buf, 90, 20, 0), /range outside the buffer/);
+      assert.throws(() => preadNoWait(fd, buf, -1, 10, 0), /range outside the buffer/);
+      assert.throws(() => preadNoWait(fd, buf, 0, 10, -1), /range outside the buffer/);
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'antler-native-'));
+    const writeOnly = fs.openSync(path.join(dir, 'w.bin'), 'w');
+    try {
+      preadNoWait(writeOnly, Buffer.alloc(10), 0, 10, 0);
+      assert.unreachable('read from a write-only descriptor');
+    } catch (err) {
+      assert.is((err as NodeJS.ErrnoException).code, 'EBADF');
+    } finally {
+      fs.closeSync(writeOnly);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('with ANTLER_NO_NATIVE=1 the addon is not loaded and the fallback answers', () => {
+    const self = path.resolve(import.meta.dirname, 'index.test.ts');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', self], {
+      env: { ...process.env, ANTLER_NO_NATIVE: '1' }, encoding: 'utf8', timeout: 60_000,
+    });
+    assert.is(child.status, 0, child.stdout + child.stderr);
+    assert.match(child.stdout, /Passed:\s+1/);
+  });
+}
+
+test.run();
