@@ -17,10 +17,14 @@ import type {
 import { ChunkserverAgent } from './chunkserver-agent.ts';
 import { statusOf, toFsError, withContext } from './errors.ts';
 import { FileHandle, OPEN_FLAGS, type OpenFlags } from './file-handle.ts';
+import { InodeApi } from './inode-api.ts';
 import { ClientLogger } from './log.ts';
 import { parseMasterOption } from './master-address.ts';
 import { MasterSession } from './master-session.ts';
 import { joinPath, normalizePath, pathComponents, temporaryName } from './path.ts';
+import {
+  FOLDER_CACHE_ENTRIES_MAX, FOLDER_CACHE_TTL_MS, FolderCache,
+} from './folder-cache.ts';
 import { PathResolver, SYMLINK_HOPS_MAX } from './path-resolver.ts';
 import { ReadStream, type ReadStreamOptions } from './read-stream.ts';
 import { resolveTuning, type Tuning } from './tuning.ts';
@@ -36,6 +40,14 @@ export interface ClientOptions {
   name?: string;
   log?: Logger;
   tuning?: Partial<Tuning>;
+  /**
+   * How long this client trusts a folder path's inode once looked up, so that a change by path
+   * costs one master request, not two (default 1000 ms, the mount's entry timeout; 0: off).
+   * Another client's rename of a folder is seen by path operations at most this late.
+   */
+  folderCacheTtlMs?: number;
+  /** Folders remembered at once (default 4096). */
+  folderCacheEntriesMax?: number;
 }
 
 export interface OpenOptions {
@@ -71,17 +83,21 @@ export class Client {
   private readonly tuning: Tuning;
   private readonly log: Logger;
   private readonly paths: PathResolver;
+  /** Metadata calls by inode (parent inode + name), for access paths like the FUSE mount. */
+  readonly inodes: InodeApi;
   /** Owner of what this client creates. */
   private readonly owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
   private constructor(
     session: MasterSession, agent: ChunkserverAgent, tuning: Tuning, log: Logger,
+    folders: FolderCache,
   ) {
     this.session = session;
     this.agent = agent;
     this.tuning = tuning;
     this.log = log;
-    this.paths = new PathResolver(session);
+    this.paths = new PathResolver(session, folders);
+    this.inodes = new InodeApi(session);
   }
 
   /**
@@ -93,6 +109,7 @@ export class Client {
   static async connect(options: ClientOptions): Promise<Client> {
     const masters = parseMasterOption(options?.master);
     const tuning = resolveTuning(options.tuning);
+    const folders = folderCacheOf(options);
     const log = options.log ?? new ClientLogger('client');
     const session = new MasterSession({
       masters, clientName: options.name ?? `antler-client pid ${process.pid}`,
@@ -108,7 +125,12 @@ export class Client {
       connectTimeoutMs: tuning.connectTimeoutMs, requestTimeoutMs: tuning.requestTimeoutMs,
       inflightMax: tuning.inflightPerConnectionMax,
     });
-    return new Client(session, agent, tuning, log);
+    return new Client(session, agent, tuning, log, folders);
+  }
+
+  /** Master requests this client sent so far, by message name (CLTOMA_LOOKUP_PATH: n, ...). */
+  masterRequestCounts(): Record<string, number> {
+    return this.session.requestCounts();
   }
 
   close(): void {
@@ -209,29 +231,37 @@ export class Client {
     const mode = opts?.mode ?? DIR_MODE_DEFAULT;
     checkMode(mode, path);
     if (opts?.recursive) return this.mkdirRecursive(path, mode);
-    const { parent, name, path: p } = await this.paths.parentOf(path, 'mkdir');
-    const body = { parent: parent.inode, name, mode, ...this.owner };
-    const r = await this.session.call(CLTOMA_MKDIR, body, p);
-    return r.attr;
+    return this.paths.inParentOf(path, 'mkdir', async ({ parentInode, name, path: p }) => {
+      const body = { parent: parentInode, name, mode, ...this.owner };
+      const { attr } = await this.session.call(CLTOMA_MKDIR, body, p);
+      this.paths.folders.put(p, attr.inode);
+      return attr;
+    });
   }
 
   async rmdir(path: string): Promise<void> {
-    const { parent, name, path: p } = await this.paths.parentOf(path, 'rmdir');
-    await this.session.call(CLTOMA_RMDIR, { parent: parent.inode, name }, p);
+    await this.paths.inParentOf(path, 'rmdir', async ({ parentInode, name, path: p }) => {
+      await this.session.call(CLTOMA_RMDIR, { parent: parentInode, name }, p);
+      this.paths.folders.dropTree(p);
+    });
   }
 
   async unlink(path: string): Promise<void> {
-    const { parent, name, path: p } = await this.paths.parentOf(path, 'unlink');
-    await this.session.call(CLTOMA_UNLINK, { parent: parent.inode, name }, p);
+    await this.paths.inParentOf(path, 'unlink', async ({ parentInode, name, path: p }) => {
+      await this.session.call(CLTOMA_UNLINK, { parent: parentInode, name }, p);
+      this.paths.folders.dropTree(p); // it may have been a symlink to a folder
+    });
   }
 
   async rename(from: string, to: string): Promise<void> {
-    const src = await this.paths.parentOf(from, 'rename');
-    const dst = await this.paths.parentOf(to, 'rename');
-    await this.session.call(CLTOMA_RENAME, {
-      srcParent: src.parent.inode, srcName: src.name,
-      dstParent: dst.parent.inode, dstName: dst.name,
-    }, `${src.path} -> ${dst.path}`);
+    await this.paths.inParentsOf({ from, to }, 'rename', async (src, dst) => {
+      await this.session.call(CLTOMA_RENAME, {
+        srcParent: src.parentInode, srcName: src.name,
+        dstParent: dst.parentInode, dstName: dst.name,
+      }, `${src.path} -> ${dst.path}`);
+      this.paths.folders.dropTree(src.path);
+      this.paths.folders.dropTree(dst.path);
+    });
   }
 
   async symlink(target: string, path: string): Promise<Attr> {
@@ -241,10 +271,10 @@ export class Client {
     if (Buffer.byteLength(target) > SYMLINK_MAX_BYTES) {
       throw new FsError('ENAMETOOLONG', `${path}: symlink target`);
     }
-    const { parent, name, path: p } = await this.paths.parentOf(path, 'symlink');
-    const body = { parent: parent.inode, name, target, ...this.owner };
-    const r = await this.session.call(CLTOMA_SYMLINK, body, p);
-    return r.attr;
+    return this.paths.inParentOf(path, 'symlink', async ({ parentInode, name, path: p }) => {
+      const body = { parent: parentInode, name, target, ...this.owner };
+      return (await this.session.call(CLTOMA_SYMLINK, body, p)).attr;
+    });
   }
 
   async readlink(path: string): Promise<string> {
@@ -257,9 +287,10 @@ export class Client {
   /** A hard link `newPath` to the file `existing` (a final symlink is not followed). */
   async link(existing: string, newPath: string): Promise<Attr> {
     const src = await this.paths.lstat(existing);
-    const { parent, name, path: p } = await this.paths.parentOf(newPath, 'link');
-    const body = { inode: src.inode, parent: parent.inode, name };
-    return (await this.session.call(CLTOMA_LINK, body, p)).attr;
+    return this.paths.inParentOf(newPath, 'link', async ({ parentInode, name, path: p }) => {
+      const body = { inode: src.inode, parent: parentInode, name };
+      return (await this.session.call(CLTOMA_LINK, body, p)).attr;
+    });
   }
 
   // ---- Cluster -----------------------------------------------------------------------------
@@ -323,12 +354,14 @@ export class Client {
     }
     let current = path;
     for (let hop = 0; hop <= SYMLINK_HOPS_MAX; hop++) {
-      const { parent, name, path: p } = await this.paths.parentOf(current, 'open');
+      const p = normalizePath(current);
       let attr: Attr;
       try {
-        attr = (await this.session.call(CLTOMA_CREATE, {
-          parent: parent.inode, name, mode, ...this.owner, exclusive: flags === 'wx' ? 1 : 0,
-        }, p)).attr;
+        attr = await this.paths.inParentOf(current, 'open', async ({ parentInode, name }) => {
+          return (await this.session.call(CLTOMA_CREATE, {
+            parent: parentInode, name, mode, ...this.owner, exclusive: flags === 'wx' ? 1 : 0,
+          }, p)).attr;
+        });
       } catch (err) {
         if (flags === 'wx' || statusOf(err) !== 'EEXIST') throw err;
         // Not a regular file: open follows a symlink, and a directory is EISDIR.
@@ -345,13 +378,21 @@ export class Client {
     throw new FsError('ELOOP', path);
   }
 
-  /** Opens a file by inode (the FUSE layer): any flag but 'wx'. */
-  async openInode(inode: number, flags: OpenFlags): Promise<FileHandle> {
+  /**
+   * Opens a file by inode (the FUSE layer): any flag but 'wx'. With `attr` (what the master
+   * said of the file just now, e.g. at CREATE) no GETATTR is sent.
+   */
+  async openInode(
+    inode: number, flags: OpenFlags, opts?: { attr?: Attr },
+  ): Promise<FileHandle> {
     const label = `inode ${inode}`;
     if (!OPEN_FLAGS.includes(flags) || flags === 'wx') {
       throw new FsError('EINVAL', `${label}: open flags ${flags}`);
     }
-    let { attr } = await this.session.call(CLTOMA_GETATTR, { inode }, label);
+    if (opts?.attr !== undefined && opts.attr.inode !== inode) {
+      throw new FsError('EINVAL', `${label}: attributes of inode ${opts.attr.inode}`);
+    }
+    let attr = opts?.attr ?? (await this.session.call(CLTOMA_GETATTR, { inode }, label)).attr;
     if (flags === 'w' && attr.length > 0) attr = await this.truncateInode(inode, label);
     return this.handleFor(attr, flags, label);
   }
@@ -363,12 +404,17 @@ export class Client {
   async writeFile(path: string, data: WriteFileData, opts?: WriteFileOptions): Promise<void> {
     const mode = opts?.mode ?? FILE_MODE_DEFAULT;
     checkMode(mode, path);
-    const { parent, name, path: p } = await this.paths.parentOf(path, 'writeFile');
-    const tmpName = temporaryName(name, crypto.randomBytes(6).toString('hex'));
-    const tmpPath = joinPath(p.slice(0, p.lastIndexOf('/')) || '/', tmpName);
-    let attr = (await this.session.call(CLTOMA_CREATE, {
-      parent: parent.inode, name: tmpName, mode, ...this.owner, exclusive: 1,
-    }, tmpPath)).attr;
+    const tmpRandom = crypto.randomBytes(6).toString('hex');
+    const created = await this.paths.inParentOf(path, 'writeFile', async (where) => {
+      const tmpName = temporaryName(where.name, tmpRandom);
+      const { attr } = await this.session.call(CLTOMA_CREATE, {
+        parent: where.parentInode, name: tmpName, mode, ...this.owner, exclusive: 1,
+      }, joinPath(where.parentPath, tmpName));
+      return { attr, where, tmpName };
+    });
+    const { where: { parentInode, name, path: p }, tmpName } = created;
+    const parent = { inode: parentInode };
+    let attr = created.attr;
     let handle: FileHandle | null = null;
     try {
       if (opts?.goal !== undefined) attr = await this.setGoalOfInode(attr, opts.goal, p);
@@ -428,6 +474,7 @@ export class Client {
       try {
         const body = { parent: dir.inode, name, mode, ...this.owner };
         dir = (await this.session.call(CLTOMA_MKDIR, body, p)).attr;
+        this.paths.folders.put(p, dir.inode);
       } catch (err) {
         if (statusOf(err) !== 'EEXIST') throw err;
         dir = await this.stat(p);
@@ -484,6 +531,18 @@ interface SetattrFields {
   atimeMs?: number;
   mtimeMs?: number;
   length?: number;
+}
+
+function folderCacheOf(options: ClientOptions): FolderCache {
+  const ttlMs = options.folderCacheTtlMs ?? FOLDER_CACHE_TTL_MS;
+  const entriesMax = options.folderCacheEntriesMax ?? FOLDER_CACHE_ENTRIES_MAX;
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0) {
+    throw new FsError('EINVAL', `folderCacheTtlMs ${ttlMs} (an integer >= 0)`);
+  }
+  if (!Number.isSafeInteger(entriesMax) || entriesMax < 1) {
+    throw new FsError('EINVAL', `folderCacheEntriesMax ${entriesMax} (an integer >= 1)`);
+  }
+  return new FolderCache({ ttlMs, entriesMax });
 }
 
 function checkMode(mode: number, path: string): void {

@@ -5,6 +5,9 @@ export {
   Client, type ClientOptions, type OpenOptions, type WriteFileData, type WriteFileOptions,
 } from './client.ts';
 export { FileHandle, OPEN_FLAGS, type OpenFlags, type WriteOptions } from './file-handle.ts';
+export {
+  InodeApi, type DirPage, type InodeName, type Owner, type RenameResult, type SetattrFields,
+} from './inode-api.ts';
 export { ReadStream, type ReadStreamOptions } from './read-stream.ts';
 export { WriteStream, type WriteStreamOptions } from './write-stream.ts';
 export type {

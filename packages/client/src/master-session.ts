@@ -96,6 +96,8 @@ export class MasterSession {
   /** Requests out (or waiting to go out again) by id, oldest first. */
   private readonly sent = new Map<number, Pending>();
   private readonly reconnectListeners = new Set<(epoch: number) => void>();
+  /** Requests by message name: one key per message type, so bounded by the protocol. */
+  private readonly counts = new Map<string, number>();
   /** What the master said when the current session opened. */
   sessionId = 0;
   metaVersion = 0;
@@ -142,10 +144,16 @@ export class MasterSession {
     return (await this.callWithEpoch(def, body, context)).body;
   }
 
+  /** Requests sent so far by message name (counted once each, however often resent). */
+  requestCounts(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+
   /** Like call(), and tells in which session epoch the master answered (write leases). */
   async callWithEpoch<F extends Fields, R extends Fields>(
     def: RequestDef<F, R>, body: Struct<F>, context: string,
   ): Promise<{ body: Struct<R>; epoch: number }> {
+    this.counts.set(def.name, (this.counts.get(def.name) ?? 0) + 1);
     let answer: Answer;
     try {
       answer = await this.request(def as unknown as RequestDef, body as Struct<Fields>);

@@ -2,11 +2,14 @@
 // CLTOMA_LOOKUP_PATH (lstat semantics); when that fails, the path is walked one name at a time
 // with CLTOMA_LOOKUP so that symlinks in the middle of it are followed as POSIX says. A final
 // symlink is followed only on request; at most SYMLINK_HOPS_MAX links per resolution (ELOOP).
+// The folder of a change by path comes from a FolderCache when it knows it; a change that fails
+// on a remembered folder with ENOENT or ENOTDIR is tried once more on a fresh lookup.
 import {
   CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_READLINK, FsError, InodeType, ROOT_INODE,
 } from '@antlerfs/protocol';
 import type { Attr } from './attr.ts';
-import { withContext } from './errors.ts';
+import { statusOf, withContext } from './errors.ts';
+import type { FolderCache } from './folder-cache.ts';
 import type { MasterSession } from './master-session.ts';
 import {
   joinPath, normalizePath, pathComponents, resolveSymlinkTarget, splitParent,
@@ -17,17 +20,29 @@ export const SYMLINK_HOPS_MAX = 40;
 
 export interface ResolvedParent {
   /** The directory that holds (or will hold) the entry. */
-  parent: Attr;
+  parentInode: number;
+  /** Normalised path of that directory, as the caller named it (symlinks not resolved). */
+  parentPath: string;
   name: string;
   /** Normalised path of the entry, for error messages. */
   path: string;
+  /** True when parentInode came from the folder cache (it may be out of date). */
+  cached: boolean;
+}
+
+/** What a change on a remembered folder fails with when the folder is no longer there. */
+function maybeStale(err: unknown): boolean {
+  const status = statusOf(err);
+  return status === 'ENOENT' || status === 'ENOTDIR';
 }
 
 export class PathResolver {
   private readonly session: MasterSession;
+  readonly folders: FolderCache;
 
-  constructor(session: MasterSession) {
+  constructor(session: MasterSession, folders: FolderCache) {
     this.session = session;
+    this.folders = folders;
   }
 
   /** Attributes of `path` itself (a final symlink is not followed). */
@@ -52,7 +67,10 @@ export class PathResolver {
     let current = normalizePath(path);
     for (let hop = 0; hop <= SYMLINK_HOPS_MAX; hop++) {
       const attr = await this.lstat(current);
-      if (attr.type !== InodeType.SYMLINK) return { attr, path: current };
+      if (attr.type !== InodeType.SYMLINK) {
+        if (attr.type === InodeType.DIR && hop === 0) this.folders.put(current, attr.inode);
+        return { attr, path: current };
+      }
       current = resolveSymlinkTarget(current, await this.readlinkInode(attr.inode, current));
     }
     throw new FsError('ELOOP', normalizePath(path));
@@ -62,12 +80,61 @@ export class PathResolver {
     return (await this.session.call(CLTOMA_READLINK, { inode }, path)).target;
   }
 
-  /** The directory that holds `path` (symlinks followed) and the entry's name. */
-  async parentOf(path: string, operation: string): Promise<ResolvedParent> {
+  /**
+   * The directory that holds `path` (symlinks followed) and the entry's name; from the folder
+   * cache unless `fresh`. The root needs no lookup: it is always inode 1.
+   */
+  async parentOf(path: string, operation: string, fresh = false): Promise<ResolvedParent> {
     const split = splitParent(path, operation);
-    const { attr } = await this.stat(split.parentPath);
-    if (attr.type !== InodeType.DIR) throw new FsError('ENOTDIR', split.parentPath);
-    return { parent: attr, name: split.name, path: split.path };
+    const { parentPath, name } = split;
+    if (parentPath === '/') {
+      return { parentInode: ROOT_INODE, parentPath, name, path: split.path, cached: false };
+    }
+    if (!fresh) {
+      const inode = this.folders.get(parentPath);
+      if (inode !== null) {
+        return { parentInode: inode, parentPath, name, path: split.path, cached: true };
+      }
+    }
+    const { attr } = await this.stat(parentPath);
+    if (attr.type !== InodeType.DIR) throw new FsError('ENOTDIR', parentPath);
+    return { parentInode: attr.inode, parentPath, name, path: split.path, cached: false };
+  }
+
+  /**
+   * Runs `change` in the folder of `path`. If it fails as if a remembered folder were gone or
+   * moved (ENOENT, ENOTDIR), the entry is dropped and the change runs once more on a fresh
+   * lookup: a failed change changed nothing, so running it again is safe.
+   */
+  async inParentOf<T>(
+    path: string, operation: string, change: (p: ResolvedParent) => Promise<T>,
+  ): Promise<T> {
+    const first = await this.parentOf(path, operation);
+    try {
+      return await change(first);
+    } catch (err) {
+      if (!first.cached || !maybeStale(err)) throw err;
+      this.folders.drop(first.parentPath);
+    }
+    return change(await this.parentOf(path, operation, true));
+  }
+
+  /** inParentOf for two paths at once (rename): both fresh on the second try. */
+  async inParentsOf<T>(
+    paths: { from: string; to: string }, operation: string,
+    change: (src: ResolvedParent, dst: ResolvedParent) => Promise<T>,
+  ): Promise<T> {
+    const src = await this.parentOf(paths.from, operation);
+    const dst = await this.parentOf(paths.to, operation);
+    try {
+      return await change(src, dst);
+    } catch (err) {
+      if (!(src.cached || dst.cached) || !maybeStale(err)) throw err;
+      if (src.cached) this.folders.drop(src.parentPath);
+      if (dst.cached) this.folders.drop(dst.parentPath);
+    }
+    const freshSrc = await this.parentOf(paths.from, operation, true);
+    return change(freshSrc, await this.parentOf(paths.to, operation, true));
   }
 
   /** A walk from the root, following symlinks in the middle (and at the end if asked). */

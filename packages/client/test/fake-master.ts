@@ -232,7 +232,6 @@ export class FakeMaster {
 
   private routeNamespace(r: Router): void {
     const attr = (a: Attr) => ({ body: { attr: { ...a } } });
-    const empty = { body: {} };
     this.route(r, CLTOMA_LOOKUP, false, (b) => attr(this.child(b.parent, b.name).attr));
     this.route(r, CLTOMA_LOOKUP_PATH, false, (b) => {
       let n = this.node(1);
@@ -244,16 +243,21 @@ export class FakeMaster {
     this.route(r, CLTOMA_MKDIR, true, (b) => {
       return attr(this.add(b.parent, b.name, InodeType.DIR, b.mode, { children: new Map() }));
     });
+    const parentAttr = (inode: number) => ({ body: { parentAttr: { ...this.node(inode).attr } } });
     this.route(r, CLTOMA_RMDIR, true, (b) => {
       this.remove(b.parent, b.name, true);
-      return empty;
+      return parentAttr(b.parent);
     });
     this.route(r, CLTOMA_UNLINK, true, (b) => {
       this.remove(b.parent, b.name, false);
-      return empty;
+      return parentAttr(b.parent);
     });
     this.route(r, CLTOMA_CREATE, true, (b) => attr(this.create(b)));
-    this.route(r, CLTOMA_RENAME, true, (b) => { this.rename(b); return empty; });
+    this.route(r, CLTOMA_RENAME, true, (b) => {
+      this.rename(b);
+      const srcParentAttr = { ...this.node(b.srcParent).attr };
+      return { body: { srcParentAttr, dstParentAttr: { ...this.node(b.dstParent).attr } } };
+    });
     this.route(r, CLTOMA_READDIR, false, (b) => ({ body: this.readdir(b) }));
     this.route(r, CLTOMA_SYMLINK, true, (b) => {
       return attr(this.add(b.parent, b.name, InodeType.SYMLINK, 0o777, { target: b.target }));

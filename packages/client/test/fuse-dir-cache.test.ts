@@ -10,15 +10,14 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { FsError, InodeType, Logger } from '@antlerfs/protocol';
-import type { Attr, FileHandle } from '../src/index.ts';
+import type { Attr, FileHandle, InodeApi } from '../src/index.ts';
 import { DirCache, DIRS_MAX } from '../src/fuse/dir-cache.ts';
 import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { ERRNO } from '../src/fuse/errno.ts';
 import { ENTRY_HANDLERS } from '../src/fuse/entry-operations.ts';
 import { FILE_HANDLERS } from '../src/fuse/file-operations.ts';
-import type { InodeCalls } from '../src/fuse/inode-calls.ts';
 import {
-  ATTR_OUT_HEAD, CREATE_IN, GETATTR_IN, MKDIR_IN, Opcode, RENAME_IN,
+  ATTR, ATTR_OUT_HEAD, CREATE_IN, GETATTR_IN, MKDIR_IN, Opcode, RENAME_IN,
 } from '../src/fuse/kernel-abi.ts';
 import type { MountContext, Reply } from '../src/fuse/mount-context.ts';
 import { NodeTable } from '../src/fuse/node-table.ts';
@@ -74,9 +73,8 @@ test('a listing is renewed only while the master shows nobody else changed it', 
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
   cache.made(1, 'd', dirAttr(5, 10));
-  cache.created(5, 'a', fileAttr(6, 20));
   c.ms = 900;
-  cache.fetched(dirAttr(5, 20)); // as this mount left it
+  cache.fetched(dirAttr(5, 10)); // as this mount made it
   c.ms = 1500;
   assert.ok(cache.knownAbsent(5, 'b'), 'renewed at 900');
   cache.fetched(dirAttr(5, 30)); // someone else changed it
@@ -88,6 +86,39 @@ test('a listing is renewed only while the master shows nobody else changed it', 
   cache.fetched(dirAttr(7, 50)); // the unlink's own time: not a confirmation
   c.ms = 2600;
   assert.not.ok(cache.knownAbsent(7, 'b'), 'not renewed after a change of unknown time');
+
+  // A create here stamps the folder with its own time, which would hide another client's
+  // create just before it: the listing lives out its time, then the master answers.
+  cache.made(1, 'f', dirAttr(8, 3000));
+  cache.created(8, 'a', fileAttr(9, 3100));
+  assert.ok(cache.knownAbsent(8, 'b'), 'still trusted after the create');
+  c.ms = 3600;
+  cache.fetched(dirAttr(8, 3100)); // only this mount's create, as far as mtime tells
+  c.ms = 4100;
+  assert.not.ok(cache.knownAbsent(8, 'b'), 'not renewed after a create here');
+});
+
+test('removals and renames take the folders\' attributes from the reply, newest first', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.made(1, 'd', dirAttr(10, 1));
+  cache.created(10, 'a', fileAttr(20, 2));
+  cache.created(10, 'b', fileAttr(21, 3));
+  cache.removed(10, 'b', dirAttr(10, 5));
+  cache.removed(10, 'a', dirAttr(10, 4)); // two unlinks at once: the older reply came last
+  assert.is(cache.attrOf(10)!.attr.ctimeMs, 5, 'the later change wins');
+  assert.is(cache.knownAbsent(10, 'a'), true, 'the listing follows');
+  cache.removed(10, 'x', dirAttr(10, 5, 3));
+  assert.is(cache.attrOf(10), null, 'same ms, different counts: not known');
+  cache.renamed({ parent: 10, name: 'y' }, { parent: 10, name: 'z' },
+    { src: dirAttr(10, 6), dst: dirAttr(10, 6) });
+  assert.is(cache.attrOf(10)!.attr.ctimeMs, 6, 'one folder, the same attributes twice');
+  cache.removed(10, 'z', dirAttr(99, 7));
+  assert.is(cache.attrOf(10), null, 'attributes of another inode are not taken');
+  cache.removed(10, 'w', null);
+  assert.is(cache.attrOf(10), null, 'unknown after a reply that could not tell');
+  c.ms = 1000;
+  assert.is(cache.absence(10, 'nothing'), 'unknown', 'a listing changed here is not renewed');
 });
 
 test('what the master says overrides the listing; sizes and names are bounded', () => {
@@ -166,6 +197,7 @@ function fakeMaster() {
       find(p, n);
       names.delete(`${p}/${n}`);
       touch(p);
+      return nodes.get(p)!;
     },
     rename: async (from: Named, to: Named) => {
       calls.push(`rename ${from.name} ${to.name}`);
@@ -173,16 +205,18 @@ function fakeMaster() {
       names.delete(`${from.parent}/${from.name}`);
       names.set(`${to.parent}/${to.name}`, a.inode);
       touch(from.parent);
+      if (to.parent !== from.parent) touch(to.parent);
+      return { srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)! };
     },
   };
-  return { calls, names, add, api };
+  return { calls, names, nodes, add, api };
 }
 
 function context(m: ReturnType<typeof fakeMaster>, c: ReturnType<typeof clock>): MountContext {
   const opener = async (): Promise<FileHandle> =>
     ({ close: async () => undefined }) as unknown as FileHandle;
   return {
-    calls: m.api as unknown as InodeCalls, client: {} as MountContext['client'],
+    calls: m.api as unknown as InodeApi, client: {} as MountContext['client'],
     nodes: new NodeTable(), files: new OpenFiles(opener), dirs: new DirHandles(),
     readBuffers: new ReadBuffers(64 * 1024),
     dirCache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now }),
@@ -239,8 +273,10 @@ test('through the handlers: creates, renames and unlinks here show at once', asy
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'g'), 'ENOENT');
   assert.equal(m.calls, [], 'unlinked here: known absent');
-  await ENTRY_HANDLERS.GETATTR(getattrOfD, ctx);
-  assert.equal(m.calls, [`getattr ${d}`], 'after an unlink the directory is asked again');
+  const afterUnlink = await ENTRY_HANDLERS.GETATTR(getattrOfD, ctx);
+  assert.equal(m.calls, [], 'the unlink\'s reply told the directory\'s attributes');
+  const mtime = readStruct(ATTR, body(afterUnlink), ATTR_OUT_HEAD.sizeBytes).mtime;
+  assert.is(mtime, Math.floor(m.nodes.get(d)!.mtimeMs / 1000), 'as the master has them');
   // Another client creates a name: within the entry timeout it is not seen, after it it is.
   m.add(d, 'other', fileAttr(500, 0));
   assert.is(await lookupErrno(ctx, d, 'other'), 'ENOENT');
@@ -272,10 +308,6 @@ test('an expired listing is confirmed by a GETATTR, dropped when changed elsewhe
   }), ctx);
   made!.delivered?.();
   const d = m.names.get('1/d')!;
-  await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
-    nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
-      mode: 0o644 }, names: ['a'],
-  }), ctx);
   c.ms = 1500;
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'b'), 'ENOENT');

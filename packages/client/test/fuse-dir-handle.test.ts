@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { InodeType } from '@antlerfs/protocol';
 import { DirHandle, DirHandles } from '../src/fuse/dir-handle.ts';
-import type { DirPage } from '../src/fuse/inode-calls.ts';
+import type { DirPage } from '../src/index.ts';
 
 function attrOf(inode: number) {
   return {

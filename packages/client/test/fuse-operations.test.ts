@@ -14,7 +14,7 @@ import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { DIR_HANDLERS } from '../src/fuse/dir-operations.ts';
 import { ENTRY_HANDLERS, permits } from '../src/fuse/entry-operations.ts';
 import { FILE_HANDLERS } from '../src/fuse/file-operations.ts';
-import type { InodeCalls, SetattrFields } from '../src/fuse/inode-calls.ts';
+import type { InodeApi, SetattrFields } from '../src/index.ts';
 import {
   ENTRY_OUT_HEAD, MKNOD_IN, Opcode, OPEN_IN, OPEN_OUT, OpenOut, READ_IN, RELEASE_IN, RENAME2_IN,
   SETATTR_IN,
@@ -77,12 +77,14 @@ function fakeMaster() {
       calls.push(`unlink ${n}`);
       find(p, n);
       names.delete(`${p}/${n}`);
+      return nodes.get(p)!;
     },
     rename: async (from: Named, to: Named) => {
       calls.push(`rename ${from.name} ${to.name}`);
       const a = find(from.parent, from.name);
       names.delete(`${from.parent}/${from.name}`);
       names.set(`${to.parent}/${to.name}`, a.inode);
+      return { srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)! };
     },
     readdir: async () => ({
       entries: [...names].filter(([k]) => !k.endsWith('/..'))
@@ -105,7 +107,7 @@ function context(master: ReturnType<typeof fakeMaster>, opts: { readOnly?: boole
   }) as unknown as FileHandle;
   const invalidated: number[] = [];
   const ctx: MountContext = {
-    calls: master.api as unknown as InodeCalls, client: {} as MountContext['client'],
+    calls: master.api as unknown as InodeApi, client: {} as MountContext['client'],
     nodes: new NodeTable(), files: new OpenFiles(opener), dirs: new DirHandles(),
     readBuffers: new ReadBuffers(64 * 1024),
     dirCache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: () => 0 }),

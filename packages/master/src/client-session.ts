@@ -63,14 +63,16 @@ export interface ClientSessionsOptions {
 }
 
 type AttrBody = { body: { attr: Attr } };
+type ParentAttrBody = { body: { parentAttr: Attr } };
+type RenameBody = { body: { srcParentAttr: Attr; dstParentAttr: Attr } };
 
 /**
  * How a changing request is recorded and repeated: the change kinds that may have applied it,
  * and its reply rebuilt from the applied-request entry (null: a repeat is simply run again).
  */
-interface Mutation<R extends Fields> {
+interface Mutation<R extends Fields, F extends Fields = readonly []> {
   kinds: readonly ChangeKind[];
-  again: ((applied: AppliedRequest) => HandlerResult<R>) | null;
+  again: ((applied: AppliedRequest, body: Struct<F>) => HandlerResult<R>) | null;
 }
 
 type Handler<F extends Fields, R extends Fields> = (
@@ -82,7 +84,12 @@ function attrAgain(applied: AppliedRequest): AttrBody {
   return { body: { attr: applied.attr } };
 }
 
-const emptyAgain = (): object => ({});
+
+/** What a removal or rename tells of a folder no longer there: nothing (inode 0). */
+const UNKNOWN_ATTR: Attr = {
+  inode: 0, type: 0, mode: 0, uid: 0, gid: 0, atimeMs: 0, mtimeMs: 0, ctimeMs: 0, nlink: 0,
+  length: 0, goal: 0, trashtimeS: 0,
+};
 const changedAgain = (a: AppliedRequest): { body: { changed: number } } =>
   ({ body: { changed: a.changed } });
 
@@ -168,8 +175,9 @@ export class ClientSessions {
     const attrBody = (node: Node): AttrBody => ({ body: { attr: attrOf(node) } });
     const attrs = (kinds: ChangeKind[]): Mutation<typeof CLTOMA_MKDIR.reply.fields> =>
       ({ kinds, again: attrAgain });
-    const empty = (kind: ChangeKind): Mutation<readonly []> =>
-      ({ kinds: [kind], again: emptyAgain });
+    // A repeat answers with the folder as it is now (later than the change: still true).
+    const parentAgain = (_a: AppliedRequest, b: { parent: number }): ParentAttrBody =>
+      ({ body: { parentAttr: this.attrIfAny(b.parent) } });
     this.handle(r, CLTOMA_LOOKUP, (b) => attrBody(ns().lookup(b.parent, b.name)));
     this.handle(r, CLTOMA_LOOKUP_PATH, (b) => attrBody(ns().lookupPath(b.path)));
     this.handle(r, CLTOMA_GETATTR, (b) => attrBody(ns().node(b.inode)));
@@ -183,14 +191,14 @@ export class ClientSessions {
       (b, _s, o) => this.createNode({ ...b, type: InodeType.SYMLINK, mode: 0o777 }, o),
       attrs(['create']));
     this.handle(r, CLTOMA_RMDIR,
-      (b, _s, origin) => this.commitEmpty({ kind: 'rmdir', ...b, timeMs: now(), origin }),
-      empty('rmdir'));
+      (b, _s, origin) => this.commitRemoval({ kind: 'rmdir', ...b, timeMs: now(), origin }),
+      { kinds: ['rmdir'], again: parentAgain });
     this.handle(r, CLTOMA_UNLINK,
-      (b, _s, origin) => this.commitEmpty({ kind: 'unlink', ...b, timeMs: now(), origin }),
-      empty('unlink'));
+      (b, _s, origin) => this.commitRemoval({ kind: 'unlink', ...b, timeMs: now(), origin }),
+      { kinds: ['unlink'], again: parentAgain });
     this.handle(r, CLTOMA_RENAME,
-      (b, _s, origin) => this.commitEmpty({ kind: 'rename', ...b, timeMs: now(), origin }),
-      empty('rename'));
+      (b, _s, origin) => this.commitRename({ kind: 'rename', ...b, timeMs: now(), origin }),
+      { kinds: ['rename'], again: (_a, b) => this.renameBody(b) });
     this.handle(r, CLTOMA_LINK,
       (b, _s, origin) => this.commitAttr({ kind: 'link', ...b, timeMs: now(), origin }),
       attrs(['link']));
@@ -228,7 +236,7 @@ export class ClientSessions {
    * disk, a change (with `mutation`) once it is durable. Bugs reach the link's onBug.
    */
   private handle<F extends Fields, R extends Fields>(
-    router: Router, def: RequestDef<F, R>, fn: Handler<F, R>, mutation?: Mutation<R>,
+    router: Router, def: RequestDef<F, R>, fn: Handler<F, R>, mutation?: Mutation<R, F>,
   ): void {
     router.on(def, async (body, ctx) => {
       const session = this.sessionOf(ctx.link);
@@ -251,15 +259,16 @@ export class ClientSessions {
 
   /** A changing request: answered from its applied entry if it is a repeat, else applied. */
   private async mutate<F extends Fields, R extends Fields>(
-    body: Struct<F>, session: Session, requestId: number, fn: Handler<F, R>, mutation: Mutation<R>,
+    body: Struct<F>, session: Session, requestId: number, fn: Handler<F, R>,
+    mutation: Mutation<R, F>,
   ): Promise<HandlerResult<R>> {
     const { store } = this.opts;
     const clientId = session.clientId;
     const origin = clientId === null ? undefined : { clientId, requestId };
-    let repeat = this.appliedBefore(origin, mutation);
+    let repeat = this.appliedBefore(origin, mutation, body);
     if (repeat === null) {
       await this.opts.sync.whenReady(); // synchronous mode: enough metaloggers, or EAGAIN
-      repeat = this.appliedBefore(origin, mutation); // applied while this one waited
+      repeat = this.appliedBefore(origin, mutation, body); // applied while this one waited
     }
     if (repeat !== null) {
       await store.whenSynced(repeat.applied.version);
@@ -271,15 +280,15 @@ export class ClientSessions {
     return result;
   }
 
-  private appliedBefore<R extends Fields>(
-    origin: Origin | undefined, mutation: Mutation<R>,
+  private appliedBefore<F extends Fields, R extends Fields>(
+    origin: Origin | undefined, mutation: Mutation<R, F>, body: Struct<F>,
   ): { applied: AppliedRequest; reply: HandlerResult<R> } | null {
     if (origin === undefined || mutation.again === null) return null;
     const applied = this.opts.store.md.requests.find(origin.clientId, origin.requestId);
     if (applied === undefined) return null;
     // Another kind under the same id is a new request (the client's ids wrapped around).
     if (!mutation.kinds.some((k) => CHANGE_KIND_NUMBERS[k] === applied.kind)) return null;
-    return { applied, reply: mutation.again(applied) };
+    return { applied, reply: mutation.again(applied, body) };
   }
 
   private sessionOf(link: Link): Session {
@@ -340,6 +349,36 @@ export class ClientSessions {
   private async commitEmpty(change: Change): Promise<object> {
     await this.opts.store.commit(change).durable;
     return {};
+  }
+
+  /** An unlink or rmdir; the reply carries the folder's attributes as of this change. */
+  private async commitRemoval(change: Change & { parent: number }): Promise<ParentAttrBody> {
+    const { durable } = this.opts.store.commit(change);
+    const parentAttr = attrOf(this.ns.node(change.parent)); // as of this change
+    await durable;
+    return { body: { parentAttr } };
+  }
+
+  private async commitRename(
+    change: Change & { srcParent: number; dstParent: number },
+  ): Promise<RenameBody> {
+    const { durable } = this.opts.store.commit(change);
+    const body = this.renameBody(change); // as of this change, whatever follows before the fsync
+    assert(body.body.srcParentAttr.inode === change.srcParent, 'renamed from a folder');
+    await durable;
+    return body;
+  }
+
+  private renameBody(p: { srcParent: number; dstParent: number }): RenameBody {
+    const srcParentAttr = this.attrIfAny(p.srcParent);
+    const dstParentAttr = p.dstParent === p.srcParent ? srcParentAttr : this.attrIfAny(p.dstParent);
+    return { body: { srcParentAttr, dstParentAttr } };
+  }
+
+  /** The attributes of `inode`, or UNKNOWN_ATTR when it is gone. */
+  private attrIfAny(inode: number): Attr {
+    const node = this.ns.inodes.get(inode);
+    return node === undefined ? UNKNOWN_ATTR : attrOf(node);
   }
 
   private async commitChanged(change: Change): Promise<{ body: { changed: number } }> {

@@ -16,7 +16,7 @@ import {
   PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, SetAttr, Status, connectLink, setLogLevel,
   type Fields, type Link, type RequestDef, type Struct,
 } from '@antlerfs/protocol';
-import type { Attr } from '../src/inode-table.ts';
+import { attrOf, type Attr } from '../src/inode-table.ts';
 import { defaultMasterConfig, type MasterConfig } from '../src/config.ts';
 import { Master } from '../src/master.ts';
 import { FakeChunkserver, until } from './fake-chunkserver.ts';
@@ -120,10 +120,23 @@ test('namespace operations and their statuses over the wire', async () => {
   assert.is(hard.body.attr.nlink, 2);
   assert.is(await st(c, CLTOMA_LINK, { inode: d.inode, parent: 1, name: 'x' }), Status.EPERM);
   assert.is(await st(c, CLTOMA_RMDIR, { parent: 1, name: 'd' }), Status.ENOTEMPTY);
-  await c.call(CLTOMA_RENAME, { srcParent: d.inode, srcName: 'f', dstParent: 1, dstName: 'g' });
+  // Removals and renames answer with their folders just after the change, as GETATTR would.
+  const getattr = async (inode: number) => (await c.call(CLTOMA_GETATTR, { inode })).body.attr;
+  const moved = (await c.call(CLTOMA_RENAME,
+    { srcParent: d.inode, srcName: 'f', dstParent: 1, dstName: 'g' })).body;
+  assert.equal(moved.srcParentAttr, await getattr(d.inode));
+  assert.equal(moved.dstParentAttr, await getattr(1));
+  const within = (await c.call(CLTOMA_RENAME,
+    { srcParent: 1, srcName: 'g', dstParent: 1, dstName: 'g2' })).body;
+  assert.equal(within.srcParentAttr, within.dstParentAttr, 'one folder: the same attributes');
+  assert.equal(within.dstParentAttr, await getattr(1));
+  await c.call(CLTOMA_RENAME, { srcParent: 1, srcName: 'g2', dstParent: 1, dstName: 'g' });
   const intoItself = { srcParent: 1, srcName: 'd', dstParent: d.inode, dstName: 'x' };
   assert.is(await st(c, CLTOMA_RENAME, intoItself), Status.EINVAL);
-  await c.call(CLTOMA_RMDIR, { parent: 1, name: 'd' });
+  const rootBefore = await getattr(1);
+  const removed = (await c.call(CLTOMA_RMDIR, { parent: 1, name: 'd' })).body.parentAttr;
+  assert.equal(removed, await getattr(1));
+  assert.is(removed.nlink, rootBefore.nlink - 1, 'the folder is gone from the root\'s count');
   assert.is(await st(c, CLTOMA_UNLINK, { parent: 1, name: 'd' }), Status.ENOENT);
   for (let i = 0; i < 25; i++) await c.call(CLTOMA_MKDIR, { parent: 1, name: `sub${i}`, ...attrs });
   const names: string[] = [];
@@ -305,9 +318,16 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
   a.close('a lost reply');
   const version = m.store.version;
   const b = await sessionAt(12);
+  // A removal or rename is answered with its folders as they are now (later than the change).
+  const now = { ...attrOf(m.store.md.namespace.node(1)) };
+  const nowOfFolders: Record<string, object> = {
+    CLTOMA_RENAME: { srcParentAttr: now, dstParentAttr: now },
+    CLTOMA_UNLINK: { parentAttr: now }, CLTOMA_RMDIR: { parentAttr: now },
+  };
   for (const [i, [def, body]] of steps.entries()) {
     const again = await b.request(def, body as never);
-    assert.equal([again.status, again.body], [first[i]!.status, first[i]!.body], def.name);
+    const expected = nowOfFolders[def.name] ?? first[i]!.body;
+    assert.equal([again.status, again.body], [first[i]!.status, expected], def.name);
   }
   assert.is(m.store.version, version, 'no repeat applied anything');
   assert.is(m.status().requests.repeatsAnswered, steps.length);

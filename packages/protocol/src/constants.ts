@@ -2,7 +2,8 @@
 // Their relations are asserted at load so a change to one cannot silently break another.
 import { assert } from './assert.ts';
 
-export const PROTOCOL_VERSION = 1;
+/** Raised with every change of a message layout: peers of another version are refused. */
+export const PROTOCOL_VERSION = 2;
 
 /** Default ports (MooseFS numbering). Every listener also accepts 0 for tests. */
 export const PORT_MATOML = 9419; // master <- metaloggers

@@ -8,8 +8,10 @@
 //   mount's changes. A LOOKUP of a name not in it is answered ENOENT here (a create's LOOKUP),
 //   for the entry timeout after the master last confirmed, by an unchanged mtime, that nobody
 //   else changed the directory (an expired listing is confirmed by one GETATTR, no dearer than
-//   the LOOKUP). A change whose time the master does not tell (unlink, rename) stops such
-//   confirmations until the listing expires.
+//   the LOOKUP). Every change of this mount in the folder (create, unlink, rename) stops such
+//   confirmations until the listing expires: neither the master's reply nor the new mtime can
+//   tell whether another client changed the folder just before. Unlink, rmdir and rename take
+//   the folder's attributes from the master's reply (no GETATTR after them).
 // Every doubt (an error, a change elsewhere, a limit) drops what is known; nothing is guessed.
 import { assert, InodeType } from '@antlerfs/protocol';
 import { FUSE_ROOT_ID as ROOT_INODE } from './kernel-abi.ts';
@@ -164,6 +166,9 @@ export class DirCache {
   created(parent: number, name: string, attr: Attr): void {
     const st = this.dirs.get(parent);
     if (st === undefined) return;
+    // The folder's new mtime is this entry's ctime whatever else changed in it just before, so
+    // an unchanged mtime can no longer prove that nobody else added a name: no renewal.
+    st.renewable = false;
     if (st.attr !== null) {
       // The master stamps the directory with the new entry's ctime.
       const nlink = st.attr.nlink + (attr.type === InodeType.DIR ? 1 : 0);
@@ -172,29 +177,60 @@ export class DirCache {
     this.addName(st, name);
   }
 
-  /** This mount removed (or renamed away) `name` in `parent`; the time is not known. */
-  removed(parent: number, name: string): void {
+  /**
+   * This mount removed (or renamed away) `name` in `parent`; `parentAttr` is the folder just
+   * after, as the master's reply said (null: not known).
+   */
+  removed(parent: number, name: string, parentAttr: Attr | null = null): void {
     const child = this.byName.get(keyOf(parent, name));
     if (child !== undefined) this.forget(child);
     const st = this.dirs.get(parent);
     if (st === undefined) return;
-    st.attr = null;
-    st.renewable = false;
+    this.changedHere(parent, st, parentAttr);
     st.names?.delete(name);
   }
 
-  /** This mount renamed `from` to `to` (LINK is a rename that keeps `from`). */
+  /**
+   * This mount renamed `from` to `to` (LINK is a rename that keeps `from`); `attrs`: both
+   * folders just after, as the master's reply said (null: not known).
+   */
   renamed(
     from: { parent: number; name: string } | null, to: { parent: number; name: string },
+    attrs: { src: Attr | null; dst: Attr | null } | null = null,
   ): void {
-    if (from !== null) this.removed(from.parent, from.name);
+    if (from !== null) this.removed(from.parent, from.name, attrs?.src ?? null);
     const replaced = this.byName.get(keyOf(to.parent, to.name));
     if (replaced !== undefined) this.forget(replaced);
     const st = this.dirs.get(to.parent);
     if (st === undefined) return;
-    st.attr = null;
-    st.renewable = false;
+    this.changedHere(to.parent, st, attrs?.dst ?? null);
     this.addName(st, to.name);
+  }
+
+  /**
+   * A change of this mount in a folder, with the folder's attributes after it. Of two replies
+   * of changes made at once, the later change wins, whichever reply comes first; two in the
+   * same ms that disagree leave the attributes unknown.
+   */
+  private changedHere(inode: number, st: DirState, after: Attr | null): void {
+    st.renewable = false;
+    const before = st.attr;
+    // What the master tells of another inode, or of no folder, is not taken (peer input).
+    const fits = after !== null && after.inode === inode && after.type === InodeType.DIR;
+    if (!fits || this.opts.attrMs === 0) {
+      st.attr = null;
+      return;
+    }
+    if (before !== null) {
+      if (after.ctimeMs < before.ctimeMs) return; // an older change's reply: keep the newer
+      const same = after.nlink === before.nlink && after.mtimeMs === before.mtimeMs;
+      if (after.ctimeMs === before.ctimeMs && !same) {
+        st.attr = null;
+        return;
+      }
+    }
+    st.attr = after;
+    st.attrUntilMs = this.nowMs() + this.opts.attrMs;
   }
 
   /** Something about `inode` (a directory or not) is no longer known: forget it all. */

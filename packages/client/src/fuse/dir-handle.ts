@@ -4,7 +4,7 @@
 // Pages are fetched only when the kernel reads past what is loaded. Entry i has offset i + 1.
 import { assert, FsError, InodeType } from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
-import type { DirPage } from './inode-calls.ts';
+import type { DirPage } from '../index.ts';
 
 /** Entries asked of the master per page. */
 export const DIR_PAGE_ENTRIES = 1024;

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { FsError, InodeType, NAME_MAX_BYTES, SetAttr } from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
 import { ERRNO } from './errno.ts';
-import type { SetattrFields } from './inode-calls.ts';
+import type { SetattrFields } from '../index.ts';
 import { RenameFlag, S_IFMT, S_IFREG, SetattrValid } from './kernel-abi.ts';
 import { toMs } from './kernel-attr.ts';
 import {
@@ -177,8 +177,8 @@ const unlink: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
   if (await hideIfOpen(ctx, parent, name)) return EMPTY_REPLY;
-  await changing(ctx, parent, ctx.calls.unlink(parent, name));
-  ctx.dirCache.removed(parent, name);
+  const parentAttr = await changing(ctx, parent, ctx.calls.unlink(parent, name));
+  ctx.dirCache.removed(parent, name, parentAttr);
   return EMPTY_REPLY;
 };
 
@@ -186,8 +186,8 @@ const rmdir: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
-  await changing(ctx, parent, ctx.calls.rmdir(parent, name));
-  ctx.dirCache.removed(parent, name);
+  const parentAttr = await changing(ctx, parent, ctx.calls.rmdir(parent, name));
+  ctx.dirCache.removed(parent, name, parentAttr);
   return EMPTY_REPLY;
 };
 
@@ -210,8 +210,8 @@ async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): P
   } else {
     await hideIfOpen(ctx, to.parent, to.name);
   }
-  await changing(ctx, from.parent, changing(ctx, to.parent, ctx.calls.rename(from, to)));
-  ctx.dirCache.renamed(from, to);
+  const r = await changing(ctx, from.parent, changing(ctx, to.parent, ctx.calls.rename(from, to)));
+  ctx.dirCache.renamed(from, to, { src: r.srcParentAttr, dst: r.dstParentAttr });
   return EMPTY_REPLY;
 }
 
@@ -253,8 +253,10 @@ async function hideIfOpen(ctx: MountContext, parent: number, name: string): Prom
   const lastName = attr.type === InodeType.FILE && attr.nlink <= 1;
   if (!lastName || !ctx.files.isOpen(attr.inode) || ctx.hidden.has(attr.inode)) return false;
   const hidden = hiddenName(attr.inode);
-  await changing(ctx, parent, ctx.calls.rename({ parent, name }, { parent, name: hidden }));
-  ctx.dirCache.renamed({ parent, name }, { parent, name: hidden });
+  const renamed = ctx.calls.rename({ parent, name }, { parent, name: hidden });
+  const r = await changing(ctx, parent, renamed);
+  ctx.dirCache.renamed({ parent, name }, { parent, name: hidden },
+    { src: r.srcParentAttr, dst: r.dstParentAttr });
   ctx.hidden.set(attr.inode, { parent, name: hidden });
   ctx.log.debug('open file unlinked: kept under a hidden name until closed', {
     inode: attr.inode, name: hidden,
@@ -273,8 +275,9 @@ export async function dropHidden(ctx: MountContext, inode: number): Promise<void
   if (hidden === undefined || ctx.files.isOpen(inode)) return;
   ctx.hidden.delete(inode);
   try {
-    await changing(ctx, hidden.parent, ctx.calls.unlink(hidden.parent, hidden.name));
-    ctx.dirCache.removed(hidden.parent, hidden.name);
+    const parentAttr = await changing(ctx, hidden.parent,
+      ctx.calls.unlink(hidden.parent, hidden.name));
+    ctx.dirCache.removed(hidden.parent, hidden.name, parentAttr);
   } catch (err) {
     ctx.log.warn('could not remove an unlinked file kept while open', {
       inode, name: hidden.name, error: (err as Error).message,

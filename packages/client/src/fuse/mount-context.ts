@@ -3,11 +3,10 @@
 // small rules they share: how an entry reply counts a lookup, how attributes include lengths
 // this mount wrote but has not yet ended at the master, who owns what a request creates.
 import { assert, FsError, InodeType, type Logger } from '@antlerfs/protocol';
-import type { Attr, Client } from '../index.ts';
+import type { Attr, Client, InodeApi, Owner } from '../index.ts';
 import type { DirCache } from './dir-cache.ts';
 import type { DirHandles } from './dir-handle.ts';
 import type { ReadBuffers } from './read-buffers.ts';
-import type { InodeCalls, Owner } from './inode-calls.ts';
 import { kernelAttr, type KernelAttr } from './kernel-attr.ts';
 import type { NodeTable } from './node-table.ts';
 import type { OpenFiles } from './open-file.ts';
@@ -22,7 +21,7 @@ export interface MountSettings {
 }
 
 export interface MountContext {
-  calls: InodeCalls;
+  calls: InodeApi;
   client: Client;
   nodes: NodeTable;
   files: OpenFiles;

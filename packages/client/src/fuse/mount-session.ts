@@ -12,7 +12,6 @@ import { releaseFile, FILE_HANDLERS } from './file-operations.ts';
 import { FuseDevice } from './fuse-device.ts';
 import { DirCache } from './dir-cache.ts';
 import { DirHandles } from './dir-handle.ts';
-import { InodeCalls, masterCallerOf, openHandle } from './inode-calls.ts';
 import { negotiateInit, readBufferBytes, type InitAnswer } from './init-negotiation.ts';
 import { NotifyCode, Opcode } from './kernel-abi.ts';
 import {
@@ -65,8 +64,9 @@ export class MountSession {
     this.premounted = userFd !== null;
     this.device = userFd === null ? FuseDevice.open(log) : FuseDevice.adopt(userFd, log);
     this.ctx = {
-      calls: new InodeCalls(masterCallerOf(client)), client, nodes: new NodeTable(),
-      files: new OpenFiles((inode, mode, attr) => openHandle(client, inode, mode, attr)),
+      calls: client.inodes, client, nodes: new NodeTable(),
+      files: new OpenFiles((inode, mode, attr) =>
+        client.openInode(inode, mode, attr === null ? undefined : { attr })),
       dirs: new DirHandles(), log, hidden: new Map(),
       dirCache: new DirCache({ attrMs: config.attrTimeoutMs, namesMs: config.entryTimeoutMs }),
       readBuffers: new ReadBuffers(config.maxWriteBytes),
@@ -96,7 +96,7 @@ export class MountSession {
     let session: MountSession;
     try {
       // The root must answer before anything is mounted on top of the mount point.
-      await new InodeCalls(masterCallerOf(client)).getattr(1);
+      await client.inodes.getattr(1);
       // Without root, fusermount3 mounts first and hands over the device it opened.
       const root = (process.getuid?.() ?? 0) === 0;
       const userFd = root ? null : await userMount(userOptions(config, mountPoint, log));

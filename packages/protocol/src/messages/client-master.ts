@@ -53,10 +53,17 @@ export const CLTOMA_MKDIR = defineRequest({
   replyFields: attrReply,
 });
 
-/** parent:32 name:str -> (empty) */
+/**
+ * A removal's reply: the folder's attributes just after the change (the same as a GETATTR
+ * would give), so a client that caches them needs no GETATTR. inode 0 when not known (a repeat
+ * answered after the folder itself went).
+ */
+const parentAttrReply = [['parentAttr', { struct: ATTR }]] as const;
+
+/** parent:32 name:str -> parentAttr */
 export const CLTOMA_RMDIR = defineRequest({
   type: 1012, name: 'CLTOMA_RMDIR', replyName: 'MATOCL_RMDIR', link,
-  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: none,
+  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: parentAttrReply,
 });
 
 /**
@@ -72,17 +79,21 @@ export const CLTOMA_CREATE = defineRequest({
   replyFields: attrReply,
 });
 
-/** parent:32 name:str -> (empty) */
+/** parent:32 name:str -> parentAttr */
 export const CLTOMA_UNLINK = defineRequest({
   type: 1016, name: 'CLTOMA_UNLINK', replyName: 'MATOCL_UNLINK', link,
-  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: none,
+  fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: parentAttrReply,
 });
 
-/** srcParent:32 srcName:str dstParent:32 dstName:str -> (empty). POSIX rename. */
+/**
+ * srcParent:32 srcName:str dstParent:32 dstName:str -> srcParentAttr dstParentAttr. POSIX
+ * rename; the two folders' attributes just after it (the same twice when they are one folder;
+ * inode 0 when not known, as in parentAttrReply).
+ */
 export const CLTOMA_RENAME = defineRequest({
   type: 1018, name: 'CLTOMA_RENAME', replyName: 'MATOCL_RENAME', link,
   fields: [['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str']] as const,
-  replyFields: none,
+  replyFields: [['srcParentAttr', { struct: ATTR }], ['dstParentAttr', { struct: ATTR }]] as const,
 });
 
 /**

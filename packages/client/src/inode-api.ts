@@ -1,23 +1,16 @@
-// Metadata calls by inode, as the kernel asks them (parent inode + name, never a path). The
-// library's public Client speaks paths only, so these go through the Client's own master
-// session: the same link, the same reconnects after a master restart, the same failover. That
-// session is reached by name at runtime (it is not part of the public API yet); connect() fails
-// with a clear message if a later library no longer has it. Nothing here caches anything.
+// Metadata calls by inode, as a FUSE kernel asks them (parent inode + name, never a path): the
+// public `client.inodes` of the library. They go through the Client's own master session (the
+// same link, reconnects and failover as every path call). Nothing here caches anything; a
+// removal or rename returns the folders' attributes the master sent with its reply, so a
+// caller that caches attributes needs no GETATTR after it.
 import {
   CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
-  type Fields, type RequestDef, type Struct,
 } from '@antlerfs/protocol';
-import type { Attr, Client, FileHandle, OpenFlags } from '../index.ts';
+import type { Attr, DirEntry } from './attr.ts';
+import type { MasterSession } from './master-session.ts';
 
-/** A master request with a status check: what the library's session offers. */
-export interface MasterCaller {
-  call<F extends Fields, R extends Fields>(
-    def: RequestDef<F, R>, body: Struct<F>, context: string,
-  ): Promise<Struct<R>>;
-}
-
-/** The owner of what a request creates: the caller's ids from the FUSE header. */
+/** The owner of what a call creates. */
 export interface Owner {
   uid: number;
   gid: number;
@@ -35,48 +28,37 @@ export interface SetattrFields {
 }
 
 export interface DirPage {
-  entries: { name: string; attr: Attr }[];
+  entries: DirEntry[];
   nextCursor: string;
   end: boolean;
 }
 
-/** The Client's master session, which speaks every CLTOMA_* request. */
-export function masterCallerOf(client: Client): MasterCaller {
-  const session: unknown = Reflect.get(client, 'session');
-  const call: unknown = typeof session === 'object' && session !== null
-    ? Reflect.get(session, 'call')
-    : undefined;
-  if (typeof call !== 'function') {
-    throw new Error('this client library has no master session with call(def, body, context): ' +
-      'the mount needs inode-level metadata calls');
-  }
-  return session as MasterCaller;
+/** A name in a folder. */
+export interface InodeName {
+  parent: number;
+  name: string;
 }
 
-type HandleFor = (attr: Attr, flags: OpenFlags, label: string) => FileHandle;
-
-/**
- * A library handle of `inode`. With `attr` (what the master said of the file just now, at OPEN
- * or CREATE) the handle is made from it, through the Client's own handle factory reached like
- * its session, saving the GETATTR openInode() would send; without, or if a later library no
- * longer has that factory, openInode() asks the master.
- */
-export async function openHandle(
-  client: Client, inode: number, flags: OpenFlags, attr: Attr | null,
-): Promise<FileHandle> {
-  const handleFor: unknown = Reflect.get(client, 'handleFor');
-  if (attr === null || typeof handleFor !== 'function') return client.openInode(inode, flags);
-  return (handleFor as HandleFor).call(client, attr, flags, `inode ${inode}`);
+/** The folders of a rename just after it (the same attributes twice when they are one). */
+export interface RenameResult {
+  /** null when the master could not tell (a repeat answered after the folder went). */
+  srcParentAttr: Attr | null;
+  dstParentAttr: Attr | null;
 }
 
 function where(parent: number, name: string): string {
   return `${JSON.stringify(name)} in inode ${parent}`;
 }
 
-export class InodeCalls {
-  private readonly master: MasterCaller;
+/** The master's "not known" attributes (inode 0) as null. */
+function known(attr: Attr): Attr | null {
+  return attr.inode === 0 ? null : attr;
+}
 
-  constructor(master: MasterCaller) {
+export class InodeApi {
+  private readonly master: MasterSession;
+
+  constructor(master: MasterSession) {
     this.master = master;
   }
 
@@ -120,20 +102,23 @@ export class InodeCalls {
     return (await this.master.call(CLTOMA_READLINK, { inode }, `inode ${inode}`)).target;
   }
 
-  async unlink(parent: number, name: string): Promise<void> {
-    await this.master.call(CLTOMA_UNLINK, { parent, name }, where(parent, name));
+  /** Removes a name that is no folder; returns the folder's attributes after (null: unknown). */
+  async unlink(parent: number, name: string): Promise<Attr | null> {
+    const r = await this.master.call(CLTOMA_UNLINK, { parent, name }, where(parent, name));
+    return known(r.parentAttr);
   }
 
-  async rmdir(parent: number, name: string): Promise<void> {
-    await this.master.call(CLTOMA_RMDIR, { parent, name }, where(parent, name));
+  /** Removes an empty folder; returns its parent's attributes after (null: unknown). */
+  async rmdir(parent: number, name: string): Promise<Attr | null> {
+    const r = await this.master.call(CLTOMA_RMDIR, { parent, name }, where(parent, name));
+    return known(r.parentAttr);
   }
 
-  async rename(
-    from: { parent: number; name: string }, to: { parent: number; name: string },
-  ): Promise<void> {
-    await this.master.call(CLTOMA_RENAME, {
+  async rename(from: InodeName, to: InodeName): Promise<RenameResult> {
+    const r = await this.master.call(CLTOMA_RENAME, {
       srcParent: from.parent, srcName: from.name, dstParent: to.parent, dstName: to.name,
     }, `${where(from.parent, from.name)} -> ${where(to.parent, to.name)}`);
+    return { srcParentAttr: known(r.srcParentAttr), dstParentAttr: known(r.dstParentAttr) };
   }
 
   async link(inode: number, parent: number, name: string): Promise<Attr> {
