@@ -1,6 +1,7 @@
 // One bench run: the machine's limits first, then the cluster (started here or existing), then
-// every selected path; then the report: a table on stdout and a JSON file. A path that fails
-// becomes a figure of 0 with a failed check, so the other paths still run and the run exits 1.
+// every selected path; then the report: a table on stdout, a JSON file and, with --html, an HTML
+// page. A path that fails becomes a figure of 0 with a failed check, so the other paths still
+// run and the run exits 1.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,19 +14,22 @@ import { Deadline } from './deadline.ts';
 import { measureChecksumSpeed } from './limits/checksum-speed.ts';
 import { measureLoopbackTcp } from './limits/loopback-tcp.ts';
 import { measureRawDisk } from './limits/raw-disk.ts';
+import { writeHtmlReport } from './html-report.ts';
+import { CS_DIRECT_CHAINS, runCsDirect } from './paths/cs-direct.ts';
+import { runFuse } from './paths/fuse.ts';
+import { runMasterMemory } from './paths/master-memory.ts';
 import { runMetadataOps } from './paths/metadata-ops.ts';
-import type { PathContext } from './paths/path-context.ts';
+import { SEQ_GOALS, type PathContext } from './paths/path-context.ts';
+import { runRandomRead } from './paths/random-read.ts';
 import { runSeqRead } from './paths/seq-read.ts';
 import { runSeqWrite } from './paths/seq-write.ts';
+import { runSmallFiles } from './paths/small-files.ts';
 import { runS3PutGet } from './paths/s3-put-get.ts';
 import { Progress } from './progress.ts';
 import {
-  allChecks, compareReports, fillRatios, formatTable, paramDifferences, readReport, writeReport,
-  type BenchReport, type Figure,
+  allChecks, compareReports, failedFigure, fillDerived, formatTable, paramDifferences,
+  readReport, writeReport, type BenchReport, type Figure,
 } from './report.ts';
-
-/** Goals of the sequential paths: one copy, and two copies through a chain. */
-const SEQ_GOALS = [1, 2] as const;
 
 interface RunState {
   params: BenchParams;
@@ -38,15 +42,6 @@ interface RunState {
 
 type FigureKey = Pick<Figure, 'id' | 'kind' | 'unit'>;
 
-/** A figure standing for a limit or path that threw: value 0 and a failed check. */
-function failedFigure(what: FigureKey, err: unknown): Figure {
-  const detail = err instanceof Error ? err.message : String(err);
-  return {
-    ...what, label: `${what.id} failed`, value: 0, seconds: 0,
-    checks: [{ name: 'ran', passed: false, detail }],
-  };
-}
-
 async function measureLimit(s: RunState, name: LimitName): Promise<Figure[]> {
   const deadline = new Deadline(name, s.params.pathTimeoutMs);
   const { progress } = s;
@@ -54,6 +49,7 @@ async function measureLimit(s: RunState, name: LimitName): Promise<Figure[]> {
     case 'raw-disk':
       return measureRawDisk({
         dir: s.scratchDir, sizeBytes: s.params.sizeBytes, pattern: s.pattern, deadline, progress,
+        randomReads: s.params.randomReads, syncCount: s.params.metadataOpsPerClient,
       });
     case 'loopback-tcp':
       return [await measureLoopbackTcp({ totalBytes: s.params.loopbackBytes, deadline, progress })];
@@ -101,11 +97,27 @@ function pathJobs(ctx: PathContext, name: PathName): PathJob[] {
         what: { id: `metadata.c${n}`, kind: 'path', unit: 'ops/s' },
         run: () => runMetadataOps(ctx, n),
       }));
+    case 'random-read':
+      return [{ what: { id: 'random-read.4k', kind: 'path', unit: 'ops/s' },
+        run: () => runRandomRead(ctx) }];
+    case 'small-files':
+      return [{ what: { id: 'small-files', kind: 'path', unit: 'ops/s' },
+        run: () => runSmallFiles(ctx) }];
+    case 'cs-direct':
+      return CS_DIRECT_CHAINS.map((chain) => ({
+        what: { id: `cs-direct.chain${chain}`, kind: 'path', unit: 'MB/s' },
+        run: () => runCsDirect(ctx, chain),
+      }));
+    case 'fuse':
+      return [{ what: { id: 'fuse', kind: 'path', unit: 'MB/s' }, run: () => runFuse(ctx) }];
     case 's3-put-get':
       return [{
         what: { id: 's3-put-get', kind: 'path', unit: 'ops/s' },
         run: () => runS3PutGet(ctx, ctx.masterAddr),
       }];
+    case 'master-memory':
+      return [{ what: { id: 'master-memory', kind: 'path', unit: 'MiB/Mfiles' },
+        run: () => runMasterMemory(ctx, ctx.monitorAddr ?? undefined) }];
     default:
       return assertNever(name, 'path');
   }
@@ -124,11 +136,11 @@ async function measurePaths(s: RunState, target: ClusterTarget, now: Date): Prom
   const figures: Figure[] = [];
   try {
     await admin.mkdir(root, { recursive: true });
-    const needsSha = params.paths.includes('seq-read');
+    const needsSha = params.paths.includes('seq-read') || params.paths.includes('fuse');
     const ctx: PathContext = {
       params, connect, root, pattern: s.pattern, progress: s.progress,
       expectedSha256: needsSha ? s.expectedSha256() : '', processes: target.processes,
-      masterAddr: target.masterAddr,
+      masterAddr: target.masterAddr, monitorAddr: target.monitorAddr, scratchDir: s.scratchDir,
     };
     for (const name of params.paths) {
       for (const job of pathJobs(ctx, name)) figures.push(...await guarded(s, job.what, job.run));
@@ -140,19 +152,29 @@ async function measurePaths(s: RunState, target: ClusterTarget, now: Date): Prom
   return figures;
 }
 
-/** Entries of the run's folder removed at most (it holds 2 files and a folder per session). */
-const RUN_ENTRIES_MAX = 1024;
+/** Entries of the run's folder removed at most (small files, sequential files, folders). */
+const RUN_ENTRIES_MAX = 100_000;
 
-/** On a cluster that outlives the run, the run's folder goes (metadata ops empty theirs). */
+/**
+ * On a cluster that outlives the run, the run's folder goes: a walk without recursion, files
+ * first, then each folder once it is empty (deepest first).
+ */
 async function removeRunFolder(s: RunState, client: Client, root: string): Promise<void> {
   try {
-    const entries = (await client.readdir(root)).slice(0, RUN_ENTRIES_MAX);
-    for (const e of entries) {
-      const p = `${root}/${e.name}`;
-      if (e.attr.type === InodeType.DIR) await client.rmdir(p);
-      else await client.unlink(p);
+    const folders = [root];
+    let removed = 0;
+    for (let i = 0; i < folders.length && removed < RUN_ENTRIES_MAX; i++) {
+      for (const e of await client.readdir(folders[i]!)) {
+        const p = `${folders[i]}/${e.name}`;
+        if (e.attr.type === InodeType.DIR) {
+          folders.push(p);
+        } else {
+          await client.unlink(p);
+          removed++;
+        }
+      }
     }
-    await client.rmdir(root);
+    for (const folder of folders.reverse()) await client.rmdir(folder);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     s.progress.note(`could not remove ${root}: ${why}`);
@@ -172,6 +194,7 @@ function reportParams(p: BenchParams): BenchReport['params'] {
     sizeBytes: p.sizeBytes, ioSizeBytes: p.ioSizeBytes, quick: p.quick,
     limits: p.limits, paths: p.paths, seqGoals: [...SEQ_GOALS],
     metadataOpsPerClient: p.metadataOpsPerClient, metadataClientCounts: p.metadataClientCounts,
+    smallFiles: p.smallFiles, randomReads: p.randomReads,
     loopbackBytes: p.loopbackBytes, checksumBytesPerRound: p.checksumBytes,
     pathTimeoutS: p.pathTimeoutMs / 1000,
   };
@@ -214,7 +237,7 @@ export async function runBench(params: BenchParams, progress: Progress): Promise
     await (target as ClusterTarget | null)?.stop();
     removeScratch();
   }
-  fillRatios(figures);
+  fillDerived(figures);
   return {
     tool: 'antler-bench', version: BENCH_VERSION, startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(), params: reportParams(params), host,
@@ -254,6 +277,10 @@ export async function benchMain(params: BenchParams): Promise<number> {
     for (const d of paramDifferences(old, report)) process.stdout.write(`  params differ: ${d}\n`);
   }
   process.stdout.write(`results: ${params.outFile}\n`);
+  if (params.htmlFile !== null) {
+    writeHtmlReport(report, changes, params.htmlFile);
+    process.stdout.write(`html report: ${params.htmlFile}\n`);
+  }
   const failed = allChecks(report).filter((c) => !c.passed);
   for (const c of failed) {
     process.stderr.write(`antler-bench: check ${c.name} failed: ${c.detail}\n`);

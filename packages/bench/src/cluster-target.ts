@@ -10,6 +10,8 @@ export interface ClusterTarget {
   masterAddr: string;
   /** Chunkservers the bench started; null for an existing cluster. */
   chunkservers: number | null;
+  /** host:port of the master's monitor, when the bench started the master. */
+  monitorAddr: string | null;
   /** The daemons whose CPU time is measured (empty for an existing cluster). */
   processes: ClusterProcess[];
   stop(): Promise<void>;
@@ -31,15 +33,17 @@ export async function startOwnCluster(chunkservers: number): Promise<ClusterTarg
   process.once('exit', () => {
     for (const dir of dataDirs) fs.rmSync(dir, { recursive: true, force: true });
   });
+  const monitorPort = cluster.master.ready.monitorPort;
   return {
     kind: 'own', masterAddr: cluster.masterAddr, chunkservers, processes,
+    monitorAddr: monitorPort === undefined ? null : `127.0.0.1:${monitorPort}`,
     stop: () => cluster.stop(),
   };
 }
 
 export function existingCluster(masterAddr: string): ClusterTarget {
   return {
-    kind: 'external', masterAddr, chunkservers: null, processes: [],
+    kind: 'external', masterAddr, chunkservers: null, processes: [], monitorAddr: null,
     stop: () => Promise.resolve(),
   };
 }

@@ -8,7 +8,10 @@ export const BENCH_VERSION = '0.1.0';
 
 /** What --only may name, in the order they run. Limits first: paths print beside them. */
 export const LIMIT_NAMES = ['raw-disk', 'loopback-tcp', 'checksum-speed'] as const;
-export const PATH_NAMES = ['seq-write', 'seq-read', 'metadata-ops', 's3-put-get'] as const;
+export const PATH_NAMES = [
+  'seq-write', 'seq-read', 'random-read', 'small-files', 'metadata-ops', 'cs-direct', 'fuse',
+  's3-put-get', 'master-memory',
+] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 export type PathName = (typeof PATH_NAMES)[number];
 
@@ -20,9 +23,10 @@ const SIZE_MAX_BYTES = 1024 * GIB;
 const IO_SIZE_MAX_BYTES = 64 * MIB;
 
 /** Defaults of a full run and of a --quick smoke run. */
-const FULL = { sizeBytes: GIB, metadataOps: 2000, loopbackBytes: GIB, checksumBytes: GIB };
+const FULL = { sizeBytes: GIB, metadataOps: 2000, loopbackBytes: GIB, checksumBytes: GIB,
+  smallFiles: 2000, randomReads: 20_000 };
 const QUICK = { sizeBytes: 64 * MIB, metadataOps: 200, loopbackBytes: 256 * MIB,
-  checksumBytes: 256 * MIB };
+  checksumBytes: 256 * MIB, smallFiles: 200, randomReads: 2000 };
 
 export const BENCH_SCHEMA: ConfigKey[] = [
   { key: 'MASTER', type: 'string', default: '',
@@ -41,6 +45,12 @@ export const BENCH_SCHEMA: ConfigKey[] = [
     doc: 'ops of each kind per metadata client [2000, quick 200]', min: 0, max: 1_000_000 },
   { key: 'METADATA_CLIENTS', type: 'string', default: '1,8',
     doc: 'concurrent metadata clients, one run per number' },
+  { key: 'SMALL_FILES', type: 'int', default: 0,
+    doc: 'files of 64 KiB of the small-files paths [2000, quick 200]', min: 0, max: 1_000_000 },
+  { key: 'RANDOM_READS', type: 'int', default: 0,
+    doc: '4 KiB random reads of the random-read paths [20000, quick 2000]', min: 0,
+    max: 10_000_000 },
+  { key: 'HTML', type: 'string', default: '', doc: 'also write an HTML report with charts' },
   { key: 'CHUNKSERVERS', type: 'int', default: 3, doc: 'chunkservers of the cluster it starts',
     min: 1, max: 9 },
   { key: 'PATH_TIMEOUT_S', type: 'int', default: 1800, doc: 'a limit or path taking longer fails',
@@ -58,18 +68,27 @@ export interface BenchParams {
   paths: PathName[];
   metadataOpsPerClient: number;
   metadataClientCounts: number[];
+  smallFiles: number;
+  randomReads: number;
   loopbackBytes: number;
   checksumBytes: number;
   pathTimeoutMs: number;
   outFile: string;
   compareFile: string | null;
+  /** HTML report to write, or null. */
+  htmlFile: string | null;
 }
 
 export const LIMITS_NEEDED_BY: Record<PathName, LimitName[]> = {
   'seq-write': ['raw-disk'],
   'seq-read': ['raw-disk'],
-  'metadata-ops': [],
-  's3-put-get': [],
+  'random-read': ['raw-disk'],
+  'small-files': ['raw-disk'],
+  'metadata-ops': ['raw-disk'],
+  'cs-direct': ['raw-disk'],
+  'fuse': ['raw-disk'],
+  's3-put-get': ['raw-disk'],
+  'master-memory': [],
 };
 
 /** Limits and paths to run: all by default; --only picks, adding the limits its paths need. */
@@ -135,11 +154,14 @@ export function resolveParams(loaded: LoadedConfig, now: Date): BenchParams {
     paths,
     metadataOpsPerClient: opsFlag > 0 ? opsFlag : base.metadataOps,
     metadataClientCounts: parseClientCounts(String(v.METADATA_CLIENTS)),
+    smallFiles: Number(v.SMALL_FILES) > 0 ? Number(v.SMALL_FILES) : base.smallFiles,
+    randomReads: Number(v.RANDOM_READS) > 0 ? Number(v.RANDOM_READS) : base.randomReads,
     loopbackBytes: base.loopbackBytes,
     checksumBytes: base.checksumBytes,
     pathTimeoutMs: Number(v.PATH_TIMEOUT_S) * 1000,
     outFile: String(v.OUT) === '' ? defaultOutFile(now) : String(v.OUT),
     compareFile: String(v.COMPARE) === '' ? null : String(v.COMPARE),
+    htmlFile: String(v.HTML) === '' ? null : String(v.HTML),
   };
   assert(params.sizeBytes >= params.ioSizeBytes, 'size holds at least one io');
   assert(params.metadataOpsPerClient > 0, 'metadata ops per client is positive');

@@ -32,6 +32,23 @@ export function processCpuSeconds(pid: number): number | null {
   return Number.isFinite(ticks) ? ticks / USER_HZ : null;
 }
 
+/**
+ * CPU seconds of this process's children that have ended and been waited for (cutime +
+ * cstime): the CPU of a tool such as dd or fio, read before and after it runs.
+ */
+export function endedChildrenCpuSeconds(): number {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return 0;
+  }
+  const f = text.slice(text.lastIndexOf(')') + 2).trim().split(' ');
+  // cutime(16) cstime(17); index = field number - 3.
+  const ticks = Number(f[13]) + Number(f[14]);
+  return Number.isFinite(ticks) ? ticks / USER_HZ : 0;
+}
+
 /** CPU seconds of each process now, plus 'bench' for this process. */
 export function cpuSnapshot(processes: readonly ClusterProcess[]): CpuSnapshot {
   const snap: CpuSnapshot = new Map();

@@ -5,3 +5,5 @@ export { BENCH_SCHEMA, BENCH_VERSION, resolveParams, type BenchParams } from './
 export {
   compareReports, formatTable, readReport, writeReport, type BenchReport, type Figure,
 } from './report.ts';
+export { formatHtml, writeHtmlReport } from './html-report.ts';
+export { REFERENCE_NAME, referenceFor, type Reference } from './reference.ts';

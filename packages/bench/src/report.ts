@@ -1,12 +1,19 @@
 // The bench's result: every figure of one run (limits and paths), its table on stdout, its JSON
 // file, and the change against an earlier JSON (--compare). Figures are keyed by a stable id so
-// runs of different versions line up; a path figure names the limit it is measured against.
+// runs of different versions line up; a path figure names the limit it is measured against,
+// and carries its MooseFS reference and target (reference.ts), its latency percentiles where
+// single ops matter, and its CPU seconds per GiB or per 1000 ops of every process.
 import fs from 'node:fs';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
+import type { Latency } from './percentiles.ts';
+import {
+  meetsTarget, REFERENCE_NAME, referenceFor, TARGET_FACTOR, type Better,
+} from './reference.ts';
 
-export type Unit = 'MB/s' | 'GB/s' | 'ops/s';
-const UNITS: readonly Unit[] = ['MB/s', 'GB/s', 'ops/s'];
+/** 'MiB/Mfiles': memory per million files, the one unit where lower is better. */
+export type Unit = 'MB/s' | 'GB/s' | 'ops/s' | 'MiB/Mfiles';
+const UNITS: readonly Unit[] = ['MB/s', 'GB/s', 'ops/s', 'MiB/Mfiles'];
 
 export interface Check {
   name: string;
@@ -31,9 +38,25 @@ export interface Figure {
   ratio?: number;
   /** CPU seconds each cluster process (and the bench itself, 'bench') used for this figure. */
   cpuSeconds?: Record<string, number>;
+  /** cpuSeconds per GiB moved (MB/s figures) or per 1000 ops (ops/s figures). */
+  cpuPer?: { per: 'GiB' | '1k ops'; seconds: Record<string, number> };
+  /** Latency percentiles of single ops (random reads, small files, metadata ops). */
+  latency?: Latency;
+  /** The MooseFS reference and our target (src/reference.ts), and whether it is met. */
+  target?: FigureTarget;
   checks?: Check[];
   /** Caveat shown beside the figure, e.g. 'cached' when page caches could not be dropped. */
   note?: string;
+}
+
+export interface FigureTarget {
+  value: number;
+  better: Better;
+  /** MooseFS's figure in the same unit; null for a goal stated directly. */
+  mooseFs: number | null;
+  source: string;
+  ratioMin?: number;
+  met: boolean;
 }
 
 export interface BenchReport {
@@ -61,6 +84,15 @@ export function throughput(bytes: number, seconds: number): { mbPerS: number; mi
   return { mbPerS: bytes / BYTES_PER_MB / seconds, mibPerS: bytes / BYTES_PER_MIB / seconds };
 }
 
+/** A figure standing for a measurement that threw or could not run: 0 and a failed check. */
+export function failedFigure(what: Pick<Figure, 'id' | 'kind' | 'unit'>, err: unknown): Figure {
+  const detail = err instanceof Error ? err.message : String(err);
+  return {
+    ...what, label: `${what.id} failed`, value: 0, seconds: 0,
+    checks: [{ name: 'ran', passed: false, detail }],
+  };
+}
+
 /** Fills `ratio` of every figure whose limit is in the same run and in the same unit. */
 export function fillRatios(figures: Figure[]): void {
   const byId = new Map(figures.map((f) => [f.id, f]));
@@ -72,6 +104,49 @@ export function fillRatios(figures: Figure[]): void {
     if (limit === undefined || limit.unit !== f.unit || limit.value <= 0) continue;
     f.ratio = f.value / limit.value;
   }
+}
+
+/** Fills `target` from the reference table: met only by a figure whose checks all passed. */
+export function fillTargets(figures: Figure[]): void {
+  for (const f of figures) {
+    delete f.target;
+    const ref = referenceFor(f.id);
+    if (ref === undefined) continue;
+    const checked = (f.checks ?? []).every((c) => c.passed);
+    f.target = {
+      value: ref.target, better: ref.better, mooseFs: ref.mooseFs, source: ref.source,
+      ...(ref.ratioMin !== undefined ? { ratioMin: ref.ratioMin } : {}),
+      met: checked && f.value > 0 && meetsTarget(ref, f.value, f.ratio),
+    };
+  }
+}
+
+const BYTES_PER_GIB = 1024 ** 3;
+const OPS_PER_KILO = 1000;
+
+/** Fills `cpuPer`: CPU seconds per GiB of MB/s figures, per 1000 ops of ops/s figures. */
+export function fillCpuRates(figures: Figure[]): void {
+  for (const f of figures) {
+    delete f.cpuPer;
+    if (f.cpuSeconds === undefined) continue;
+    let scale: { per: 'GiB' | '1k ops'; units: number } | null = null;
+    if (f.unit === 'MB/s' && (f.bytes ?? 0) > 0) {
+      scale = { per: 'GiB', units: f.bytes! / BYTES_PER_GIB };
+    } else if (f.unit === 'ops/s' && (f.ops ?? 0) > 0) {
+      scale = { per: '1k ops', units: f.ops! / OPS_PER_KILO };
+    }
+    if (scale === null) continue;
+    const seconds: Record<string, number> = {};
+    for (const [name, s] of Object.entries(f.cpuSeconds)) seconds[name] = s / scale.units;
+    f.cpuPer = { per: scale.per, seconds };
+  }
+}
+
+/** Everything derived from the measured values: ratios, then targets, then CPU rates. */
+export function fillDerived(figures: Figure[]): void {
+  fillRatios(figures);
+  fillTargets(figures);
+  fillCpuRates(figures);
 }
 
 export function allChecks(report: BenchReport): Check[] {
@@ -185,9 +260,13 @@ export function formatChange(pct: number | null): string {
   return `${sign}${pct.toFixed(1)}%`;
 }
 
-function formatCpu(cpu: Record<string, number> | undefined): string {
+/** CPU per GiB or per 1000 ops when known, else the plain seconds of the measurement. */
+export function formatCpu(f: Figure): string {
+  const cpu = f.cpuPer?.seconds ?? f.cpuSeconds;
   if (cpu === undefined) return '';
-  return Object.entries(cpu).map(([name, s]) => `${name} ${s.toFixed(2)}`).join('  ');
+  const parts = Object.entries(cpu).map(([name, s]) => `${name} ${s.toFixed(2)}`);
+  const per = f.cpuPer === undefined ? 's' : `s/${f.cpuPer.per}`;
+  return `${parts.join('  ')}  (${per})`;
 }
 
 function formatChecks(f: Figure): string {
@@ -196,15 +275,36 @@ function formatChecks(f: Figure): string {
   return parts.join(', ');
 }
 
+export function formatLatency(f: Figure): string {
+  if (f.latency === undefined) return '';
+  return `${formatNumber(f.latency.p50Ms)}/${formatNumber(f.latency.p99Ms)}`;
+}
+
+export function formatTarget(t: FigureTarget | undefined): string {
+  if (t === undefined) return '';
+  const bound = t.better === 'higher' ? '>=' : '<=';
+  const ratio = t.ratioMin !== undefined ? ` & ratio>=${t.ratioMin.toFixed(2)}` : '';
+  return `${bound}${formatNumber(t.value)}${ratio}`;
+}
+
+export function formatMet(t: FigureTarget | undefined): string {
+  if (t === undefined) return '';
+  return t.met ? 'met' : 'NOT met';
+}
+
 function figureRow(f: Figure, byId: Map<string, Figure>, change?: Change): string[] {
   const limit = f.limitId !== undefined ? byId.get(f.limitId) : undefined;
   const row = [
     f.id,
     `${formatNumber(f.value)} ${f.unit}`,
     f.mibPerS !== undefined ? formatNumber(f.mibPerS) : '',
+    formatLatency(f),
     limit !== undefined ? `${limit.id} ${formatNumber(limit.value)}` : '',
     f.ratio !== undefined ? f.ratio.toFixed(2) : '',
-    formatCpu(f.cpuSeconds),
+    f.target?.mooseFs != null ? formatNumber(f.target.mooseFs) : '',
+    formatTarget(f.target),
+    formatMet(f.target),
+    formatCpu(f),
     formatChecks(f),
   ];
   if (change !== undefined) {
@@ -242,15 +342,18 @@ function headerLines(report: BenchReport): string[] {
 export function formatTable(report: BenchReport, changes?: Change[]): string {
   const byId = new Map(report.figures.map((f) => [f.id, f]));
   const changeById = new Map((changes ?? []).map((c) => [c.id, c]));
-  const head = ['figure', 'result', 'MiB/s', 'limit', 'ratio', 'cpu s', 'checks'];
+  const head = ['figure', 'result', 'MiB/s', 'p50/p99 ms', 'limit', 'ratio', 'MooseFS',
+    'target', 'met', 'cpu', 'checks'];
   if (changes !== undefined) head.push('old', 'change');
   const rows = [head];
   for (const f of report.figures) {
     rows.push(figureRow(f, byId, changes !== undefined ? changeById.get(f.id) : undefined));
   }
-  const right = new Set(changes !== undefined ? [1, 2, 4, 7, 8] : [1, 2, 4]);
+  const right = new Set([1, 2, 3, 5, 6, 7, ...(changes !== undefined ? [11, 12] : [])]);
   let text = headerLines(report).join('\n') + renderColumns(rows, right);
   const gone = (changes ?? []).filter((c) => c.newValue === null).map((c) => c.id);
   if (gone.length > 0) text += `not in this run (only in the old one): ${gone.join(', ')}\n`;
+  text += `MooseFS: ${REFERENCE_NAME}; target ${TARGET_FACTOR} x MooseFS (upper end of a ` +
+    'range) or a goal stated directly\n';
   return text;
 }

@@ -23,7 +23,11 @@ test('a full run by default: 1 GiB, every limit and path, own cluster', () => {
   assert.is(p.metadataOpsPerClient, 2000);
   assert.equal(p.metadataClientCounts, [1, 8]);
   assert.equal(p.limits, ['raw-disk', 'loopback-tcp', 'checksum-speed']);
-  assert.equal(p.paths, ['seq-write', 'seq-read', 'metadata-ops', 's3-put-get']);
+  assert.equal(p.paths, ['seq-write', 'seq-read', 'random-read', 'small-files', 'metadata-ops',
+    'cs-direct', 'fuse', 's3-put-get', 'master-memory']);
+  assert.is(p.smallFiles, 2000);
+  assert.is(p.randomReads, 20_000);
+  assert.is(p.htmlFile, null);
   assert.is(p.outFile, 'bench-results/2025-02-03T04-05-06Z.json');
   assert.is(p.compareFile, null);
 });
@@ -32,20 +36,30 @@ test('--quick shrinks the defaults but keeps what is given', () => {
   const q = params(['--quick']);
   assert.is(q.sizeBytes, 64 * MIB);
   assert.is(q.metadataOpsPerClient, 200);
-  const sized = params(['--quick', '--size', '128M', '--metadata-ops', '50']);
+  assert.is(q.smallFiles, 200);
+  assert.is(q.randomReads, 2000);
+  const sized = params(['--quick', '--size', '128M', '--metadata-ops', '50', '--small-files', '7',
+    '--random-reads', '9', '--html', 'r.html']);
   assert.is(sized.sizeBytes, 128 * MIB);
   assert.is(sized.metadataOpsPerClient, 50);
+  assert.is(sized.smallFiles, 7);
+  assert.is(sized.randomReads, 9);
+  assert.is(sized.htmlFile, 'r.html');
 });
 
 test('--only adds the limits its paths need, and the cheap ones unless limits are named', () => {
   assert.equal(selectNames('seq-read'), {
     limits: ['raw-disk', 'loopback-tcp', 'checksum-speed'], paths: ['seq-read'],
   });
-  assert.equal(selectNames('metadata-ops'), {
-    limits: ['loopback-tcp', 'checksum-speed'], paths: ['metadata-ops'],
+  assert.equal(selectNames('master-memory'), {
+    limits: ['loopback-tcp', 'checksum-speed'], paths: ['master-memory'],
   });
-  assert.equal(selectNames('checksum-speed, metadata-ops'), {
-    limits: ['checksum-speed'], paths: ['metadata-ops'],
+  // Metadata changes are fsynced: the disk's fdatasync rate (a raw-disk figure) is their limit.
+  assert.equal(selectNames('metadata-ops,fuse'), {
+    limits: ['raw-disk', 'loopback-tcp', 'checksum-speed'], paths: ['metadata-ops', 'fuse'],
+  });
+  assert.equal(selectNames('checksum-speed, master-memory'), {
+    limits: ['checksum-speed'], paths: ['master-memory'],
   });
   assert.throws(() => selectNames('seq-write,bogus'), /unknown "bogus"/);
 });

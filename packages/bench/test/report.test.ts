@@ -6,9 +6,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  allChecks, compareReports, fillRatios, formatChange, formatNumber, formatTable, paramDifferences,
-  parseReport, readReport, renderColumns, throughput, writeReport, type BenchReport,
-  type Figure,
+  allChecks, compareReports, failedFigure, fillCpuRates, fillDerived, fillRatios, fillTargets,
+  formatChange, formatCpu, formatNumber, formatTable, formatTarget, paramDifferences, parseReport,
+  readReport, renderColumns, throughput, writeReport, type BenchReport, type Figure,
 } from '../src/report.ts';
 
 function figures(): Figure[] {
@@ -91,14 +91,16 @@ test('the table shows each figure with its limit, ratio, cpu, checks and notes',
   const text = formatTable(r);
   const lines = text.split('\n');
   const head = lines.find((l) => l.startsWith('figure'))!;
-  assert.ok(head.includes('limit') && head.includes('ratio') && head.includes('cpu s'));
+  for (const column of ['limit', 'ratio', 'p50/p99 ms', 'MooseFS', 'target', 'met', 'cpu']) {
+    assert.ok(head.includes(column), `a ${column} column`);
+  }
   assert.not.ok(head.includes('change'));
   const write = lines.find((l) => l.startsWith('seq-write.goal1'))!;
   assert.match(write, /200\.0 MB\/s/);
   assert.match(write, /190\.7/);
   assert.match(write, /raw-disk\.write 800\.0/);
   assert.match(write, /0\.25/);
-  assert.match(write, /master 0\.05 {2}cs0 1\.25 {2}bench 2\.50/);
+  assert.match(write, /master 0\.05 {2}cs0 1\.25 {2}bench 2\.50 {2}\(s\)/);
   assert.match(lines.find((l) => l.startsWith('seq-read.goal1'))!, /sha256 ok/);
   assert.match(lines.find((l) => l.startsWith('raw-disk.read'))!, /cached/);
   const meta = lines.find((l) => l.startsWith('metadata.create.c1'))!;
@@ -106,6 +108,64 @@ test('the table shows each figure with its limit, ratio, cpu, checks and notes',
   assert.match(text, /params: sizeBytes=1073741824 quick=false metadataClientCounts=1,8/);
   assert.match(text, /cluster: started by the bench at 127\.0\.0\.1:1234, 3 chunkservers/);
   assert.match(text, /linux 6\.1, load 0\.50 0\.25 0\.13 at start/);
+});
+
+test('targets come from the reference table; met needs the value, the ratio and passed checks',
+  () => {
+    const fs = figures();
+    fs.push({ id: 'metadata.stat.c1', kind: 'path', label: 's', value: 20_000, unit: 'ops/s',
+      seconds: 1, ops: 2000, latency: { p50Ms: 0.04, p99Ms: 1.5, count: 2000 } });
+    fs.push({ id: 'master-memory.rss', kind: 'path', label: 'm', value: 300, unit: 'MiB/Mfiles',
+      seconds: 1 });
+    fs.push({ id: 'seq-read.goal3', kind: 'path', label: 'r', value: 5000, unit: 'MB/s',
+      seconds: 1, checks: [{ name: 'sha256', passed: false, detail: 'a vs b' }] });
+    fillRatios(fs);
+    fillTargets(fs);
+    const byId = new Map(fs.map((f) => [f.id, f]));
+    // 600 MiB/s x 1.2 in MB/s, and a ratio of 0.8 to the raw disk asked for too.
+    const write = byId.get('seq-write.goal1')!.target!;
+    assert.ok(Math.abs(write.value - 600 * 1.048576 * 1.2) < 1e-9);
+    assert.is(write.ratioMin, 0.8);
+    assert.is(write.met, false);
+    assert.is(formatTarget(write), '>=755.0 & ratio>=0.80');
+    assert.is(byId.get('metadata.stat.c1')!.target!.met, true);
+    const memory = byId.get('master-memory.rss')!.target!;
+    assert.equal([memory.better, memory.value, memory.mooseFs, memory.met],
+      ['lower', 350, null, true]);
+    assert.is(byId.get('seq-read.goal3')!.target!.met, false, 'a failed check never meets');
+    assert.is(byId.get('raw-disk.write')!.target, undefined, 'limits have no target');
+    const text = formatTable(report(fs));
+    assert.match(text.split('\n').find((l) => l.startsWith('metadata.stat.c1'))!,
+      /0\.040\/1\.50 .* 8300 +>=9960 +met$/);
+    assert.match(text, /MooseFS 3\.0\.117 through its FUSE mount on a 2-core machine/);
+  });
+
+test('CPU is given per GiB of MB/s figures and per 1000 ops of ops/s figures', () => {
+  const fs: Figure[] = [
+    { id: 'a', kind: 'path', label: 'a', value: 100, unit: 'MB/s', seconds: 1,
+      bytes: 512 * 1024 * 1024, cpuSeconds: { cs0: 1, bench: 0.5 } },
+    { id: 'b', kind: 'path', label: 'b', value: 100, unit: 'ops/s', seconds: 1, ops: 4000,
+      cpuSeconds: { master: 2 } },
+    { id: 'c', kind: 'path', label: 'c', value: 100, unit: 'MiB/Mfiles', seconds: 1,
+      cpuSeconds: { master: 2 } },
+  ];
+  fillCpuRates(fs);
+  assert.equal(fs[0]!.cpuPer, { per: 'GiB', seconds: { cs0: 2, bench: 1 } });
+  assert.equal(fs[1]!.cpuPer, { per: '1k ops', seconds: { master: 0.5 } });
+  assert.is(fs[2]!.cpuPer, undefined);
+  assert.is(formatCpu(fs[0]!), 'cs0 2.00  bench 1.00  (s/GiB)');
+  assert.is(formatCpu(fs[1]!), 'master 0.50  (s/1k ops)');
+  assert.is(formatCpu(fs[2]!), 'master 2.00  (s)');
+});
+
+test('a failed measurement is a figure of 0 whose check says why; it meets no target', () => {
+  const f = failedFigure({ id: 'fuse.seq-write.goal1', kind: 'path', unit: 'MB/s' },
+    new Error('no /dev/fuse'));
+  assert.equal([f.value, f.checks], [0, [{ name: 'ran', passed: false, detail: 'no /dev/fuse' }]]);
+  const fs = [f];
+  fillDerived(fs);
+  assert.is(fs[0]!.target!.met, false);
+  assert.match(formatTable(report(fs)), /fuse\.seq-write\.goal1 .*NOT met.*ran FAILED/);
 });
 
 test('a failed check is marked in the table and listed by allChecks', () => {

@@ -1,11 +1,13 @@
 // Raw disk limit: a file of --size written sequentially in --io-size writes with one fsync at
-// the end, then read back (page cache dropped first when allowed) with every byte compared. The
-// file lies on the filesystem of the temporary folders the bench's cluster uses.
+// the end, then read back (page cache dropped first when allowed) with every byte compared;
+// then 4 KiB random reads of it and the fdatasync rate (disk-ops.ts). The files lie on the
+// filesystem of the temporary folders the bench's cluster uses.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
 import type { DataPattern } from '../data-pattern.ts';
 import type { Deadline } from '../deadline.ts';
+import { measureFdatasync, measureRandomReadLimit } from './disk-ops.ts';
 import { CACHED_NOTE, dropPageCaches } from '../page-cache.ts';
 import type { Progress } from '../progress.ts';
 import { throughput, type Figure } from '../report.ts';
@@ -21,6 +23,9 @@ export interface RawDiskOptions {
   dir: string;
   sizeBytes: number;
   pattern: DataPattern;
+  /** 4 KiB random reads of the file, and fdatasyncs, to measure. */
+  randomReads: number;
+  syncCount: number;
   deadline: Deadline;
   progress: Progress;
 }
@@ -86,6 +91,10 @@ export async function measureRawDisk(o: RawDiskOptions): Promise<Figure[]> {
       detail: `${read.bytesRead} of ${o.sizeBytes} bytes read; ${read.mismatchedReads} reads `
         + 'differ',
     };
+    const random = await measureRandomReadLimit({ file, sizeBytes: o.sizeBytes,
+      reads: o.randomReads, pattern: o.pattern, deadline: o.deadline, progress: o.progress });
+    const sync = await measureFdatasync({ dir: o.dir, syncCount: o.syncCount,
+      deadline: o.deadline, progress: o.progress });
     return [
       { id: 'raw-disk.write', kind: 'limit', label: 'raw disk: sequential write + fsync',
         value: w.mbPerS, unit: 'MB/s', mibPerS: w.mibPerS, seconds: writeSeconds,
@@ -93,6 +102,7 @@ export async function measureRawDisk(o: RawDiskOptions): Promise<Figure[]> {
       { id: 'raw-disk.read', kind: 'limit', label: 'raw disk: sequential read',
         value: r.mbPerS, unit: 'MB/s', mibPerS: r.mibPerS, seconds: read.seconds,
         bytes: o.sizeBytes, checks: [check], ...(dropped ? {} : { note: CACHED_NOTE }) },
+      random, sync,
     ];
   } finally {
     await fs.rm(file, { force: true });

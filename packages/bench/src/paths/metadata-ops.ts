@@ -1,10 +1,13 @@
 // Metadata path: creates, stats, renames and unlinks per second, with 1 and with N concurrent
 // client sessions. Each session works in its own folder, one op at a time, a fixed number of
-// ops per kind; the kinds run one after another so each figure is one kind of op. The master
-// alone answers these (no chunkserver is touched), so there is no machine limit beside them.
+// ops per kind; the kinds run one after another so each figure is one kind of op, with the
+// latency of each op. The master alone answers these (no chunkserver is touched); a change is
+// fsynced in its changelog before the reply, so the disk's fdatasync rate is the limit of
+// creates, renames and unlinks (stats touch no disk: no limit).
 import type { Client } from '@antlerfs/client';
 import { assert, assertNever } from '@antlerfs/protocol';
 import type { Deadline } from '../deadline.ts';
+import { LatencyRecorder } from '../percentiles.ts';
 import type { Figure } from '../report.ts';
 import { cpuMeter, pathDeadline, type PathContext } from './path-context.ts';
 
@@ -43,6 +46,7 @@ interface PhaseResult {
   ops: number;
   /** Ops whose answer was not what the earlier ops imply (a stat of a non-empty file). */
   wrong: number;
+  latency: LatencyRecorder;
 }
 
 async function runPhase(
@@ -52,17 +56,20 @@ async function runPhase(
   const total = opsPerSession * sessions.length;
   let done = 0;
   let wrong = 0;
+  const latency = new LatencyRecorder(total);
   const t0 = performance.now();
   await Promise.all(sessions.map(async (s) => {
     for (let i = 0; i < opsPerSession; i++) {
       deadline.check();
+      const start = performance.now();
       if (!(await doOp(kind, s, i))) wrong++;
+      latency.since(start);
       done++;
       ctx.progress.update(done, total, 'ops');
     }
   }));
   assert(done === total, 'every op ran');
-  return { seconds: (performance.now() - t0) / 1000, ops: total, wrong };
+  return { seconds: (performance.now() - t0) / 1000, ops: total, wrong, latency };
 }
 
 async function openSessions(ctx: PathContext, count: number): Promise<Session[]> {
@@ -105,7 +112,8 @@ export async function runMetadataOps(ctx: PathContext, clientCount: number): Pro
       figures.push({
         id: `metadata.${kind}.c${clientCount}`, kind: 'path', label: `${what}, ops/s`,
         value: opsPerS, unit: 'ops/s', seconds: r.seconds, ops: r.ops, cpuSeconds,
-        ...(checks ? { checks } : {}),
+        latency: r.latency.summary(), ...(checks ? { checks } : {}),
+        ...(kind === 'stat' ? {} : { limitId: 'raw-disk.fdatasync' }),
       });
     }
   } finally {

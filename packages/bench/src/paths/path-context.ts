@@ -22,6 +22,39 @@ export interface PathContext {
   masterAddr: string;
   /** The cluster's processes whose CPU time is measured; empty for an existing cluster. */
   processes: readonly ClusterProcess[];
+  /** host:port of the master's monitor when known (a cluster the bench started). */
+  monitorAddr: string | null;
+  /** A local temporary folder of this run (removed at the end). */
+  scratchDir: string;
+}
+
+/** Goals of the sequential paths: one copy, and chains of two and three. */
+export const SEQ_GOALS = [1, 2, 3] as const;
+
+/** Random reads: 4 KiB each, this many in flight (fio's iodepth). */
+export const RANDOM_READ_BYTES = 4096;
+export const RANDOM_READ_DEPTH = 8;
+
+/** Small files: 64 KiB each, one at a time (like one thread). */
+export const SMALL_FILE_BYTES = 64 * 1024;
+
+/** A seeded xorshift32: the same offsets every run, no allocation per draw. */
+export class SeededOffsets {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = (seed >>> 0) || 1;
+  }
+
+  /** An integer in [0, n). */
+  next(n: number): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return this.state % n;
+  }
 }
 
 /** A figure's deadline, from --path-timeout-s. */

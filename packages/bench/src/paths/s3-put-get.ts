@@ -14,9 +14,9 @@ import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
 import { REPO_ROOT } from '@antlerfs/test/harness/cluster.ts';
 import { stopProcess } from '@antlerfs/test/harness/faults.ts';
-import { waitForReady } from '@antlerfs/test/harness/wait.ts';
+import { logTail, waitForReady } from '@antlerfs/test/harness/wait.ts';
 import { cpuDelta, cpuSnapshot, type ClusterProcess } from '../cpu-usage.ts';
-import { throughput, type Figure } from '../report.ts';
+import { failedFigure, throughput, type Figure } from '../report.ts';
 import type { PathContext } from './path-context.ts';
 
 /** Object sizes measured: a small object (request cost) and a large one (data path). */
@@ -137,6 +137,13 @@ async function measure(
   return { result, cpuSeconds: cpuDelta(before, cpuSnapshot(processes)) };
 }
 
+/** A PUT's object is on disk before its reply; a GET is one read (sequential when large). */
+function limitOf(id: string, large: boolean): string {
+  const put = id.startsWith('s3.put');
+  if (large) return put ? 'raw-disk.write' : 'raw-disk.read';
+  return put ? 'raw-disk.fdatasync' : 'raw-disk.read4k';
+}
+
 function figureOf(
   id: string, label: string, sizeBytes: number, m: Measured,
 ): Figure {
@@ -150,7 +157,9 @@ function figureOf(
     id, kind: 'path', label: `${label}, ${large ? 'MB/s' : 'requests/s'}`,
     value: large ? mb.mbPerS : reqPerS, unit: large ? 'MB/s' : 'ops/s',
     ...(large ? { mibPerS: mb.mibPerS } : {}), seconds, ops: ok, bytes: ok * sizeBytes,
+    limitId: limitOf(id, large),
     cpuSeconds: m.cpuSeconds,
+    latency: { p50Ms: r.latency.p50, p99Ms: r.latency.p99, count: r.requests.total },
     note: `${reqPerS.toFixed(0)} req/s, ${mb.mbPerS.toFixed(1)} MB/s, p50 ${r.latency.p50} ms, ` +
       `p99 ${r.latency.p99} ms`,
     checks: [{ name: 'all 2xx', passed: r.errors === 0 && r.non2xx === 0,
@@ -193,9 +202,32 @@ export async function runS3PutGet(ctx: PathContext, masterAddr: string): Promise
       figures.push(figureOf(`s3.get.${size.name}`, `s3 GET ${size.name}`, size.bytes, get));
       ctx.progress.end(figures.at(-1)!.note!);
     }
+  } catch (err) {
+    // The figures measured stay; the others fail, with the gateway's end when it died.
+    const why = gatewayGone(gw) ?? (err as Error).message;
+    ctx.progress.note(`s3 failed: ${why}`);
+    for (const size of SIZES) {
+      for (const method of ['put', 'get']) {
+        const id = `s3.${method}.${size.name}`;
+        const unit = size.bytes >= 1024 * 1024 ? 'MB/s' : 'ops/s';
+        if (!figures.some((f) => f.id === id)) {
+          figures.push(failedFigure({ id, kind: 'path', unit }, new Error(why)));
+        }
+      }
+    }
   } finally {
+    const died = gatewayGone(gw) !== null;
     await stopProcess(gw.child, 'SIGTERM', GATEWAY_STOP_MS);
-    fs.rmSync(gw.dir, { recursive: true, force: true });
+    // A gateway that died keeps its log for whoever looks into it.
+    if (!died) fs.rmSync(gw.dir, { recursive: true, force: true });
   }
   return figures;
+}
+
+/** How the gateway ended when it ended by itself (with its log's tail), else null. */
+function gatewayGone(gw: GatewayProc): string | null {
+  const how = gw.child.exitCode ?? gw.child.signalCode;
+  if (how === null) return null;
+  const log = path.join(gw.dir, 's3.log');
+  return `antler-s3 ended by itself (${how}); log ${log}:\n${logTail(log)}`;
 }

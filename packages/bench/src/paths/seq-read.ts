@@ -9,7 +9,7 @@ import type { Deadline } from '../deadline.ts';
 import { CACHED_NOTE, dropPageCaches } from '../page-cache.ts';
 import { throughput, type Check, type Figure } from '../report.ts';
 import { cpuMeter, pathDeadline, seqFilePath, type PathContext } from './path-context.ts';
-import { writeSeqFile } from './seq-write.ts';
+import { ensureSeqFile } from './seq-write.ts';
 
 interface ReadPass {
   seconds: number;
@@ -53,14 +53,6 @@ async function readPass(
     sha256: hash?.digest('hex') ?? '' };
 }
 
-/** Writes the file untimed when this run did not measure seq-write. */
-async function ensureFile(ctx: PathContext, client: Client, goal: number): Promise<void> {
-  if (ctx.params.paths.includes('seq-write')) return;
-  ctx.progress.begin(`seq-read goal ${goal}: writing the file to read (not measured)`);
-  await writeSeqFile(ctx, client, goal, pathDeadline(ctx, `seq-read goal ${goal} preparation`));
-  ctx.progress.end('written');
-}
-
 function readChecks(ctx: PathContext, timed: ReadPass, hashed: ReadPass): Check[] {
   const size = ctx.params.sizeBytes;
   return [
@@ -74,7 +66,7 @@ function readChecks(ctx: PathContext, timed: ReadPass, hashed: ReadPass): Check[
 export async function runSeqRead(ctx: PathContext, goal: number): Promise<Figure> {
   const client = await ctx.connect();
   try {
-    await ensureFile(ctx, client, goal);
+    await ensureSeqFile(ctx, client, goal, `seq-read goal ${goal}`);
     const dropped = await dropPageCaches();
     const what = `seq-read goal ${goal}`;
     ctx.progress.begin(`${what}${dropped ? ' (page cache dropped)' : ' (cached)'}`);

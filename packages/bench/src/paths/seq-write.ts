@@ -32,6 +32,18 @@ export async function writeSeqFile(
   return (performance.now() - t0) / 1000;
 }
 
+/** Writes the test file of `goal` untimed unless it is already there at full length. */
+export async function ensureSeqFile(
+  ctx: PathContext, client: Client, goal: number, what: string,
+): Promise<void> {
+  const size = ctx.params.sizeBytes;
+  const found = await client.stat(seqFilePath(ctx, goal)).then((a) => a.length, () => -1);
+  if (found === size) return;
+  ctx.progress.begin(`${what}: writing the goal ${goal} file to read (not measured)`);
+  await writeSeqFile(ctx, client, goal, pathDeadline(ctx, `${what} preparation`));
+  ctx.progress.end('written');
+}
+
 /** The file's length and goal as the master reports them after the write. */
 async function statChecks(ctx: PathContext, client: Client, goal: number): Promise<Check[]> {
   const attr = await client.stat(seqFilePath(ctx, goal));

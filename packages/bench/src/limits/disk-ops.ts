@@ -1,0 +1,110 @@
+// Disk limits of single small operations, beside the sequential ones of raw-disk.ts:
+// - fdatasync rate: 4 KiB appended then fdatasync, one at a time, the ceiling of any change
+//   that must be on disk before its reply from one thread (a create, rename or unlink is one
+//   changelog record fsynced; a small file's close is at least one);
+// - 4 KiB random reads with RANDOM_READ_DEPTH in flight on the raw disk's file (caches dropped
+//   first when allowed), the ceiling of the random-read paths.
+// Both are ops/s with latency percentiles.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { assert } from '@antlerfs/protocol';
+import type { DataPattern } from '../data-pattern.ts';
+import type { Deadline } from '../deadline.ts';
+import { CACHED_NOTE, dropPageCaches } from '../page-cache.ts';
+import { LatencyRecorder } from '../percentiles.ts';
+import type { Progress } from '../progress.ts';
+import type { Figure } from '../report.ts';
+import { RANDOM_READ_BYTES, RANDOM_READ_DEPTH, SeededOffsets } from '../paths/path-context.ts';
+
+const SYNC_WRITE_BYTES = 4096;
+const OFFSETS_SEED = 0xd15c;
+
+export interface DiskOpsOptions {
+  dir: string;
+  syncCount: number;
+  deadline: Deadline;
+  progress: Progress;
+}
+
+export async function measureFdatasync(o: DiskOpsOptions): Promise<Figure> {
+  assert(o.syncCount >= 1, 'at least one fdatasync');
+  const file = path.join(o.dir, 'fdatasync.bin');
+  const block = Buffer.alloc(SYNC_WRITE_BYTES, 0xa5);
+  const latency = new LatencyRecorder(o.syncCount);
+  o.progress.begin('raw disk: 4 KiB append + fdatasync, one at a time');
+  const fh = await fs.open(file, 'w');
+  let seconds: number;
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < o.syncCount; i++) {
+      o.deadline.check();
+      const start = performance.now();
+      await fh.write(block, 0, SYNC_WRITE_BYTES, i * SYNC_WRITE_BYTES);
+      await fh.datasync();
+      latency.since(start);
+      o.progress.update(i + 1, o.syncCount, 'ops');
+    }
+    seconds = (performance.now() - t0) / 1000;
+  } finally {
+    await fh.close();
+    await fs.rm(file, { force: true });
+  }
+  const opsPerS = o.syncCount / seconds;
+  o.progress.end(`${opsPerS.toFixed(0)} fdatasyncs/s`);
+  return { id: 'raw-disk.fdatasync', kind: 'limit', unit: 'ops/s',
+    label: 'raw disk: 4 KiB append + fdatasync, one thread', value: opsPerS, seconds,
+    ops: o.syncCount, latency: latency.summary() };
+}
+
+export interface RandomReadLimitOptions {
+  file: string;
+  sizeBytes: number;
+  reads: number;
+  pattern: DataPattern;
+  deadline: Deadline;
+  progress: Progress;
+  /** Drop the page caches first (default); tests keep them. */
+  dropCaches?: boolean;
+}
+
+/** 4 KiB reads at seeded offsets of `file`, RANDOM_READ_DEPTH in flight, bytes compared. */
+export async function measureRandomReadLimit(o: RandomReadLimitOptions): Promise<Figure> {
+  const slots = Math.floor(o.sizeBytes / RANDOM_READ_BYTES);
+  assert(slots >= 1 && o.reads >= 1, 'a file of at least one read, and some reads');
+  const dropped = o.dropCaches === false ? false : await dropPageCaches();
+  o.progress.begin(`raw disk: 4 KiB random reads, ${RANDOM_READ_DEPTH} in flight`);
+  const offsets = new SeededOffsets(OFFSETS_SEED);
+  const latency = new LatencyRecorder(o.reads);
+  let issued = 0;
+  let mismatched = 0;
+  const fh = await fs.open(o.file, 'r');
+  const t0 = performance.now();
+  try {
+    await Promise.all(Array.from({ length: RANDOM_READ_DEPTH }, async () => {
+      const buf = Buffer.allocUnsafe(RANDOM_READ_BYTES);
+      while (issued < o.reads) {
+        issued++;
+        o.deadline.check();
+        const at = offsets.next(slots) * RANDOM_READ_BYTES;
+        const start = performance.now();
+        const { bytesRead } = await fh.read(buf, 0, RANDOM_READ_BYTES, at);
+        latency.since(start);
+        if (bytesRead !== RANDOM_READ_BYTES || !o.pattern.matches(at, buf, o.sizeBytes)) {
+          mismatched++;
+        }
+        o.progress.update(latency.size, o.reads, 'ops');
+      }
+    }));
+  } finally {
+    await fh.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const iops = o.reads / seconds;
+  o.progress.end(`${iops.toFixed(0)} IOPS`);
+  return { id: 'raw-disk.read4k', kind: 'limit', unit: 'ops/s',
+    label: `raw disk: 4 KiB random reads, ${RANDOM_READ_DEPTH} in flight`, value: iops, seconds,
+    ops: o.reads, bytes: o.reads * RANDOM_READ_BYTES, latency: latency.summary(),
+    checks: [{ name: 'bytes', passed: mismatched === 0,
+      detail: `${mismatched} of ${o.reads} reads differ` }],
+    ...(dropped ? {} : { note: CACHED_NOTE }) };
+}
