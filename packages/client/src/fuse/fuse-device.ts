@@ -37,7 +37,8 @@ let data = new Uint8Array(workerData.data);
 const pause = new Int32Array(new SharedArrayBuffer(4));
 let unmountedWaits = 0;
 for (;;) {
-  Atomics.wait(control, 0, ${SLOT_FULL});
+  // A wait may end before the slot is free (a wake-up not meant for it): only FREE goes on.
+  while (Atomics.load(control, 0) === ${SLOT_FULL}) Atomics.wait(control, 0, ${SLOT_FULL});
   for (let m = receiveMessageOnPort(workerData.buffers); m !== undefined;
     m = receiveMessageOnPort(workerData.buffers)) {
     data = new Uint8Array(m.message);
