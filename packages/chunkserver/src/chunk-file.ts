@@ -99,6 +99,13 @@ function writeFixedFields(
   buf.writeBigUInt64BE(xxh64(buf.subarray(0, FIELD_CHECKSUM)), FIELD_CHECKSUM);
 }
 
+/** The checksum table of an empty chunk, built once (a create copies it: 1024 entries). */
+const EMPTY_CHECKSUM_TABLE = ((): Buffer => {
+  const table = Buffer.alloc(CHECKSUMS_BYTES);
+  for (let i = 0; i < BLOCKS_PER_CHUNK; i++) table.writeBigUInt64BE(ZERO_BLOCK_CHECKSUM, 8 * i);
+  return table;
+})();
+
 /** A whole header (HEADER_BYTES). A missing checksum table means a new, empty chunk. */
 export function encodeHeader(h: {
   chunkId: number; version: number; lengthBytes: number; checksums?: Buffer;
@@ -110,9 +117,7 @@ export function encodeHeader(h: {
     assert(h.checksums.length === CHECKSUMS_BYTES, 'a whole checksum table');
     h.checksums.copy(buf, CHECKSUMS_OFFSET);
   } else {
-    for (let i = 0; i < BLOCKS_PER_CHUNK; i++) {
-      buf.writeBigUInt64BE(ZERO_BLOCK_CHECKSUM, CHECKSUMS_OFFSET + 8 * i);
-    }
+    EMPTY_CHECKSUM_TABLE.copy(buf, CHECKSUMS_OFFSET);
   }
   return buf;
 }
@@ -337,22 +342,20 @@ export class ChunkFile {
   }
 
   /**
-   * Creates an empty chunk: header to a temporary name, fsync, rename, fsync of the folder, so a
-   * crash leaves either no chunk or a whole one (a leftover temporary file is removed at start).
+   * Creates an empty chunk: the header under the final name, not fsynced. A new chunk holds no
+   * data a client was promised is durable until its first sync (ChunkStore.fsync then syncs the
+   * folder too), so a crash before that may lose the file or leave it torn: a missing copy,
+   * which the start-up scan removes (a file no longer than the header) and the master repairs.
    */
   static async create(folder: string, chunkId: number, version: number): Promise<ChunkFile> {
     const finalPath = chunkFilePath(folder, chunkId, version);
-    const tempPath = finalPath + TEMP_SUFFIX;
     const header = encodeHeader({ chunkId, version, lengthBytes: 0 });
-    const handle = await fsCall('create', tempPath, () => fs.open(tempPath, 'w+'));
+    const handle = await fsCall('create', finalPath, () => fs.open(finalPath, 'w+'));
     try {
-      await fsCall('write', tempPath, () => writeFully(handle, header, 0));
-      await fsCall('fsync', tempPath, () => handle.sync());
-      await fsCall('rename', tempPath, () => fs.rename(tempPath, finalPath));
-      await syncFolder(path.dirname(finalPath));
+      await fsCall('write', finalPath, () => writeFully(handle, header, 0));
     } catch (err) {
       await handle.close().catch(() => undefined);
-      await fs.unlink(tempPath).catch(() => undefined);
+      await fs.unlink(finalPath).catch(() => undefined);
       throw err;
     }
     const decoded = decodeHeader(header);

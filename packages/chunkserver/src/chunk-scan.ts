@@ -2,7 +2,9 @@
 // name and size. A file whose header is consistent is taken as it is; one left inconsistent by a
 // crash (name and header versions differ, or the size does not match the stored length) is
 // verified whole on the checksum pool and its header rewritten; bad blocks mark it damaged.
-// Of two files of one chunk, the lower version is stale and removed.
+// Of two files of one chunk, the lower version is stale and removed. A file no longer than a
+// header whose header is torn is a create cut short by a crash (creates are not fsynced): it
+// holds no data, so it is removed and the copy is simply missing.
 import fs from 'node:fs/promises';
 import { FsError, type Logger } from '@antlerfs/protocol';
 import {
@@ -75,6 +77,11 @@ async function inspect(
     await handle.close().catch(() => undefined);
   }
   const header = decodeHeader(fields);
+  if (sizeBytes <= HEADER_BYTES && ('invalid' in header || sizeBytes < HEADER_BYTES)) {
+    log.warn('removing chunk file cut short at creation', { path: file.path, sizeBytes });
+    await fsCall('unlink', file.path, () => fs.unlink(file.path));
+    return null;
+  }
   if ('invalid' in header) throw new FsError('EIO', `header: ${header.invalid}`);
   if (header.chunkId !== file.chunkId) {
     throw new FsError('EIO', `header names chunk ${header.chunkId}`);

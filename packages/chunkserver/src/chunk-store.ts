@@ -32,6 +32,8 @@ interface ChunkEntry extends ChunkInfo {
   lost: boolean;
   /** Set once the chunk is deleted; work that waited on its lock then fails. */
   gone: boolean;
+  /** The file's name is durable in its folder (false from create until the first fsync). */
+  nameSynced: boolean;
   /** Reads and writes share it; create, version change, truncate, delete take it alone. */
   lock: RwLock;
   /** Locks of blocks being read or written; dropped when idle. */
@@ -58,6 +60,13 @@ export interface ChunkStoreCounters {
 }
 
 const IO_ERRORS_MAX_DEFAULT = 3;
+/**
+ * Space measured this recently is good enough to place a new chunk (one statfs per burst of
+ * creates, not one each): a create uses a header's worth, and the writes that fill a disk are
+ * not checked against the reserve at create time anyway. A create that finds no room measures
+ * again at once, so a disk freed meanwhile is used.
+ */
+const CREATE_SPACE_AGE_MS_MAX = 250;
 
 export class ChunkStore {
   readonly disks: Disk[];
@@ -110,7 +119,8 @@ export class ChunkStore {
       if (c.disk.damaged) continue; // the folder failed during the scan
       this.chunks.set(c.chunkId, {
         chunkId: c.chunkId, version: c.version, lengthBytes: c.lengthBytes, disk: c.disk,
-        damaged: c.damaged, lost: false, gone: false, lock: new RwLock(), blockLocks: new Map(),
+        damaged: c.damaged, lost: false, gone: false, nameSynced: true, lock: new RwLock(),
+        blockLocks: new Map(),
       });
       c.disk.chunkCount++;
     }
@@ -166,16 +176,24 @@ export class ChunkStore {
     })));
   }
 
-  /** A new empty chunk; replaces any chunk with that id. ENOSPC when every disk is at its
-   * reserve. */
+  /**
+   * A new empty chunk; replaces any chunk with that id. ENOSPC when every disk is at its
+   * reserve. Not fsynced: it holds nothing durable yet, and fsync() makes its name durable.
+   */
   async create(chunkId: number, version: number): Promise<void> {
     this.checkOpen();
     if (!Number.isSafeInteger(chunkId) || chunkId <= 0) {
       throw new FsError('EINVAL', `chunk ${chunkId}`);
     }
     if (version <= 0) throw new FsError('EINVAL', `chunk ${chunkId} version ${version}`);
-    await this.refreshSpace();
-    const disk = this.pickDisk();
+    const nowMs = Date.now();
+    const stale = this.disks.some((d) => nowMs - d.spaceMeasuredAtMs > CREATE_SPACE_AGE_MS_MAX);
+    if (stale) await this.refreshSpace();
+    let disk = this.pickDisk();
+    if (disk === null && !stale) {
+      await this.refreshSpace();
+      disk = this.pickDisk();
+    }
     if (disk === null) {
       throw new FsError('ENOSPC', `chunk ${chunkId}: every disk is at its reserve`);
     }
@@ -185,6 +203,7 @@ export class ChunkStore {
       return;
     }
     const entry = newEntry(chunkId, version, 0, disk);
+    entry.nameSynced = false;
     this.chunks.set(chunkId, entry);
     await entry.lock.with('exclusive', async () => {
       try {
@@ -211,7 +230,7 @@ export class ChunkStore {
     this.log.info('chunk replaced by a new empty one', { chunkId: entry.chunkId, version });
     entry.disk.chunkCount--;
     disk.chunkCount++;
-    Object.assign(entry, { version, lengthBytes: 0, disk, damaged: false });
+    Object.assign(entry, { version, lengthBytes: 0, disk, damaged: false, nameSynced: false });
   }
 
   /** The disk with the most free space above its reserve, or null if none has any. */
@@ -234,6 +253,7 @@ export class ChunkStore {
       }
       await this.withFile(entry, (f) => f.setVersion(newVersion));
       entry.version = newVersion;
+      entry.nameSynced = true; // renamed to the new version and its folder synced
     });
   }
 
@@ -254,6 +274,7 @@ export class ChunkStore {
       await this.withFile(entry, (f) => f.truncate(lengthBytes, newVersion));
       entry.version = newVersion;
       entry.lengthBytes = lengthBytes;
+      entry.nameSynced = true; // renamed to the new version and its folder synced
     });
   }
 
@@ -335,13 +356,17 @@ export class ChunkStore {
     }
   }
 
-  /** fsync of the chunk file. */
+  /** fsync of the chunk file, and of its folder the first time after the chunk was created. */
   async fsync(chunkId: number, version: number): Promise<void> {
     this.checkOpen();
     const entry = this.lookup(chunkId, version);
     await entry.lock.with('shared', async () => {
       this.recheck(entry, version);
       await this.withFile(entry, (f) => f.sync());
+      if (entry.nameSynced) return;
+      const folder = path.dirname(chunkFilePath(entry.disk.path, chunkId, entry.version));
+      await this.onDisk(entry, () => syncFolder(folder));
+      entry.nameSynced = true;
     });
   }
 
@@ -437,7 +462,7 @@ export class ChunkStore {
       }
       existing.disk.chunkCount--;
       disk.chunkCount++;
-      Object.assign(existing, { version, lengthBytes, disk, damaged: false });
+      Object.assign(existing, { version, lengthBytes, disk, damaged: false, nameSynced: true });
       this.log.info('chunk replaced by a replica', { chunkId, version, lengthBytes });
     });
   }
@@ -580,7 +605,7 @@ function byteLength(data: Buffer | readonly Buffer[]): number {
 function newEntry(chunkId: number, version: number, lengthBytes: number, disk: Disk): ChunkEntry {
   return {
     chunkId, version, lengthBytes, disk, damaged: false, lost: false, gone: false,
-    lock: new RwLock(), blockLocks: new Map(),
+    nameSynced: true, lock: new RwLock(), blockLocks: new Map(),
   };
 }
 

@@ -39,6 +39,8 @@ export class Disk {
   /** Free bytes an unprivileged writer can use (statfs bavail). */
   availBytes = 0;
   chunkCount = 0;
+  /** When totalBytes and availBytes were last measured (0: never). */
+  spaceMeasuredAtMs = 0;
   /** Device errors seen on this folder since start. */
   ioErrors = 0;
   /** Too many device errors: no new chunks, its chunks are given up. Never cleared while up. */
@@ -121,6 +123,7 @@ export class Disk {
     const st = await this.io(() => fsCall('statfs', this.path, () => fs.statfs(this.path)), true);
     this.totalBytes = st.blocks * st.bsize;
     this.availBytes = st.bavail * st.bsize;
+    this.spaceMeasuredAtMs = Date.now();
   }
 
   /**

@@ -1,8 +1,8 @@
 // Goal: the chunk store over a real temporary folder. Create / write / read / truncate / set
 // version / delete with their version checks; partial blocks; a flipped byte marks the copy
 // damaged; a restart finds every chunk and repairs what a crash left (temporary files, stale
-// duplicates, headers that disagree with the file); the open-file bound holds; ENOSPC at the
-// reserve; concurrent writes to one block apply in arrival order.
+// duplicates, headers that disagree with the file, creates cut short); the open-file bound
+// holds; ENOSPC at the reserve; concurrent writes to one block apply in arrival order.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -195,6 +195,29 @@ test('a chunk whose data was lost in a crash is found damaged at start', async (
   await expectStatus(again.read(11, 1, 0, 10), 'CHECKSUM_MISMATCH');
   await expectStatus(again.read(11, 1, BLOCK_SIZE_BYTES, 10), 'CHECKSUM_MISMATCH');
   assert.equal(await again.verifyChunk(11), [1, 2]);
+  await again.close();
+  await removeDir(dir);
+});
+
+test('creates cut short by a crash (empty or torn file) are removed at start', async () => {
+  const dir = await tempDir('cut');
+  const store = await openStore(dir);
+  for (const id of [21, 22, 23, 24]) await store.create(id, 1);
+  await writeData(store, 24, 1, 0, patternBytes(100, 24));
+  await store.fsync(24, 1); // also syncs the folder of a new chunk
+  await store.close();
+  // Creates are not fsynced: a power cut may leave an empty file, a short one or a torn header.
+  await fs.truncate(chunkFilePath(dir, 21, 1), 0);
+  await fs.truncate(chunkFilePath(dir, 22, 1), 4096);
+  const h23 = await fs.open(chunkFilePath(dir, 23, 1), 'r+');
+  await h23.write(Buffer.alloc(FIXED_FIELDS_BYTES), 0, FIXED_FIELDS_BYTES, 0);
+  await h23.close();
+  const again = await openStore(dir);
+  assert.equal(again.list().map((c) => c.chunkId).sort(), [24]);
+  for (const id of [21, 22, 23]) {
+    assert.is(await fs.stat(chunkFilePath(dir, id, 1)).catch(() => null), null, `${id} removed`);
+  }
+  assert.ok((await again.read(24, 1, 0, 100)).equals(patternBytes(100, 24)));
   await again.close();
   await removeDir(dir);
 });
