@@ -432,13 +432,18 @@ export class Client {
     }
   }
 
+  /**
+   * The whole file, as long as it was when its path was looked up (a shorter file if it shrank
+   * meanwhile). Three round trips for a small file: the path, the locations, the data; the
+   * length comes with the path's attributes, so no GETATTR.
+   */
   async readFile(path: string): Promise<Buffer> {
-    const handle = await this.open(path, 'r');
+    const { handle, lengthBytes } = await this.openForReading(path);
     try {
-      const { length } = await handle.stat();
-      const buffer = Buffer.allocUnsafe(length);
-      const n = await handle.read(buffer, 0, length, 0);
-      return n === length ? buffer : buffer.subarray(0, n);
+      if (lengthBytes === 0) return Buffer.alloc(0);
+      const buffer = Buffer.allocUnsafe(lengthBytes);
+      const n = await handle.read(buffer, 0, lengthBytes, 0);
+      return n === lengthBytes ? buffer : buffer.subarray(0, n);
     } finally {
       await handle.close();
     }
@@ -446,7 +451,8 @@ export class Client {
 
   /** A Readable of the file's bytes from `start` to `end` (inclusive, as in node:fs). */
   createReadStream(path: string, opts?: ReadStreamOptions): ReadStream {
-    return new ReadStream(() => this.open(path, 'r'), opts ?? {}, this.tuning.readsInflightMax);
+    return new ReadStream(() => this.openForReading(path), opts ?? {},
+      this.tuning.readsInflightMax);
   }
 
   /** A Writable into the file (opened with `flags`, default 'w'), written in place. */
@@ -455,6 +461,12 @@ export class Client {
   }
 
   // ---- Internals ---------------------------------------------------------------------------
+
+  /** open(path, 'r') plus the length the lookup gave (no GETATTR needed after it). */
+  private async openForReading(path: string): Promise<{ handle: FileHandle; lengthBytes: number }> {
+    const { attr, path: p } = await this.paths.stat(path);
+    return { handle: this.handleFor(attr, 'r', p), lengthBytes: attr.length };
+  }
 
   private handleFor(attr: Attr, flags: OpenFlags, label: string): FileHandle {
     if (attr.type === InodeType.DIR) throw new FsError('EISDIR', label);

@@ -3,7 +3,7 @@
 // (no copy). The range is [start, end] inclusive as in node:fs, trimmed to the file length.
 import { Readable } from 'node:stream';
 import { READ_SIZE_MAX_BYTES } from '@antlerfs/protocol';
-import type { FileHandle } from './file-handle.ts';
+import { FileHandle } from './file-handle.ts';
 import { FsError } from './errors.ts';
 
 export interface ReadStreamOptions {
@@ -13,8 +13,11 @@ export interface ReadStreamOptions {
   highWaterMark?: number;
 }
 
+/** What a stream reads: a handle (its length is asked for), or one with its length known. */
+export type ReadStreamSource = FileHandle | { handle: FileHandle; lengthBytes: number };
+
 export class ReadStream extends Readable {
-  private readonly openHandle: () => Promise<FileHandle>;
+  private readonly openHandle: () => Promise<ReadStreamSource>;
   private readonly inflightMax: number;
   private handle: FileHandle | null = null;
   private nextPosition: number;
@@ -23,7 +26,9 @@ export class ReadStream extends Readable {
   private readonly endInclusive: number;
   bytesRead = 0;
 
-  constructor(open: () => Promise<FileHandle>, opts: ReadStreamOptions, inflightMax: number) {
+  constructor(
+    open: () => Promise<ReadStreamSource>, opts: ReadStreamOptions, inflightMax: number,
+  ) {
     super({ highWaterMark: opts.highWaterMark ?? 4 * READ_SIZE_MAX_BYTES });
     const start = opts.start ?? 0;
     const end = opts.end ?? Number.MAX_SAFE_INTEGER - 1;
@@ -37,10 +42,12 @@ export class ReadStream extends Readable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    this.openHandle().then(async (handle) => {
-      this.handle = handle;
-      const attr = await handle.stat();
-      this.endExclusive = Math.min(attr.length, this.endInclusive + 1);
+    this.openHandle().then(async (source) => {
+      const known = source instanceof FileHandle ? null : source;
+      this.handle = known?.handle ?? (source as FileHandle);
+      // A length that came with the open spares a GETATTR round trip.
+      const lengthBytes = known?.lengthBytes ?? (await this.handle.stat()).length;
+      this.endExclusive = Math.min(lengthBytes, this.endInclusive + 1);
     }).then(() => callback(), (err: unknown) => callback(err as Error));
   }
 

@@ -178,4 +178,21 @@ test('fsync reaches every copy of the chain; statfs and chunkservers from the ma
   assert.is((await client.chunkservers()).length, 3);
 });
 
+test('readFile and a read stream take the length from the lookup: no GETATTR', async () => {
+  const data = crypto.randomBytes(64 * 1024 + 5);
+  await client.writeFile('/counted', data);
+  await client.writeFile('/empty', Buffer.alloc(0));
+  const before = client.masterRequestCounts();
+  assert.ok((await client.readFile('/counted')).equals(data));
+  assert.is((await client.readFile('/empty')).length, 0);
+  const parts: Buffer[] = [];
+  for await (const c of client.createReadStream('/counted', { start: 5 })) parts.push(c as Buffer);
+  assert.ok(Buffer.concat(parts).equals(data.subarray(5)));
+  const after = client.masterRequestCounts();
+  const sent = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0);
+  assert.is(sent('CLTOMA_GETATTR'), 0);
+  assert.is(sent('CLTOMA_LOOKUP_PATH'), 3, 'one lookup per read');
+  assert.is(sent('CLTOMA_READ_CHUNKS'), 2, 'the empty file needs no locations');
+});
+
 test.run();
