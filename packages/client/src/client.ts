@@ -17,7 +17,7 @@ import type {
 import { ChunkserverAgent } from './chunkserver-agent.ts';
 import { statusOf, toFsError, withContext } from './errors.ts';
 import { FileHandle, OPEN_FLAGS, type OpenFlags } from './file-handle.ts';
-import { InodeApi } from './inode-api.ts';
+import { InodeApi, type SetattrFields } from './inode-api.ts';
 import { ClientLogger } from './log.ts';
 import { parseMasterOption } from './master-address.ts';
 import { MasterSession } from './master-session.ts';
@@ -533,16 +533,6 @@ export class Client {
       this.log.warn('could not remove temporary file', { name, parent, error });
     }
   }
-}
-
-interface SetattrFields {
-  setMask: number;
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  atimeMs?: number;
-  mtimeMs?: number;
-  length?: number;
 }
 
 function folderCacheOf(options: ClientOptions): FolderCache {
