@@ -59,7 +59,7 @@ const NUMBERS = new Map<string, number>(
 /** The positive errno number for a status name (never OK). */
 export function errnoOfStatus(status: Exclude<StatusName, 'OK'>): number {
   const n = NUMBERS.get(status);
-  assert(n !== undefined, `status ${status} has an errno`);
+  if (n === undefined) assert(false, `status ${status} has an errno`);
   return n;
 }
 

@@ -1,54 +1,90 @@
 // The /dev/fuse descriptor: several blocking reads outstanding at once, each in its own worker
-// thread (a plain-JS loop over a SharedArrayBuffer slot) rather than libuv's pool, whose threads
-// blocked on /dev/fuse would starve DNS, fs and the reply writes. The main thread copies each
-// request out and frees the slot at once, so reading never waits for the cluster; a large WRITE
-// is not copied: its handler keeps the slot's buffer and the reader gets a new one (handed over
-// before the slot is freed). Replies are one writevSync each (the kernel only copies them). A
-// blocked read keeps the process from exiting: the connection must end (unmount or abort)
-// first. Owns no file system logic.
+// thread (a plain-JS loop over SharedArrayBuffer slots) rather than libuv's pool, whose threads
+// blocked on /dev/fuse would starve DNS, fs and the reply writes. A reader has two slots: it
+// reads a request into one, marks it full, rings one bell shared by all readers (an Atomics
+// counter) and goes on reading into its other slot, so it seldom waits for the main thread.
+// The main thread waits for the bell with Atomics.waitAsync (never blocking) and takes every
+// full slot in one pass, in each reader's order: no message and no thread wake-up per request.
+// It copies each request out and frees the slot at once, so reading never waits for the
+// cluster; a large WRITE is not copied: its handler keeps the slot's buffer and the reader gets
+// a new one (handed over before the slot is freed). Replies are one writevSync each (the kernel
+// only copies them). A blocked read keeps the process from exiting: the connection must end
+// (unmount or abort) first. Owns no file system logic.
 import fs from 'node:fs';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { assert, type Logger } from '@antlerfs/protocol';
 import { FUSE_MIN_READ_BUFFER, OUT_HEADER } from './kernel-abi.ts';
-import { writeStruct } from './struct-codec.ts';
 
 /** Reader threads (= reads outstanding on /dev/fuse) allowed. */
 export const READERS_MAX = 16;
+/** Request buffers per reader: one being read into while the main thread takes the other. */
+export const SLOTS_PER_READER = 2;
 
-/** Slot states shared with a reader thread (Int32 word 0 of its buffer). */
+/** Slot states shared with a reader thread. */
 const SLOT_FREE = 0;
 const SLOT_FULL = 1;
-const CONTROL_BYTES = 8;
+/**
+ * Int32 words of a reader's control buffer: word 0 is set when the mount failed; slot s has
+ * its state at 1 + 2s and the length of the request in it at 2 + 2s.
+ */
+const WORD_MOUNT_FAILED = 0;
+const CONTROL_WORDS = 1 + 2 * SLOTS_PER_READER;
+const stateWord = (slot: number): number => 1 + 2 * slot;
+const lengthWord = (slot: number): number => 2 + 2 * slot;
+/**
+ * Passes over the slots per bell before the event loop gets a turn: readers refill slots while
+ * a pass runs, and replies and master answers need the loop.
+ */
+const PASSES_PER_BELL_MAX = 4;
+
+/** Atomics.waitAsync (ES2024): Node 20 has it, the compiler's lib does not declare it yet. */
+interface AtomicsWaitAsync {
+  waitAsync(array: Int32Array, index: number, value: number):
+    { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<string> };
+}
+const atomicsAsync = Atomics as unknown as AtomicsWaitAsync;
+assert(typeof atomicsAsync.waitAsync === 'function', 'Atomics.waitAsync exists');
+
+const OUT_HEADER_BYTES = OUT_HEADER.sizeBytes;
+const TWO_POW_32 = 0x1_0000_0000;
+/** Where reply() writes each fuse_out_header field: checked against OUT_HEADER at load. */
+const OUT_HEADER_OFFSETS: Record<string, number> = { len: 0, error: 4, unique: 8 };
+for (const f of OUT_HEADER.fields) {
+  assert(OUT_HEADER_OFFSETS[f.key] === f.offset, `fuse_out_header.${f.key} at ${f.offset}`);
+}
 
 /** Readers may start before mount(2) is done: they look again every 5 ms, for up to 30 s. */
 const MOUNT_WAIT_MS = 5;
 const MOUNT_WAITS_MAX = 6000;
 
-// Runs in each reader thread: wait for the slot to be free, take the new buffer the main thread
-// may have handed over (it kept the last one), read one request into it, tell the main thread
-// its length. Plain JS (no loader in worker threads). EPERM means "not mounted yet"; errors
-// other than the transient ones end the thread: ENODEV is the normal end (the file system was
-// unmounted or the connection aborted).
+// Runs in each reader thread, over its slots in turn: wait for the slot to be free, take the
+// new buffer the main thread may have handed over for it (it kept the last one), read one
+// request into it, store its length, mark it full and ring the bell. Plain JS (no loader in
+// worker threads). EPERM means "not mounted yet"; errors other than the transient ones end the
+// thread: ENODEV is the normal end (the file system was unmounted or the connection aborted).
 const READER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const control = new Int32Array(workerData.control, 0, 2);
-let data = new Uint8Array(workerData.data);
+const control = new Int32Array(workerData.control, 0, ${CONTROL_WORDS});
+const bell = new Int32Array(workerData.bell, 0, 1);
+const data = workerData.data.map((b) => new Uint8Array(b));
 const pause = new Int32Array(new SharedArrayBuffer(4));
 let unmountedWaits = 0;
+let slot = 0;
 for (;;) {
+  const state = 1 + 2 * slot;
   // A wait may end before the slot is free (a wake-up not meant for it): only FREE goes on.
-  while (Atomics.load(control, 0) === ${SLOT_FULL}) Atomics.wait(control, 0, ${SLOT_FULL});
+  while (Atomics.load(control, state) === ${SLOT_FULL}) Atomics.wait(control, state, ${SLOT_FULL});
   for (let m = receiveMessageOnPort(workerData.buffers); m !== undefined;
     m = receiveMessageOnPort(workerData.buffers)) {
-    data = new Uint8Array(m.message);
+    data[m.message.slot] = new Uint8Array(m.message.buffer);
   }
   let n;
   try {
-    n = fs.readSync(workerData.fd, data, 0, data.length, null);
+    n = fs.readSync(workerData.fd, data[slot], 0, data[slot].length, null);
   } catch (err) {
     if (err.code === 'EINTR' || err.code === 'EAGAIN' || err.code === 'ENOENT') continue;
-    if (err.code === 'EPERM' && Atomics.load(control, 1) === 0 &&
+    if (err.code === 'EPERM' && Atomics.load(control, ${WORD_MOUNT_FAILED}) === 0 &&
         unmountedWaits++ < ${MOUNT_WAITS_MAX}) {
       Atomics.wait(pause, 0, 0, ${MOUNT_WAIT_MS});
       continue;
@@ -56,8 +92,11 @@ for (;;) {
     parentPort.postMessage({ end: err.code || String(err) });
     break;
   }
-  Atomics.store(control, 0, ${SLOT_FULL});
-  parentPort.postMessage({ length: n });
+  Atomics.store(control, state + 1, n);
+  Atomics.store(control, state, ${SLOT_FULL});
+  Atomics.add(bell, 0, 1);
+  Atomics.notify(bell, 0, 1);
+  slot = (slot + 1) % ${SLOTS_PER_READER};
 }
 `;
 
@@ -75,7 +114,10 @@ export interface DeviceHandlers {
 interface Reader {
   worker: Worker;
   control: Int32Array;
-  data: Buffer;
+  /** The buffer of each slot. */
+  data: Buffer[];
+  /** The slot the reader fills next after the one taken last: taken in the order read. */
+  nextSlot: number;
   /** Where new buffers go to the reader thread. */
   buffers: MessagePort;
   ended: boolean;
@@ -88,8 +130,16 @@ export class FuseDevice {
   private endReason: string | null = null;
   private closedFd = false;
   private bufferBytes = 0;
+  /** Rung (incremented, notified) by a reader each time it fills a slot. */
+  private readonly bell = new Int32Array(new SharedArrayBuffer(4));
+  private handlers: DeviceHandlers | null = null;
+  /** Every reply begins with this header; reused, as writevSync copies it before returning. */
+  private readonly outHeader = Buffer.alloc(OUT_HEADER_BYTES);
+  private readonly headerOnly: Buffer[] = [this.outHeader];
   /** Requests whose buffer a handler kept (a new one went to the reader). */
   buffersKept = 0;
+  /** Times the bell woke the main thread (requests / wake-ups: how many one pass takes). */
+  bellWakeups = 0;
 
   private constructor(fd: number, log: Logger) {
     this.fd = fd;
@@ -115,28 +165,32 @@ export class FuseDevice {
     return new FuseDevice(fd, log);
   }
 
-  /** Starts `count` reader threads, each with a buffer of `bufferBytes`. */
+  /** Starts `count` reader threads, each with SLOTS_PER_READER buffers of `bufferBytes`. */
   startReaders(count: number, bufferBytes: number, handlers: DeviceHandlers): void {
     assert(this.readers.length === 0, 'readers start once');
     assert(count >= 1 && count <= READERS_MAX, `reader count ${count} in 1..${READERS_MAX}`);
     assert(bufferBytes >= FUSE_MIN_READ_BUFFER, `read buffer ${bufferBytes} >= minimum`);
     this.bufferBytes = bufferBytes;
+    this.handlers = handlers;
     for (let i = 0; i < count; i++) {
-      const control = new SharedArrayBuffer(CONTROL_BYTES);
-      const data = new SharedArrayBuffer(bufferBytes);
+      const control = new SharedArrayBuffer(CONTROL_WORDS * Int32Array.BYTES_PER_ELEMENT);
+      const data: SharedArrayBuffer[] = [];
+      for (let s = 0; s < SLOTS_PER_READER; s++) data.push(new SharedArrayBuffer(bufferBytes));
       const channel = new MessageChannel();
       const worker = new Worker(READER_SOURCE, {
-        eval: true, workerData: { fd: this.fd, control, data, buffers: channel.port2 },
+        eval: true, workerData: {
+          fd: this.fd, control, bell: this.bell.buffer, data, buffers: channel.port2,
+        },
         transferList: [channel.port2], name: `fuse-reader-${i}`,
       });
       channel.port1.unref();
       const reader: Reader = {
-        worker, control: new Int32Array(control, 0, 2), data: Buffer.from(data),
-        buffers: channel.port1, ended: false,
+        worker, control: new Int32Array(control, 0, CONTROL_WORDS),
+        data: data.map((d) => Buffer.from(d)), nextSlot: 0, buffers: channel.port1, ended: false,
       };
-      worker.on('message', (m: { length?: number; end?: string }) => {
-        if (m.length !== undefined) this.deliver(reader, m.length, handlers);
-        else this.readerEnded(reader, m.end ?? 'unknown', handlers);
+      // Messages are rare: only a reader's end (requests come through the bell).
+      worker.on('message', (m: { end?: string }) => {
+        this.readerEnded(reader, m.end ?? 'unknown', handlers);
       });
       worker.on('error', (err) => {
         this.readerEnded(reader, `reader error: ${err.message}`, handlers);
@@ -144,21 +198,62 @@ export class FuseDevice {
       worker.on('exit', () => this.readerEnded(reader, 'reader exited', handlers));
       this.readers.push(reader);
     }
+    this.listen();
   }
 
-  private deliver(reader: Reader, length: number, handlers: DeviceHandlers): void {
-    assert(Atomics.load(reader.control, 0) === SLOT_FULL, 'a delivered slot is full');
+  /**
+   * Takes every full slot, then waits (asynchronously) for the bell to ring again. The bell's
+   * count is read before the pass: a ring during the pass changes it, so the wait returns at
+   * once ('not-equal') and another pass runs; no ring is missed.
+   */
+  private listen(): void {
+    for (let pass = 0; pass < PASSES_PER_BELL_MAX; pass++) {
+      if (this.ended) return;
+      const rung = Atomics.load(this.bell, 0);
+      this.takeFullSlots();
+      const wait = atomicsAsync.waitAsync(this.bell, 0, rung);
+      if (wait.async) {
+        void wait.value.then(this.onBell);
+        return;
+      }
+    }
+    setImmediate(this.onBell);
+  }
+
+  private readonly onBell = (): void => {
+    this.bellWakeups++;
+    this.listen();
+  };
+
+  /** Delivers the full slots of every reader, each reader's in the order they were read. */
+  private takeFullSlots(): void {
+    const handlers = this.handlers;
+    assert(handlers !== null, 'readers were started');
+    for (const reader of this.readers) {
+      // At most one round over its slots: a reader refilling them waits for the next pass.
+      for (let taken = 0; taken < SLOTS_PER_READER; taken++) {
+        const slot = reader.nextSlot;
+        if (Atomics.load(reader.control, stateWord(slot)) !== SLOT_FULL) break;
+        this.deliver(reader, slot, handlers);
+        reader.nextSlot = (slot + 1) % SLOTS_PER_READER;
+      }
+    }
+  }
+
+  private deliver(reader: Reader, slot: number, handlers: DeviceHandlers): void {
+    const length = Atomics.load(reader.control, lengthWord(slot));
     try {
-      if (handlers.onRequest(reader.data, length)) {
-        // Handed over before the slot is freed, so the reader's next read goes into it.
+      if (handlers.onRequest(reader.data[slot]!, length)) {
+        // Handed over before the slot is freed, so the reader's next read into it uses it.
         const fresh = new SharedArrayBuffer(this.bufferBytes);
-        reader.buffers.postMessage(fresh);
-        reader.data = Buffer.from(fresh);
+        reader.buffers.postMessage({ slot, buffer: fresh });
+        reader.data[slot] = Buffer.from(fresh);
         this.buffersKept++;
       }
     } finally {
-      Atomics.store(reader.control, 0, SLOT_FREE);
-      Atomics.notify(reader.control, 0);
+      // Wakes the reader only if it waits for this slot (its other one is full too).
+      Atomics.store(reader.control, stateWord(slot), SLOT_FREE);
+      Atomics.notify(reader.control, stateWord(slot));
     }
   }
 
@@ -169,12 +264,15 @@ export class FuseDevice {
     if (reason !== 'ENODEV' && reason !== 'reader exited') {
       this.log.warn('fuse reader stopped', { reason });
     }
-    if (this.readers.every((r) => r.ended)) handlers.onEnd(this.endReason);
+    if (this.readers.every((r) => r.ended)) {
+      Atomics.notify(this.bell, 0); // the pending wait ends too (listen() sees the end)
+      handlers.onEnd(this.endReason);
+    }
   }
 
-  /** The mount failed: readers still waiting for it stop (word 1 of each slot's control). */
+  /** The mount failed: readers still waiting for it stop. */
   stopWaitingForMount(): void {
-    for (const r of this.readers) Atomics.store(r.control, 1, 1);
+    for (const r of this.readers) Atomics.store(r.control, WORD_MOUNT_FAILED, 1);
   }
 
   /** True once every reader thread has stopped. */
@@ -187,13 +285,17 @@ export class FuseDevice {
    * longer waits for it (the request was interrupted, or the file system is gone).
    */
   reply(unique: number, errno: number, parts: readonly Buffer[]): boolean {
-    let bodyBytes = 0;
-    for (const p of parts) bodyBytes += p.length;
-    const header = Buffer.allocUnsafe(OUT_HEADER.sizeBytes);
-    writeStruct(OUT_HEADER, {
-      len: OUT_HEADER.sizeBytes + bodyBytes, error: -errno, unique,
-    }, header, 0);
-    return this.writeFrame([header, ...parts], `reply to ${unique}`);
+    if (!Number.isSafeInteger(unique) || unique < 0) assert(false, `reply to unique ${unique}`);
+    let frameBytes = OUT_HEADER_BYTES;
+    for (let i = 0; i < parts.length; i++) frameBytes += parts[i]!.length;
+    // fuse_out_header: len:32 error:32 unique:64 (its layout is OUT_HEADER in kernel-abi.ts).
+    const header = this.outHeader;
+    header.writeUInt32LE(frameBytes, 0);
+    header.writeInt32LE(-errno, 4);
+    header.writeUInt32LE(unique % TWO_POW_32, 8);
+    header.writeUInt32LE(Math.floor(unique / TWO_POW_32), 12);
+    const frame = parts.length === 0 ? this.headerOnly : [header, ...parts];
+    return this.writeFrame(frame, unique);
   }
 
   /** Writes a notification (unique 0, error = the notify code). */
@@ -201,7 +303,7 @@ export class FuseDevice {
     return this.reply(0, -code, parts);
   }
 
-  private writeFrame(frame: Buffer[], what: string): boolean {
+  private writeFrame(frame: Buffer[], unique: number): boolean {
     if (this.closedFd) return false;
     try {
       fs.writevSync(this.fd, frame);
@@ -210,7 +312,7 @@ export class FuseDevice {
       const code = (err as NodeJS.ErrnoException).code;
       // ENOENT: the request is gone (interrupted); ENODEV: unmounted. Both are normal.
       if (code !== 'ENOENT' && code !== 'ENODEV') {
-        this.log.error('fuse write failed', { what, error: (err as Error).message });
+        this.log.error('fuse write failed', { unique, error: (err as Error).message });
       }
       return false;
     }

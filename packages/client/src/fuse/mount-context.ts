@@ -60,14 +60,14 @@ export const EMPTY_REPLY: Reply = { parts: [] };
 /** The numeric field `key` of the request's struct (its presence is the decoder's promise). */
 export function field(req: FuseRequest, key: string): number {
   const v = req.arg[key];
-  assert(typeof v === 'number', `request field ${key} was decoded`);
+  if (typeof v !== 'number') assert(false, `request field ${key} was decoded`);
   return v;
 }
 
 /** The request's name `i`; a name that is not UTF-8 cannot exist in antlerfs. */
 export function nameOf(req: FuseRequest, i: number, forCreate: boolean): string {
   const name = req.names[i];
-  assert(name !== undefined, `request name ${i} was decoded`);
+  if (name === undefined) assert(false, `request name ${i} was decoded`);
   if (req.badName) {
     throw new FsError(forCreate ? 'EINVAL' : 'ENOENT', 'names must be UTF-8');
   }

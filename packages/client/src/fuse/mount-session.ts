@@ -187,6 +187,7 @@ export class MountSession {
     this.log.info('request counts', {
       kernel: JSON.stringify(s.kernel), master: JSON.stringify(s.master),
       answeredHere: this.ctx.dirCache.hits, writeBuffersKept: this.device.buffersKept,
+      wakeups: this.device.bellWakeups,
     });
   }
 

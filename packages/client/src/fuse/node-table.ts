@@ -33,7 +33,7 @@ export class NodeTable {
 
   /** The kernel received an entry for `nodeid`. */
   remember(nodeid: number): void {
-    assert(Number.isSafeInteger(nodeid) && nodeid >= FUSE_ROOT_ID, `node id ${nodeid}`);
+    if (!Number.isSafeInteger(nodeid) || nodeid < FUSE_ROOT_ID) assert(false, `node id ${nodeid}`);
     const node = this.nodes.get(nodeid);
     if (node !== undefined) node.lookups++;
     else this.nodes.set(nodeid, { lookups: 1, cachedVersion: '', kernelAttr: '' });

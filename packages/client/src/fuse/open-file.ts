@@ -46,7 +46,7 @@ export class OpenFile {
   constructor(
     fh: number, inode: number, mode: OpenMode, opener: HandleOpener, attr: Attr | null = null,
   ) {
-    assert(attr === null || attr.inode === inode, `attributes of inode ${inode}`);
+    if (attr !== null && attr.inode !== inode) assert(false, `attributes of inode ${inode}`);
     this.fh = fh;
     this.inode = inode;
     this.mode = mode;
@@ -193,10 +193,12 @@ export class OpenFiles {
   }
 
   remove(file: OpenFile): void {
-    assert(this.byFh.get(file.fh) === file, `fh ${file.fh} is open`);
+    if (this.byFh.get(file.fh) !== file) assert(false, `fh ${file.fh} is open`);
     this.byFh.delete(file.fh);
     const set = this.byInode.get(file.inode);
-    assert(set !== undefined && set.delete(file), `fh ${file.fh} is listed under its inode`);
+    if (set === undefined || !set.delete(file)) {
+      assert(false, `fh ${file.fh} is listed under its inode`);
+    }
     if (set.size === 0) this.byInode.delete(file.inode);
   }
 

@@ -48,7 +48,8 @@ export function defineStruct<K extends string>(
 export function readStruct<K extends string>(
   def: StructDef<K>, buf: Buffer, offset: number,
 ): StructValue<K> {
-  assert(offset + def.sizeBytes <= buf.length, `${def.name} lies inside the buffer`);
+  // Messages are built only on failure: these run for every request and reply.
+  if (offset + def.sizeBytes > buf.length) assert(false, `${def.name} lies inside the buffer`);
   const out = {} as StructValue<K>;
   for (const f of def.fields) out[f.key] = readField(f.kind, buf, offset + f.offset);
   return out;
@@ -58,7 +59,7 @@ export function readStruct<K extends string>(
 export function writeStruct<K extends string>(
   def: StructDef<K>, value: Partial<StructValue<K>>, buf: Buffer, offset: number,
 ): number {
-  assert(offset + def.sizeBytes <= buf.length, `${def.name} fits the buffer`);
+  if (offset + def.sizeBytes > buf.length) assert(false, `${def.name} fits the buffer`);
   for (const f of def.fields) writeField(f.kind, value[f.key] ?? 0, buf, offset + f.offset, f.key);
   return offset + def.sizeBytes;
 }
@@ -74,21 +75,21 @@ function readField(kind: FieldKind, buf: Buffer, at: number): number {
 }
 
 function writeField(kind: FieldKind, v: number, buf: Buffer, at: number, key: string): void {
-  assert(Number.isSafeInteger(v), `${key}: ${v} is a safe integer`);
+  if (!Number.isSafeInteger(v)) assert(false, `${key}: ${v} is a safe integer`);
   switch (kind) {
     case 'u16':
-      assert(v >= 0 && v <= 0xffff, `${key}: ${v} fits u16`);
+      if (v < 0 || v > 0xffff) assert(false, `${key}: ${v} fits u16`);
       buf.writeUInt16LE(v, at);
       return;
     case 'u32':
-      assert(v >= 0 && v <= 0xffffffff, `${key}: ${v} fits u32`);
+      if (v < 0 || v > 0xffffffff) assert(false, `${key}: ${v} fits u32`);
       buf.writeUInt32LE(v, at);
       return;
     case 'i32':
       buf.writeInt32LE(v, at);
       return;
     case 'u64':
-      assert(v >= 0, `${key}: ${v} fits u64`);
+      if (v < 0) assert(false, `${key}: ${v} fits u64`);
       buf.writeUInt32LE(v % TWO_POW_32, at);
       buf.writeUInt32LE(Math.floor(v / TWO_POW_32), at + 4);
       return;
