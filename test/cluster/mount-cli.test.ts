@@ -93,8 +93,11 @@ test('busy mount point, read-only mount, -u, and SIGTERM with a file open', asyn
     { timeoutMs: 30_000, intervalMs: 50 });
   assert.is(ro.child.exitCode, 0);
 
-  // SIGTERM while a file is open: unmounted lazily, the file keeps working until closed.
-  const holder = spawn('bash', ['-c', 'exec 3<f; sleep 1.5; cat <&3'], {
+  // SIGTERM while a file is open: unmounted lazily, the file keeps working until closed. The
+  // holder reads only when told (a file outside the mount appears), at most 60 s later.
+  const go = path.join(cluster.dir, 'holder-go');
+  const holder = spawn('bash', ['-c',
+    `exec 3<f; for i in $(seq 1200); do [ -e '${go}' ] && break; sleep 0.05; done; cat <&3`], {
     cwd: first.dir, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -108,6 +111,7 @@ test('busy mount point, read-only mount, -u, and SIGTERM with a file open', asyn
   await waitUntil('the mount point is detached', () => !mounted(first.dir),
     { timeoutMs: 10_000, intervalMs: 50 });
   assert.is(first.child.exitCode, null, 'still serving the open file');
+  fs.writeFileSync(go, '');
   assert.is(await holderDone, 0);
   assert.is(out, 'hello\n', 'the open file read to its end after the unmount');
   assert.is(await first.unmount(), 0);
