@@ -25,6 +25,7 @@ import { runSeqRead } from './paths/seq-read.ts';
 import { runSeqWrite } from './paths/seq-write.ts';
 import { runSmallFiles } from './paths/small-files.ts';
 import { runS3PutGet } from './paths/s3-put-get.ts';
+import { dropPageCaches } from './page-cache.ts';
 import { Progress } from './progress.ts';
 import {
   allChecks, compareReports, failedFigure, fillDerived, formatTable, paramDifferences,
@@ -65,6 +66,10 @@ async function guarded(
   s: RunState, what: FigureKey, run: () => Promise<Figure | Figure[]>,
 ): Promise<Figure[]> {
   try {
+    // Every measurement starts from the same memory: on a virtual machine, pages the guest
+    // touches for the first time cost the writer several times more than reused ones, so a
+    // path run after gigabytes of fresh page cache would pay for its predecessors.
+    await dropPageCaches();
     const r = await run();
     return Array.isArray(r) ? r : [r];
   } catch (err) {
