@@ -65,59 +65,60 @@ export function changelogHeader(firstVersion: number): Buffer {
   return buf;
 }
 
+/** Why bytes are not a record; `incomplete`: they may be one once more bytes come. */
+type Failure = { ok: false; reason: string; incomplete: boolean };
+
 /** A record read back: its version and change, or why it is not one. */
-type Parsed =
-  | { ok: true; version: number; change: Change; bytes: number }
-  | { ok: false; reason: string; incomplete: boolean };
+type Parsed = { ok: true; version: number; change: Change; bytes: number } | Failure;
+
+/**
+ * Bounds and checksum of the record at `o` of `buf`: its body, or why not. `headBytes`: what
+ * must be there before the size is even read.
+ */
+function checkRecord(
+  buf: Buffer, o: number, headBytes: number,
+): { ok: true; body: Buffer } | Failure {
+  if (buf.length - o < headBytes) {
+    return { ok: false, reason: 'short record head', incomplete: true };
+  }
+  const size = buf.readUInt32BE(o);
+  if (size < 9 || size > RECORD_MAX_BYTES) {
+    return { ok: false, reason: `record size ${size} out of range`, incomplete: false };
+  }
+  if (buf.length - o - RECORD_HEAD_BYTES < size) {
+    return { ok: false, reason: `record of ${size} bytes cut short`, incomplete: true };
+  }
+  const body = buf.subarray(o + RECORD_HEAD_BYTES, o + RECORD_HEAD_BYTES + size);
+  if (zlib.crc32(body) !== buf.readUInt32BE(o + 4)) {
+    return { ok: false, reason: 'record checksum mismatch', incomplete: false };
+  }
+  return { ok: true, body };
+}
+
+function bodyVersion(body: Buffer): number {
+  return body.readUInt32BE(0) * 0x100000000 + body.readUInt32BE(4);
+}
 
 /** Parses the record at `o` of `buf` (which may end early: `incomplete`). */
 export function parseRecord(buf: Buffer, o: number): Parsed {
-  if (buf.length - o < RECORD_HEAD_BYTES) {
-    return { ok: false, reason: 'short record head', incomplete: true };
-  }
-  const size = buf.readUInt32BE(o);
-  if (size < 9 || size > RECORD_MAX_BYTES) {
-    return { ok: false, reason: `record size ${size} out of range`, incomplete: false };
-  }
-  if (buf.length - o - RECORD_HEAD_BYTES < size) {
-    return { ok: false, reason: `record of ${size} bytes cut short`, incomplete: true };
-  }
-  const body = buf.subarray(o + RECORD_HEAD_BYTES, o + RECORD_HEAD_BYTES + size);
-  if (zlib.crc32(body) !== buf.readUInt32BE(o + 4)) {
-    return { ok: false, reason: 'record checksum mismatch', incomplete: false };
-  }
-  const hi = body.readUInt32BE(0);
-  const version = hi * 0x100000000 + body.readUInt32BE(4);
-  const change = decodeChange(body.subarray(8));
+  const r = checkRecord(buf, o, RECORD_HEAD_BYTES);
+  if (!r.ok) return r;
+  const change = decodeChange(r.body.subarray(8));
   if (isInvalid(change)) {
     return { ok: false, reason: `record undecodable: ${change.invalid}`, incomplete: false };
   }
-  return { ok: true, version, change, bytes: RECORD_HEAD_BYTES + size };
+  const bytes = RECORD_HEAD_BYTES + r.body.length;
+  return { ok: true, version: bodyVersion(r.body), change, bytes };
 }
 
 /** Where the record at `o` of `buf` ends and its version, without decoding the change. */
-export type RecordPeek =
-  | { ok: true; version: number; bytes: number }
-  | { ok: false; reason: string; incomplete: boolean };
+export type RecordPeek = { ok: true; version: number; bytes: number } | Failure;
 
 /** Bounds and checksum of the record at `o` (the metalogger stream sends records unchanged). */
 export function peekRecord(buf: Buffer, o: number): RecordPeek {
-  if (buf.length - o < RECORD_HEAD_BYTES + 8) {
-    return { ok: false, reason: 'short record head', incomplete: true };
-  }
-  const size = buf.readUInt32BE(o);
-  if (size < 9 || size > RECORD_MAX_BYTES) {
-    return { ok: false, reason: `record size ${size} out of range`, incomplete: false };
-  }
-  if (buf.length - o - RECORD_HEAD_BYTES < size) {
-    return { ok: false, reason: `record of ${size} bytes cut short`, incomplete: true };
-  }
-  const body = buf.subarray(o + RECORD_HEAD_BYTES, o + RECORD_HEAD_BYTES + size);
-  if (zlib.crc32(body) !== buf.readUInt32BE(o + 4)) {
-    return { ok: false, reason: 'record checksum mismatch', incomplete: false };
-  }
-  const version = body.readUInt32BE(0) * 0x100000000 + body.readUInt32BE(4);
-  return { ok: true, version, bytes: RECORD_HEAD_BYTES + size };
+  const r = checkRecord(buf, o, RECORD_HEAD_BYTES + 8);
+  if (!r.ok) return r;
+  return { ok: true, version: bodyVersion(r.body), bytes: RECORD_HEAD_BYTES + r.body.length };
 }
 
 export class ChangelogCorruptError extends Error {

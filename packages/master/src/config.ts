@@ -2,8 +2,8 @@
 // SIGHUP reload applies it, and one sentence of doc. The parser, --help, --print-config,
 // etc/antler-master.cfg and its test all come from this one table.
 import {
-  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MATOML, PORT_MONITOR, assert, schemaChanges, schemaDefaults, type ConfigKey,
-  type ConfigValues,
+  GOAL_MAX, PORT_MATOCL, PORT_MATOCS, PORT_MATOML, PORT_MONITOR, configInt as int,
+  configString as str, schemaChanges, schemaDefaults, type ConfigKey, type ConfigValues,
 } from '@antlerfs/protocol';
 import { parsePeers, type PeerAddress } from './master-peers.ts';
 
@@ -178,17 +178,7 @@ export interface MasterConfig {
   changelogBatchRecordsMax: number;
 }
 
-function int(values: ConfigValues, key: string): number {
-  const v = values[key];
-  assert(typeof v === 'number', `config ${key} is a number`);
-  return v;
-}
 
-function str(values: ConfigValues, key: string): string {
-  const v = values[key];
-  assert(typeof v === 'string', `config ${key} is a string`);
-  return v;
-}
 
 /** The typed config; ConfigError for a MASTER_PEERS that does not parse. */
 export function masterConfigFrom(values: ConfigValues): MasterConfig {

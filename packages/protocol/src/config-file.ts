@@ -2,6 +2,7 @@
 // (--data-path <-> DATA_PATH), --help and --print-config. Flags override the file, which
 // overrides defaults. An unknown key or a value out of range is an error naming file:line.
 import fs from 'node:fs';
+import { assert } from './assert.ts';
 
 export type ConfigType = 'string' | 'int' | 'bytes' | 'bool';
 
@@ -16,6 +17,20 @@ export interface ConfigKey {
 }
 
 export type ConfigValues = Record<string, string | number | boolean>;
+
+/** The number a schema's int or bytes key resolved to (the schema guarantees the type). */
+export function configInt(values: ConfigValues, key: string): number {
+  const v = values[key];
+  assert(typeof v === 'number', `config ${key} is a number`);
+  return v;
+}
+
+/** The text a schema's string key resolved to. */
+export function configString(values: ConfigValues, key: string): string {
+  const v = values[key];
+  assert(typeof v === 'string', `config ${key} is a string`);
+  return v;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

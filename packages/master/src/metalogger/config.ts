@@ -3,7 +3,8 @@
 // etc/antler-metalogger.cfg (checked by a test) all come from this one table.
 import os from 'node:os';
 import {
-  PORT_MATOML, assert, schemaChanges, schemaDefaults, type ConfigKey, type ConfigValues,
+  PORT_MATOML, configInt as int, configString as str, schemaChanges, schemaDefaults,
+  type ConfigKey, type ConfigValues,
 } from '@antlerfs/protocol';
 
 export interface MetaloggerConfigKey extends ConfigKey {
@@ -82,17 +83,7 @@ export interface MasterAddress {
   port: number;
 }
 
-function int(values: ConfigValues, key: string): number {
-  const v = values[key];
-  assert(typeof v === 'number', `config ${key} is a number`);
-  return v;
-}
 
-function str(values: ConfigValues, key: string): string {
-  const v = values[key];
-  assert(typeof v === 'string', `config ${key} is a string`);
-  return v;
-}
 
 /** Masters a metalogger may follow at most (MASTER_HOST entries). */
 export const MASTER_HOSTS_MAX = 16;
