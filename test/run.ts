@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const filters = process.argv.slice(2);
+/** A test file that runs longer than this is stopped and counted as failed (a hang, not a pass). */
+const FILE_TIMEOUT_MS = Number(process.env.ANTLER_TEST_FILE_TIMEOUT_S ?? 300) * 1000;
+/** After SIGTERM, a timed-out test file's process group gets this long before SIGKILL. */
+const KILL_GRACE_MS = 10_000;
 
 function findTests(dir: string, out: string[]): void {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -35,20 +39,37 @@ for (const file of selected) {
   const rel = path.relative(root, file);
   const t0 = Date.now();
   process.stdout.write(`\n=== ${rel}\n`);
+  let timedOut = false;
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+    // Its own process group, so that a hung file is stopped with every daemon it started.
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: root, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    const signalGroup = (signal: NodeJS.Signals): void => {
+      try { process.kill(-child.pid!, signal); } catch { /* already gone */ }
+    };
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.stdout.write(`\n!!! ${rel} still running after ${FILE_TIMEOUT_MS / 1000} s: stopped\n`);
+      signalGroup('SIGTERM');
+      killTimer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
+    }, FILE_TIMEOUT_MS);
     let output = '';
     child.stdout.on('data', (d: Buffer) => { output += d; process.stdout.write(d); });
     child.stderr.on('data', (d: Buffer) => { output += d; process.stderr.write(d); });
-    child.on('close', (c) => resolve({ code: c ?? 1, output }));
+    child.on('close', (c) => {
+      clearTimeout(timer);
+      clearTimeout(killTimer);
+      resolve({ code: c ?? 1, output });
+    });
   });
   const p = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
   const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
   const skipped = Number(/Skipped:\s+(\d+)/.exec(output)?.[1] ?? 0);
   let f = Math.max(0, total - p - skipped);
-  if (code !== 0 && f === 0) f = 1; // crashed or failed before uvu's summary
+  if ((code !== 0 || timedOut) && f === 0) f = 1; // crashed, hung, or failed before uvu's summary
   passed += p;
   failed += f;
   if (f > 0) failures.push(rel);

@@ -215,7 +215,7 @@ export class MountSession {
   /** Ends the connection at once: every process waiting on the mount gets an error. */
   async abort(why: string): Promise<void> {
     this.log.warn('aborting the FUSE connection', { why });
-    this.exitCode = Math.max(this.exitCode, 1); // open files were cut off
+    if (this.ctx.files.size > 0) this.exitCode = Math.max(this.exitCode, 1); // files cut off
     if (this.deviceId !== null && (await abortConnection(this.deviceId))) return;
     this.log.error('could not abort the connection', { device: this.deviceId });
   }
