@@ -312,7 +312,15 @@ export class ChunkFile {
   private lengthOnDisk: number;
   /** Block writes waiting for the next batch, and whether a batch is being written. */
   private queued: QueuedWrite[] = [];
-  private batchRunning = false;
+  /** The loop writing batches, while one runs. */
+  private batchLoop: Promise<void> | null = null;
+  /**
+   * A new chunk whose header is not in the file yet: its first batch writes it (one pwritev
+   * with the data when that starts at block 0), or the first sync/close does.
+   */
+  private headerPending = false;
+  /** A pending header written on its own (sync or close before any write), while it runs. */
+  private headerWrite: Promise<void> | null = null;
 
   private constructor(handle: fs.FileHandle, filePath: string, header: ChunkHeader) {
     assert(header.checksums.length === CHECKSUMS_BYTES, 'the whole checksum table is loaded');
@@ -342,25 +350,21 @@ export class ChunkFile {
   }
 
   /**
-   * Creates an empty chunk: the header under the final name, not fsynced. A new chunk holds no
-   * data a client was promised is durable until its first sync (ChunkStore.fsync then syncs the
-   * folder too), so a crash before that may lose the file or leave it torn: a missing copy,
-   * which the start-up scan removes (a file no longer than the header) and the master repairs.
+   * Creates an empty chunk under its final name: an empty file, not fsynced; the header goes
+   * with the first write (or sync, or close), which saves a trip to the thread pool per chunk.
+   * A new chunk holds no data a client was promised is durable until its first sync
+   * (ChunkStore.fsync then syncs the folder too), so a crash before that may lose the file or
+   * leave it torn: a missing copy, which the start-up scan removes (a file no longer than the
+   * header) and the master repairs.
    */
   static async create(folder: string, chunkId: number, version: number): Promise<ChunkFile> {
     const finalPath = chunkFilePath(folder, chunkId, version);
-    const header = encodeHeader({ chunkId, version, lengthBytes: 0 });
     const handle = await fsCall('create', finalPath, () => fs.open(finalPath, 'w+'));
-    try {
-      await fsCall('write', finalPath, () => writeFully(handle, header, 0));
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      await fs.unlink(finalPath).catch(() => undefined);
-      throw err;
-    }
-    const decoded = decodeHeader(header);
+    const decoded = decodeHeader(encodeHeader({ chunkId, version, lengthBytes: 0 }));
     assert(!('invalid' in decoded), 'a fresh header decodes');
-    return new ChunkFile(handle, finalPath, decoded);
+    const file = new ChunkFile(handle, finalPath, decoded);
+    file.headerPending = true;
+    return file;
   }
 
   /**
@@ -510,7 +514,7 @@ export class ChunkFile {
     assert(!this.queued.some((q) => q.blockIndex === w.blockIndex), 'one write per block queued');
     return new Promise<void>((done, failed) => {
       this.queued.push({ ...w, done, failed });
-      if (!this.batchRunning) void this.writeBatches();
+      this.batchLoop ??= this.writeBatches().finally(() => { this.batchLoop = null; });
     });
   }
 
@@ -522,9 +526,10 @@ export class ChunkFile {
    * resolves (so an acknowledged block survives a crash of this process, as before).
    */
   private async writeBatches(): Promise<void> {
-    this.batchRunning = true;
     // Each pass takes every queued write; it ends when a batch finds the queue empty.
     while (this.queued.length > 0) {
+      // A header written on its own goes first (a batch then finds it written).
+      if (this.headerWrite !== null) await this.headerWrite.catch(() => undefined);
       const batch = this.queued.sort((a, b) => a.blockIndex - b.blockIndex);
       this.queued = [];
       try {
@@ -535,7 +540,6 @@ export class ChunkFile {
       }
       for (const w of batch) w.done();
     }
-    this.batchRunning = false;
   }
 
   private async writeBatch(batch: QueuedWrite[]): Promise<void> {
@@ -548,15 +552,38 @@ export class ChunkFile {
       lastBlock = Math.max(lastBlock, w.blockIndex);
       newEnd = Math.max(newEnd, w.blockIndex * BLOCK_SIZE_BYTES + w.fromInBlock + w.bytes);
     }
-    const entries = this.checksums.subarray(8 * firstBlock, 8 * (lastBlock + 1));
-    const writes = [fsCall('write', this.filePath,
-      () => writeFully(this.handle, entries, CHECKSUMS_OFFSET + 8 * firstBlock))];
-    for (const run of adjacentRuns(batch)) {
+    const runs = adjacentRuns(batch);
+    const writes: Promise<void>[] = [];
+    // A new chunk's first batch carries the whole header (no field write can be running yet),
+    // in the same pwritev as the data when that starts at block 0: a small file is one write.
+    const withHeader = this.headerPending;
+    if (withHeader) {
+      assert(this.fieldsWrite === null, 'no field write before the header is written');
+      const header = encodeHeader({
+        chunkId: this.chunkId, version: this.versionNow, lengthBytes: newEnd,
+        checksums: this.checksums,
+      });
+      const first = runs[0]![0]!;
+      const joins = first.blockIndex === 0 && first.fromInBlock === 0;
+      const parts = joins ? [header, ...runs.shift()!.flatMap((w) => w.parts)] : [header];
+      writes.push(fsCall('write', this.filePath, () => writevFully(this.handle, parts, 0)));
+    } else {
+      const entries = this.checksums.subarray(8 * firstBlock, 8 * (lastBlock + 1));
+      writes.push(fsCall('write', this.filePath,
+        () => writeFully(this.handle, entries, CHECKSUMS_OFFSET + 8 * firstBlock)));
+    }
+    for (const run of runs) {
       const position = HEADER_BYTES + run[0]!.blockIndex * BLOCK_SIZE_BYTES + run[0]!.fromInBlock;
       const parts = run.flatMap((w) => w.parts);
       writes.push(fsCall('write', this.filePath, () => writevFully(this.handle, parts, position)));
     }
     await Promise.all(writes);
+    if (withHeader) {
+      this.headerPending = false;
+      this.lengthNow = Math.max(this.lengthNow, newEnd);
+      this.lengthOnDisk = newEnd;
+      return;
+    }
     if (newEnd > this.lengthNow) {
       this.lengthNow = newEnd;
       // Not awaited: one header write per burst instead of one per block. sync() and close()
@@ -584,6 +611,7 @@ export class ChunkFile {
    * throws if its own attempt failed).
    */
   private async syncFields(): Promise<void> {
+    if (this.headerPending) await this.writePendingHeader();
     const wanted = ++this.fieldsWanted;
     // Each pass waits for the running write or runs one of its own (then returns or throws),
     // so a call makes at most one attempt of its own.
@@ -661,9 +689,31 @@ export class ChunkFile {
       chunkId: this.chunkId, version: newVersion, lengthBytes, checksums: this.checksums,
     });
     await fsCall('write', this.filePath, () => writeFully(this.handle, header, 0));
+    this.headerPending = false;
     this.lengthOnDisk = lengthBytes;
     await fsCall('fsync', this.filePath, () => this.handle.datasync());
     await this.renameToVersion();
+  }
+
+  /**
+   * Writes the whole header of a new chunk that no batch has written yet. Only before any
+   * batch or field write (both wait for it: batches run one at a time, fields come after).
+   */
+  private async writePendingHeader(): Promise<void> {
+    // A running batch writes it; once none runs, this write goes before any later batch.
+    while (this.batchLoop !== null) await this.batchLoop;
+    if (!this.headerPending) return;
+    assert(this.fieldsWrite === null, 'no field write before the header is written');
+    this.headerWrite ??= (async () => {
+      const header = encodeHeader({
+        chunkId: this.chunkId, version: this.versionNow, lengthBytes: this.lengthNow,
+        checksums: this.checksums,
+      });
+      await fsCall('write', this.filePath, () => writeFully(this.handle, header, 0));
+      this.headerPending = false;
+      this.lengthOnDisk = this.lengthNow;
+    })().finally(() => { this.headerWrite = null; });
+    await this.headerWrite;
   }
 
   /** Waits until no field write is running (the caller starts no new one meanwhile). */
@@ -672,17 +722,22 @@ export class ChunkFile {
     while (this.fieldsWrite !== null) await this.fieldsWrite.catch(() => undefined);
   }
 
+  /** Brings the header in the file up to date (no fsync), for readers of the file itself. */
+  async settleHeader(): Promise<void> {
+    if (this.headerPending || this.fieldsWrite !== null || this.lengthOnDisk !== this.lengthNow) {
+      await this.syncFields();
+    }
+  }
+
   /** fsync of data and an up-to-date header. */
   async sync(): Promise<void> {
-    if (this.fieldsWrite !== null || this.lengthOnDisk !== this.lengthNow) await this.syncFields();
+    await this.settleHeader();
     await fsCall('fsync', this.filePath, () => this.handle.datasync());
   }
 
   /** Closes the file, bringing the header's length up to date first (best effort). */
   async close(): Promise<void> {
-    if (this.fieldsWrite !== null || this.lengthOnDisk !== this.lengthNow) {
-      await this.syncFields().catch(() => undefined);
-    }
+    await this.settleHeader().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
   }
 }

@@ -179,8 +179,11 @@ export class ChunkStore {
   /**
    * A new empty chunk; replaces any chunk with that id. ENOSPC when every disk is at its
    * reserve. Not fsynced: it holds nothing durable yet, and fsync() makes its name durable.
+   * With `background`, a fresh chunk's file is made after this resolves, under the chunk's
+   * lock (taken before returning), so every later request on it waits for the file; a failure
+   * then reports the copy lost. That takes two trips to the thread pool off the master's wait.
    */
-  async create(chunkId: number, version: number): Promise<void> {
+  async create(chunkId: number, version: number, opts = { background: false }): Promise<void> {
     this.checkOpen();
     if (!Number.isSafeInteger(chunkId) || chunkId <= 0) {
       throw new FsError('EINVAL', `chunk ${chunkId}`);
@@ -205,7 +208,8 @@ export class ChunkStore {
     const entry = newEntry(chunkId, version, 0, disk);
     entry.nameSynced = false;
     this.chunks.set(chunkId, entry);
-    await entry.lock.with('exclusive', async () => {
+    // A fresh lock: with() takes it before its first await.
+    const making = entry.lock.with('exclusive', async () => {
       try {
         await disk.io(() => this.files.use(chunkId,
           () => ChunkFile.create(disk.path, chunkId, version), async () => undefined), true);
@@ -215,6 +219,14 @@ export class ChunkStore {
         if (this.chunks.get(chunkId) === entry) this.chunks.delete(chunkId);
         throw err;
       }
+    });
+    if (!opts.background) return making;
+    making.catch((err: Error) => {
+      this.counters.chunksLost++;
+      this.log.warn('chunk copy lost: its file could not be created', {
+        chunkId, version, error: err.message,
+      });
+      this.onLost(infoOf(entry));
     });
   }
 
@@ -379,6 +391,8 @@ export class ChunkStore {
     const entry = this.lookup(chunkId);
     return entry.lock.with('exclusive', async () => {
       this.recheck(entry, entry.version);
+      // The worker reads the file itself: a new chunk's header may still be in memory only.
+      await this.withFile(entry, (f) => f.settleHeader());
       const filePath = chunkFilePath(entry.disk.path, chunkId, entry.version);
       const result = await this.onDisk(entry, () => this.checksumPool.verifyChunkFile(filePath));
       if (result.badBlocks.length > 0) {

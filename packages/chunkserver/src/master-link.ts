@@ -282,7 +282,8 @@ export class MasterLink {
     return new Router()
       .on(MATOCS_CREATE, async (b) => {
         this.log.debug('create', { chunkId: b.chunkId, version: b.version });
-        await store.create(b.chunkId, b.version);
+        // Answered once the chunk is registered; its file follows (see ChunkStore.create).
+        await store.create(b.chunkId, b.version, { background: true });
       })
       .on(MATOCS_SET_VERSION, async (b) => {
         this.log.debug('set version', {

@@ -5,6 +5,7 @@
 // CSTOMA_CHUNK_LOST, takes no new chunks and is left out of registration, while the other folder
 // keeps serving. A folder that cannot be prepared at start is left out; start fails only if no
 // folder is usable.
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -76,7 +77,8 @@ async function expectFolderGone(cs: Chunkserver, fake: FakeMaster, b: string): P
   assert.ok(kept.equals(patternBytes(100_000, 3)), 'the other folder keeps serving');
   const master = fake.links.find((l) => !l.closed)!;
   assert.is((await master.request(MATOCS_CREATE, { chunkId: 10, version: 1 })).status, Status.OK);
-  await fs.stat(chunkFilePath(b, 10, 1)); // the new chunk went to the healthy folder
+  // The new chunk goes to the healthy folder (its file is made just after the answer).
+  await waitFor('the new chunk file', () => existsSync(chunkFilePath(b, 10, 1)));
   const c = await statsOf(link);
   assert.is(c.disks_damaged, 1);
   assert.is(c.chunks_lost, 2);

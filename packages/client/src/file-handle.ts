@@ -68,6 +68,12 @@ export class FileHandle {
   private readonly writers = new Map<number, ChunkWriter>();
   private readonly unsynced = new Map<number, WrittenChunk>();
   private staging: Staging | null = null;
+  /**
+   * Size of the next staging buffer (whole blocks): a handle starts with what its write needs
+   * and doubles up to stagingBytes as buffers fill, so a small file costs a small buffer (a
+   * 1 MiB one per file kept the GC busy) and a stream soon gets full-size ones.
+   */
+  private stagingGrowBytes = BLOCK_SIZE_BYTES;
   private unackedBytes = 0;
   private budgetWaiters: (() => void)[] = [];
   private failure: FsError | null = null;
@@ -334,7 +340,13 @@ export class FileHandle {
       } else {
         await this.flushStaging();
         // The buffer ends on a block boundary, so a full one is sent as whole blocks.
-        const capacityBytes = this.ctx.tuning.stagingBytes - (pos % BLOCK_SIZE_BYTES);
+        const intoBlock = pos % BLOCK_SIZE_BYTES;
+        const blocks = Math.ceil((intoBlock + data.length - done) / BLOCK_SIZE_BYTES);
+        const maxBytes = this.ctx.tuning.stagingBytes;
+        const spanBytes =
+          Math.min(maxBytes, Math.max(this.stagingGrowBytes, blocks * BLOCK_SIZE_BYTES));
+        this.stagingGrowBytes = Math.min(maxBytes, 2 * spanBytes);
+        const capacityBytes = spanBytes - intoBlock;
         const buffer = Buffer.allocUnsafe(capacityBytes);
         this.staging = { startBytes: pos, usedBytes: 0, capacityBytes, buffer };
       }
