@@ -64,15 +64,24 @@ export class ChunkReader {
 
   /** Asks the master for the length and the chunks from `firstIndex` on. */
   async refresh(firstIndex: number): Promise<void> {
+    const count = this.ctx.locateBatchChunks;
     const r = await this.ctx.session.call(CLTOMA_READ_CHUNKS, {
-      inode: this.ctx.inode, firstIndex, count: this.ctx.locateBatchChunks,
+      inode: this.ctx.inode, firstIndex, count,
     }, this.ctx.label);
+    this.prime(r.length, firstIndex, count, r.chunks);
+  }
+
+  /**
+   * Takes what the master listed for `count` chunks from `firstIndex` (with the file's length
+   * then): every listed index within the file is known, an unlisted one is a hole.
+   */
+  prime(lengthBytes: number, firstIndex: number, count: number, chunks: ChunkInfo[]): void {
     if (this.chunks.size > CACHED_CHUNKS_MAX) this.chunks.clear();
-    this.lengthBytes = r.length;
-    const fileChunks = Math.ceil(r.length / CHUNK_SIZE_BYTES);
-    const last = Math.min(firstIndex + this.ctx.locateBatchChunks, fileChunks);
+    this.lengthBytes = lengthBytes;
+    const fileChunks = Math.ceil(lengthBytes / CHUNK_SIZE_BYTES);
+    const last = Math.min(firstIndex + count, fileChunks);
     for (let i = firstIndex; i < last; i++) this.chunks.set(i, null);
-    for (const c of r.chunks) {
+    for (const c of chunks) {
       if (c.index >= firstIndex && c.index < last) this.chunks.set(c.index, c);
     }
   }

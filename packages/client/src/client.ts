@@ -5,7 +5,8 @@
 import crypto from 'node:crypto';
 import {
   CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_HEALTH, CLTOMA_LIST_METALOGGERS, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME,
+  CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_HEALTH, CLTOMA_LIST_METALOGGERS, CLTOMA_MKDIR,
+  CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME,
   CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
   CLTOMA_SYMLINK, CLTOMA_UNLINK, FsError, GOAL_MAX, InodeType, READDIR_ENTRIES_MAX, SetAttr,
   SYMLINK_MAX_BYTES, type Logger,
@@ -16,7 +17,7 @@ import type {
 } from './attr.ts';
 import { ChunkserverAgent } from './chunkserver-agent.ts';
 import { statusOf, toFsError, withContext } from './errors.ts';
-import { FileHandle, OPEN_FLAGS, type OpenFlags } from './file-handle.ts';
+import { FileHandle, OPEN_FLAGS, type Located, type OpenFlags } from './file-handle.ts';
 import { InodeApi, type SetattrFields } from './inode-api.ts';
 import { ClientLogger } from './log.ts';
 import { parseMasterOption } from './master-address.ts';
@@ -348,7 +349,8 @@ export class Client {
     }
     const mode = opts?.mode ?? FILE_MODE_DEFAULT;
     checkMode(mode, path);
-    if (flags === 'r' || flags === 'r+') {
+    if (flags === 'r') return (await this.openForReading(path)).handle;
+    if (flags === 'r+') {
       const { attr, path: p } = await this.paths.stat(path);
       return this.handleFor(attr, flags, p);
     }
@@ -462,18 +464,25 @@ export class Client {
 
   // ---- Internals ---------------------------------------------------------------------------
 
-  /** open(path, 'r') plus the length the lookup gave (no GETATTR needed after it). */
+  /**
+   * open(path, 'r') plus the length the lookup gave (no GETATTR needed after it); the chunk
+   * locations come with the lookup, so a small file's data is one more round trip away.
+   */
   private async openForReading(path: string): Promise<{ handle: FileHandle; lengthBytes: number }> {
-    const { attr, path: p } = await this.paths.stat(path);
-    return { handle: this.handleFor(attr, 'r', p), lengthBytes: attr.length };
+    const count = this.tuning.locateBatchChunks;
+    const { attr, path: p, chunks } = await this.paths.statWithChunks(path, count);
+    const located = chunks === null ? null : { count, chunks };
+    return { handle: this.handleFor(attr, 'r', p, located), lengthBytes: attr.length };
   }
 
-  private handleFor(attr: Attr, flags: OpenFlags, label: string): FileHandle {
+  private handleFor(
+    attr: Attr, flags: OpenFlags, label: string, located: Located | null = null,
+  ): FileHandle {
     if (attr.type === InodeType.DIR) throw new FsError('EISDIR', label);
     if (attr.type !== InodeType.FILE) throw new FsError('EINVAL', `${label}: not a regular file`);
     return new FileHandle({
       session: this.session, agent: this.agent, tuning: this.tuning, log: this.log,
-      inode: attr.inode, flags, label, lengthBytes: attr.length,
+      inode: attr.inode, flags, label, lengthBytes: attr.length, located,
     });
   }
 

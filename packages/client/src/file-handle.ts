@@ -10,7 +10,7 @@ import {
   FsError, SetAttr, type Logger,
 } from '@antlerfs/protocol';
 import type { ChunkserverAgent } from './chunkserver-agent.ts';
-import { ChunkReader } from './chunk-reader.ts';
+import { ChunkReader, type ChunkInfo } from './chunk-reader.ts';
 import {
   ChunkWriter, fsyncChunk, WriteGroup, type ChunkWriterContext, type WrittenChunk,
 } from './chunk-writer.ts';
@@ -45,6 +45,14 @@ export interface FileHandleContext {
   label: string;
   /** The file length when opened. */
   lengthBytes: number;
+  /** Chunk locations that came with the open (from index 0), so the first read needs none. */
+  located?: Located | null;
+}
+
+/** The first `count` chunks of a file as the master listed them (a missing index: a hole). */
+export interface Located {
+  count: number;
+  chunks: ChunkInfo[];
 }
 
 /** Bytes gathered for whole-block writes: [startBytes, startBytes + used) of the file. */
@@ -99,6 +107,7 @@ export class FileHandle {
       locateRetriesMax: t.locateRetriesMax, backoffMsMin: t.backoffMsMin,
       backoffMsMax: t.backoffMsMax,
     });
+    if (ctx.located) this.reader.prime(ctx.lengthBytes, 0, ctx.located.count, ctx.located.chunks);
     this.readAhead = new ReadAhead(this.reader, t.readAheadSegments);
     this.writerContext = {
       session: ctx.session, agent: ctx.agent, inode: ctx.inode, label: ctx.label,

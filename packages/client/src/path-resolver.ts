@@ -5,9 +5,11 @@
 // The folder of a change by path comes from a FolderCache when it knows it; a change that fails
 // on a remembered folder with ENOENT or ENOTDIR is tried once more on a fresh lookup.
 import {
-  CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_READLINK, FsError, InodeType, ROOT_INODE,
+  CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS, CLTOMA_READLINK, FsError,
+  InodeType, ROOT_INODE,
 } from '@antlerfs/protocol';
 import type { Attr } from './attr.ts';
+import type { ChunkInfo } from './chunk-reader.ts';
 import { statusOf, withContext } from './errors.ts';
 import type { FolderCache } from './folder-cache.ts';
 import type { MasterSession } from './master-session.ts';
@@ -60,6 +62,27 @@ export class PathResolver {
         throw withContext(walkErr, normalized);
       }
     }
+  }
+
+  /**
+   * Like stat(), and for a regular file reached without a symlink also the locations of its
+   * first `count` chunks, from the same round trip (null when they did not come with it).
+   */
+  async statWithChunks(
+    path: string, count: number,
+  ): Promise<{ attr: Attr; path: string; chunks: ChunkInfo[] | null }> {
+    const normalized = normalizePath(path);
+    let r;
+    try {
+      r = await this.session.call(CLTOMA_LOOKUP_PATH_CHUNKS, { path: normalized, count },
+        normalized);
+    } catch (err) {
+      if (!(err instanceof FsError) || (err.code !== 'ENOENT' && err.code !== 'ENOTDIR')) throw err;
+      return { ...(await this.stat(path)), chunks: null }; // maybe a symlink on the way
+    }
+    if (r.attr.type === InodeType.SYMLINK) return { ...(await this.stat(path)), chunks: null };
+    if (r.attr.type === InodeType.DIR) this.folders.put(normalized, r.attr.inode);
+    return { attr: r.attr, path: normalized, chunks: r.chunks };
   }
 
   /** Attributes of what `path` names, following symlinks; also returns the final path. */

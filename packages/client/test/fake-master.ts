@@ -8,7 +8,8 @@
 import type net from 'node:net';
 import {
   ATTR, CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READ_CHUNKS,
+  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS,
+  CLTOMA_MKDIR, CLTOMA_READ_CHUNKS,
   CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
   CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME,
   CLTOMA_STATFS, CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError,
@@ -233,10 +234,17 @@ export class FakeMaster {
   private routeNamespace(r: Router): void {
     const attr = (a: Attr) => ({ body: { attr: { ...a } } });
     this.route(r, CLTOMA_LOOKUP, false, (b) => attr(this.child(b.parent, b.name).attr));
-    this.route(r, CLTOMA_LOOKUP_PATH, false, (b) => {
+    const lookupPath = (path: string) => {
       let n = this.node(1);
-      for (const part of b.path.split('/')) if (part !== '') n = this.child(n.attr.inode, part);
-      return attr(n.attr);
+      for (const part of path.split('/')) if (part !== '') n = this.child(n.attr.inode, part);
+      return n;
+    };
+    this.route(r, CLTOMA_LOOKUP_PATH, false, (b) => attr(lookupPath(b.path).attr));
+    this.route(r, CLTOMA_LOOKUP_PATH_CHUNKS, false, (b) => {
+      const n = lookupPath(b.path);
+      const chunks = n.attr.type === InodeType.FILE
+        ? this.readChunks({ inode: n.attr.inode, firstIndex: 0, count: b.count }).chunks : [];
+      return { body: { attr: { ...n.attr }, chunks } };
     });
     this.route(r, CLTOMA_GETATTR, false, (b) => attr(this.node(b.inode).attr));
     this.route(r, CLTOMA_SETATTR, true, (b) => attr(this.setattr(b)));

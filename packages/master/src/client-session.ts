@@ -10,7 +10,8 @@ import net from 'node:net';
 import {
   AssertionError, CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_HEALTH,
   CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR,
+  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS,
+  CLTOMA_MKDIR, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
   CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME,
   CLTOMA_STATFS, CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError,
@@ -180,6 +181,11 @@ export class ClientSessions {
       ({ body: { parentAttr: this.attrIfAny(b.parent) } });
     this.handle(r, CLTOMA_LOOKUP, (b) => attrBody(ns().lookup(b.parent, b.name)));
     this.handle(r, CLTOMA_LOOKUP_PATH, (b) => attrBody(ns().lookupPath(b.path)));
+    this.handle(r, CLTOMA_LOOKUP_PATH_CHUNKS, (b) => {
+      const node = ns().lookupPath(b.path);
+      const chunks = node.type === InodeType.FILE ? this.chunkInfos(node.inode, 0, b.count) : [];
+      return { body: { attr: attrOf(node), chunks } };
+    });
     this.handle(r, CLTOMA_GETATTR, (b) => attrBody(ns().node(b.inode)));
     this.handle(r, CLTOMA_SETATTR,
       (b, _s, o) => this.setattr(b, o), attrs(['setattr', 'truncate']));
@@ -476,11 +482,19 @@ export class ClientSessions {
   private readChunks(
     b: Struct<typeof CLTOMA_READ_CHUNKS.fields>,
   ): HandlerResult<typeof CLTOMA_READ_CHUNKS.reply.fields> {
-    const file = this.ns.file(b.inode);
+    const chunks = this.chunkInfos(b.inode, b.firstIndex, b.count);
+    return { body: { length: this.ns.file(b.inode).lengthBytes, chunks } };
+  }
+
+  /** The chunks of file `inode` from `firstIndex` on (at most `count`) with their valid copies. */
+  private chunkInfos(
+    inode: number, firstIndex: number, count: number,
+  ): Struct<typeof CLTOMA_READ_CHUNKS.reply.fields>['chunks'] {
+    const file = this.ns.file(inode);
     const registry = this.opts.store.md.chunks;
-    const end = Math.min(b.firstIndex + Math.min(b.count, READ_CHUNKS_MAX), CHUNK_INDEX_LIMIT);
+    const end = Math.min(firstIndex + Math.min(count, READ_CHUNKS_MAX), CHUNK_INDEX_LIMIT);
     const chunks = [];
-    for (let index = b.firstIndex; index < end; index++) {
+    for (let index = firstIndex; index < end; index++) {
       const chunkId = file.chunks.get(index);
       if (chunkId === undefined) continue;
       const chunk = registry.live(chunkId);
@@ -492,7 +506,7 @@ export class ClientSessions {
       }
       chunks.push({ index, chunkId, version: chunk.version, locations });
     }
-    return { body: { length: file.lengthBytes, chunks } };
+    return chunks;
   }
 
   private reportBadChunk(b: Struct<typeof CLTOMA_REPORT_BAD_CHUNK.fields>, s: Session): object {

@@ -169,6 +169,17 @@ export const CLTOMA_READ_CHUNKS = defineRequest({
 });
 
 /**
+ * path:str count:32 -> attr chunks:[chunkInfo]. LOOKUP_PATH plus, for a regular file, what
+ * READ_CHUNKS from index 0 for `count` chunks would give (the length is the attr's): reading a
+ * small file takes one master round trip before its data instead of two.
+ */
+export const CLTOMA_LOOKUP_PATH_CHUNKS = defineRequest({
+  type: 1052, name: 'CLTOMA_LOOKUP_PATH_CHUNKS', replyName: 'MATOCL_LOOKUP_PATH_CHUNKS', link,
+  fields: [['path', 'str'], ['count', 'u32']] as const,
+  replyFields: [['attr', { struct: ATTR }], ['chunks', { list: CHUNK_INFO }]] as const,
+});
+
+/**
  * inode:32 chunkIndex:32 -> length:64 chunkId:64 version:32 chain:[location]. Takes the write
  * lease of the chunk (one writer at a time: CHUNK_BUSY otherwise); the master has created the
  * chunk or bumped its version on every server of the chain before it answers.
