@@ -382,10 +382,11 @@ export class Client {
 
   /**
    * Opens a file by inode (the FUSE layer): any flag but 'wx'. With `attr` (what the master
-   * said of the file just now, e.g. at CREATE) no GETATTR is sent.
+   * said of the file just now, e.g. at CREATE) no GETATTR is sent; `located`: the chunk
+   * locations that came with those attributes (CLTOMA_GETATTR_CHUNKS), for a read-only open.
    */
   async openInode(
-    inode: number, flags: OpenFlags, opts?: { attr?: Attr },
+    inode: number, flags: OpenFlags, opts?: { attr?: Attr; located?: Located | null },
   ): Promise<FileHandle> {
     const label = `inode ${inode}`;
     if (!OPEN_FLAGS.includes(flags) || flags === 'wx') {
@@ -396,7 +397,9 @@ export class Client {
     }
     let attr = opts?.attr ?? (await this.session.call(CLTOMA_GETATTR, { inode }, label)).attr;
     if (flags === 'w' && attr.length > 0) attr = await this.truncateInode(inode, label);
-    return this.handleFor(attr, flags, label);
+    // Locations are only of use with the attributes they came with.
+    const located = flags === 'r' && opts?.attr !== undefined ? opts.located ?? null : null;
+    return this.handleFor(attr, flags, label, located);
   }
 
   /**

@@ -4,7 +4,9 @@
 export {
   Client, type ClientOptions, type OpenOptions, type WriteFileData, type WriteFileOptions,
 } from './client.ts';
-export { FileHandle, OPEN_FLAGS, type OpenFlags, type WriteOptions } from './file-handle.ts';
+export {
+  FileHandle, OPEN_FLAGS, type Located, type OpenFlags, type WriteOptions,
+} from './file-handle.ts';
 export {
   InodeApi, type DirPage, type InodeName, type Owner, type RenameResult, type SetattrFields,
 } from './inode-api.ts';

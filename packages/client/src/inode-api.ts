@@ -4,10 +4,12 @@
 // removal or rename returns the folders' attributes the master sent with its reply, so a
 // caller that caches attributes needs no GETATTR after it.
 import {
-  CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR,
-  CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
+  CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS, CLTOMA_LINK, CLTOMA_LOOKUP, CLTOMA_MKDIR,
+  CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK,
+  CLTOMA_UNLINK,
 } from '@antlerfs/protocol';
 import type { Attr, DirEntry } from './attr.ts';
+import type { Located } from './file-handle.ts';
 import type { MasterSession } from './master-session.ts';
 
 /** The owner of what a call creates. */
@@ -68,6 +70,12 @@ export class InodeApi {
 
   async getattr(inode: number): Promise<Attr> {
     return (await this.master.call(CLTOMA_GETATTR, { inode }, `inode ${inode}`)).attr;
+  }
+
+  /** GETATTR and, for a file, the locations of its first `count` chunks, in one round trip. */
+  async getattrWithChunks(inode: number, count: number): Promise<{ attr: Attr; located: Located }> {
+    const r = await this.master.call(CLTOMA_GETATTR_CHUNKS, { inode, count }, `inode ${inode}`);
+    return { attr: r.attr, located: { count, chunks: r.chunks } };
   }
 
   async setattr(inode: number, f: SetattrFields): Promise<Attr> {

@@ -18,11 +18,11 @@
 // it may or may not have been applied.
 import crypto from 'node:crypto';
 import {
-  assert, CLTOMA_GETATTR, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP,
-  CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS, CLTOMA_READ_CHUNKS, CLTOMA_READDIR,
-  CLTOMA_READLINK, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_STATFS, FsError, ROOT_INODE, Status,
-  type Fields, type Link,
-  type Logger, type Reply, type RequestDef, type Struct,
+  assert, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS, CLTOMA_LIST_CHUNKSERVERS,
+  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS,
+  CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_STATFS,
+  FsError, ROOT_INODE, Status, type Fields, type Link, type Logger, type Reply, type RequestDef,
+  type Struct,
 } from '@antlerfs/protocol';
 import { backoffMs, sleep, statusOf, toFsError, type Backoff } from './errors.ts';
 import { formatMasterAddress, type MasterAddress } from './master-address.ts';
@@ -33,7 +33,8 @@ export { parseMasterList, type MasterAddress } from './master-address.ts';
 
 /** Requests that may go out again under a new id: sending one twice changes nothing. */
 const IDEMPOTENT_REQUESTS = new Set<number>([
-  CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS, CLTOMA_GETATTR, CLTOMA_READDIR,
+  CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS, CLTOMA_GETATTR,
+  CLTOMA_GETATTR_CHUNKS, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_STATFS, CLTOMA_READ_CHUNKS, CLTOMA_LIST_CHUNKSERVERS,
   CLTOMA_LIST_METALOGGERS, CLTOMA_REPORT_BAD_CHUNK,
 ].map((def) => def.type));

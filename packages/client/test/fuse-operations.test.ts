@@ -62,6 +62,12 @@ function fakeMaster() {
   const api = {
     lookup: async (p: number, n: string) => { calls.push(`lookup ${n}`); return find(p, n); },
     getattr: async (i: number) => nodes.get(i) ?? Promise.reject(new FsError('ENOENT')),
+    getattrWithChunks: async (i: number, count: number) => {
+      calls.push(`getattrWithChunks ${i}`);
+      const a = nodes.get(i);
+      if (a === undefined) throw new FsError('ENOENT');
+      return { attr: a, located: { count, chunks: [] } };
+    },
     setattr: async (i: number, f: SetattrFields) => {
       calls.push(`setattr ${i} ${JSON.stringify(f)}`);
       const a = { ...nodes.get(i)!, length: f.length ?? nodes.get(i)!.length };
@@ -208,7 +214,7 @@ test('a file unlinked while open lives under a hidden name until its last releas
   assert.is(ctx.files.size, 0);
 });
 
-test('OPEN: O_TRUNC truncates, unchanged data keeps the page cache', async () => {
+test('OPEN: O_TRUNC truncates, unchanged data keeps the cache, a read gets locations', async () => {
   const m = fakeMaster();
   const { ctx, invalidated } = context(m);
   m.add(1, 'f', attr(9, InodeType.FILE, { length: 100, mtimeMs: 5 }));
@@ -220,9 +226,13 @@ test('OPEN: O_TRUNC truncates, unchanged data keeps the page cache', async () =>
   assert.equal(invalidated, [9], 'the kernel asks for fresh attributes');
   assert.is((await open(fs.constants.O_RDONLY)).openFlags, OpenOut.KEEP_CACHE | OpenOut.NOFLUSH,
     'KEEP_CACHE');
+  assert.equal(m.calls.filter((c) => c.startsWith('getattrWithChunks')),
+    ['getattrWithChunks 9', 'getattrWithChunks 9'], 'a read-only open gets the locations too');
   const written = await open(fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   assert.is(written.openFlags & OpenOut.NOFLUSH, 0, 'an open for writing is flushed at close');
   assert.match(m.calls.at(-1)!, /^setattr 9 .*"length":0/);
+  assert.is(m.calls.filter((c) => c.startsWith('getattrWithChunks')).length, 2,
+    'an open for writing does not');
   assert.is(ctx.files.size, 3);
 });
 

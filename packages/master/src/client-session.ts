@@ -10,7 +10,8 @@ import net from 'node:net';
 import {
   AssertionError, CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_HEALTH,
   CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
-  CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS,
+  CLTOMA_GETATTR_CHUNKS, CLTOMA_LIST_METALOGGERS, CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH,
+  CLTOMA_LOOKUP_PATH_CHUNKS,
   CLTOMA_MKDIR, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
   CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME,
@@ -181,11 +182,12 @@ export class ClientSessions {
       ({ body: { parentAttr: this.attrIfAny(b.parent) } });
     this.handle(r, CLTOMA_LOOKUP, (b) => attrBody(ns().lookup(b.parent, b.name)));
     this.handle(r, CLTOMA_LOOKUP_PATH, (b) => attrBody(ns().lookupPath(b.path)));
-    this.handle(r, CLTOMA_LOOKUP_PATH_CHUNKS, (b) => {
-      const node = ns().lookupPath(b.path);
-      const chunks = node.type === InodeType.FILE ? this.chunkInfos(node.inode, 0, b.count) : [];
-      return { body: { attr: attrOf(node), chunks } };
-    });
+    const withChunks = (node: Node, count: number) => ({ body: {
+      attr: attrOf(node),
+      chunks: node.type === InodeType.FILE ? this.chunkInfos(node.inode, 0, count) : [],
+    } });
+    this.handle(r, CLTOMA_LOOKUP_PATH_CHUNKS, (b) => withChunks(ns().lookupPath(b.path), b.count));
+    this.handle(r, CLTOMA_GETATTR_CHUNKS, (b) => withChunks(ns().node(b.inode), b.count));
     this.handle(r, CLTOMA_GETATTR, (b) => attrBody(ns().node(b.inode)));
     this.handle(r, CLTOMA_SETATTR,
       (b, _s, o) => this.setattr(b, o), attrs(['setattr', 'truncate']));

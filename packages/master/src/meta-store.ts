@@ -223,6 +223,12 @@ export class MetaStore {
         });
       });
     }, this.config.metadataSaveFreqS * 1000);
+    this.dumpTimer.unref(); // the master's listeners keep it running, not this timer
+  }
+
+  stopDumpTimer(): void {
+    if (this.dumpTimer !== null) clearInterval(this.dumpTimer);
+    this.dumpTimer = null;
   }
 
   /** Writes a dump of the current version unless one of it exists; joins one in progress. */
@@ -267,8 +273,7 @@ export class MetaStore {
   async close(): Promise<void> {
     this.accepting = false;
     this.stopping = true;
-    if (this.dumpTimer !== null) clearInterval(this.dumpTimer);
-    this.dumpTimer = null;
+    this.stopDumpTimer();
     if (this.dumping !== null) await this.dumping.catch(() => undefined);
     await this.changelog.whenDurable(this.changelog.appendedVersion);
     await this.writeDump('stop');

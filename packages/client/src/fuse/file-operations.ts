@@ -19,6 +19,8 @@ const { O_RDONLY, O_APPEND, O_TRUNC, O_EXCL } = fs.constants;
 /** O_ACCMODE: the access mode bits of open flags (RDONLY 0, WRONLY 1, RDWR 2). */
 const O_ACCMODE = 3;
 const PERMISSION_BITS = 0o7777;
+/** Chunks located with a read-only open: 1 GiB of file, as one CLTOMA_READ_CHUNKS would. */
+const READ_LOCATED_CHUNKS = 16;
 
 function modeOf(flags: number): OpenMode {
   if ((flags & O_ACCMODE) === O_RDONLY) return 'r';
@@ -51,13 +53,17 @@ const open: Handler = async (req, ctx) => {
   const mode = modeOf(flags);
   if (writes(mode)) requireWritable(ctx);
   const inode = req.header.nodeid;
-  let attr = await ctx.calls.getattr(inode);
+  // A read-only open gets the chunk locations with the attributes: its first READ needs no
+  // master round trip of its own.
+  const opened = writes(mode) ? { attr: await ctx.calls.getattr(inode), located: null }
+    : await ctx.calls.getattrWithChunks(inode, READ_LOCATED_CHUNKS);
+  let attr = opened.attr;
   if (attr.type === InodeType.DIR) throw new FsError('EISDIR', `inode ${inode}`);
   if (attr.type !== InodeType.FILE) throw new FsError('EINVAL', `inode ${inode} is no file`);
   if (writes(mode) && (flags & O_TRUNC) !== 0 && hasData(ctx, attr)) {
     attr = await truncateForOpen(ctx, attr);
   }
-  const file = ctx.files.add(inode, mode, attr);
+  const file = ctx.files.add(inode, mode, attr, opened.located);
   // Pages the kernel cached at an earlier open stay if the file has not changed since.
   // Otherwise its cached size may be old too (a stat less than attr_timeout ago): it must ask
   // again before the first read, or it would stop reading at the old end. It need not when

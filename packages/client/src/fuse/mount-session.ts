@@ -65,8 +65,8 @@ export class MountSession {
     this.device = userFd === null ? FuseDevice.open(log) : FuseDevice.adopt(userFd, log);
     this.ctx = {
       calls: client.inodes, client, nodes: new NodeTable(),
-      files: new OpenFiles((inode, mode, attr) =>
-        client.openInode(inode, mode, attr === null ? undefined : { attr })),
+      files: new OpenFiles((inode, mode, attr, located) =>
+        client.openInode(inode, mode, attr === null ? undefined : { attr, located })),
       dirs: new DirHandles(), log, hidden: new Map(),
       dirCache: new DirCache({ attrMs: config.attrTimeoutMs, namesMs: config.entryTimeoutMs }),
       readBuffers: new ReadBuffers(config.maxWriteBytes),

@@ -4,7 +4,7 @@
 // next use here opens a fresh handle. Within this mount, a read first ends the writes of the
 // other opens of the same inode, and attributes include their lengths not yet at the master.
 import { assert, FsError } from '@antlerfs/protocol';
-import type { Attr, FileHandle, OpenFlags } from '../index.ts';
+import type { Attr, FileHandle, Located, OpenFlags } from '../index.ts';
 
 /** Files open at once through one mount; past it OPEN and CREATE fail with EAGAIN. */
 export const OPEN_FILES_MAX = 65_536;
@@ -16,8 +16,9 @@ export type OpenMode = Extract<OpenFlags, 'r' | 'r+' | 'a+'>;
  * Opens a library handle. `attr`: the file's attributes the master gave just now (OPEN, CREATE),
  * so the handle needs no request of its own; null: it asks the master.
  */
-export type HandleOpener =
-  (inode: number, mode: OpenMode, attr: Attr | null) => Promise<FileHandle>;
+export type HandleOpener = (
+  inode: number, mode: OpenMode, attr: Attr | null, located: Located | null,
+) => Promise<FileHandle>;
 
 export class OpenFile {
   readonly fh: number;
@@ -32,6 +33,8 @@ export class OpenFile {
    * them: they write at the length they are opened with.
    */
   private openedAttr: Attr | null;
+  /** The chunk locations that came with openedAttr (a read-only open), gone with it. */
+  private openedLocated: Located | null;
   /** Writes through the current handle that the master has not seen ended (no WRITE_END). */
   private dirty = false;
   /** End of the furthest write through the current handle (its file length, at least). */
@@ -45,6 +48,7 @@ export class OpenFile {
 
   constructor(
     fh: number, inode: number, mode: OpenMode, opener: HandleOpener, attr: Attr | null = null,
+    located: Located | null = null,
   ) {
     if (attr !== null && attr.inode !== inode) assert(false, `attributes of inode ${inode}`);
     this.fh = fh;
@@ -52,6 +56,7 @@ export class OpenFile {
     this.mode = mode;
     this.opener = opener;
     this.openedAttr = mode === 'a+' ? null : attr;
+    this.openedLocated = this.openedAttr === null ? null : located;
   }
 
   /** Length this open knows the file has, if it wrote something the master has not seen yet. */
@@ -104,6 +109,7 @@ export class OpenFile {
   private runExclusive(kind: 'end-writes' | 'reset' | 'close'): Promise<void> {
     const previous = this.exclusive ?? Promise.resolve();
     this.openedAttr = null;
+    this.openedLocated = null;
     const run = previous.catch(() => undefined).then(async () => {
       await this.whenIdle();
       if (kind === 'close') this.closed = true;
@@ -132,8 +138,10 @@ export class OpenFile {
     if (this.handle !== null) return Promise.resolve(this.handle);
     if (this.opening === null) {
       const attr = this.openedAttr;
+      const located = this.openedLocated;
       this.openedAttr = null;
-      const opening = this.opener(this.inode, this.mode, attr).then((h) => {
+      this.openedLocated = null;
+      const opening = this.opener(this.inode, this.mode, attr, located).then((h) => {
         if (this.opening === opening) this.handle = h;
         return h;
       });
@@ -172,12 +180,17 @@ export class OpenFiles {
     return this.byFh.size;
   }
 
-  /** A new open of `inode`; `attr`: what the master said of it just now, if known. */
-  add(inode: number, mode: OpenMode, attr: Attr | null = null): OpenFile {
+  /**
+   * A new open of `inode`; `attr`: what the master said of it just now, if known, and
+   * `located`: the chunk locations it sent with them.
+   */
+  add(
+    inode: number, mode: OpenMode, attr: Attr | null = null, located: Located | null = null,
+  ): OpenFile {
     if (this.byFh.size >= OPEN_FILES_MAX) {
       throw new FsError('EAGAIN', `${OPEN_FILES_MAX} files open (OPEN_FILES_MAX)`);
     }
-    const file = new OpenFile(this.nextFh++, inode, mode, this.opener, attr);
+    const file = new OpenFile(this.nextFh++, inode, mode, this.opener, attr, located);
     this.byFh.set(file.fh, file);
     let set = this.byInode.get(inode);
     if (set === undefined) this.byInode.set(inode, (set = new Set()));

@@ -180,6 +180,16 @@ export const CLTOMA_LOOKUP_PATH_CHUNKS = defineRequest({
 });
 
 /**
+ * inode:32 count:32 -> attr chunks:[chunkInfo]. GETATTR plus, for a regular file, the locations
+ * of its first `count` chunks (as CLTOMA_LOOKUP_PATH_CHUNKS): a mount's open for reading.
+ */
+export const CLTOMA_GETATTR_CHUNKS = defineRequest({
+  type: 1054, name: 'CLTOMA_GETATTR_CHUNKS', replyName: 'MATOCL_GETATTR_CHUNKS', link,
+  fields: [['inode', 'u32'], ['count', 'u32']] as const,
+  replyFields: [['attr', { struct: ATTR }], ['chunks', { list: CHUNK_INFO }]] as const,
+});
+
+/**
  * inode:32 chunkIndex:32 -> length:64 chunkId:64 version:32 chain:[location]. Takes the write
  * lease of the chunk (one writer at a time: CHUNK_BUSY otherwise); the master has created the
  * chunk or bumped its version on every server of the chain before it answers.
