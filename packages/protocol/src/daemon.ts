@@ -20,31 +20,62 @@ export interface DaemonOptions {
   stopTimeoutMs?: number;
 }
 
-/** Takes `<dir>/.lock` holding our pid; refuses if a live process holds it. */
+/**
+ * Takes `<dir>/.lock` holding our pid; refuses if a live process holds it. The file appears
+ * with the pid already in it (written to a file of our own, then linked: link() fails if the
+ * name exists), so a process starting at the same moment never reads an empty lock and takes
+ * it for a stale one. A lock of a dead process is removed only while it is still that file.
+ */
 export function takeLock(dir: string, name: string): () => void {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, '.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      return () => {
-        try { fs.unlinkSync(file); } catch { /* already gone */ }
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(fs.readFileSync(file, 'utf8').trim());
-      let alive = false;
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-        try { process.kill(pid, 0); alive = true; } catch { alive = false; }
+  const mine = path.join(dir, `.lock.${process.pid}.tmp`);
+  fs.writeFileSync(mine, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < LOCK_ATTEMPTS_MAX; attempt++) {
+      try {
+        fs.linkSync(mine, file);
+        return () => {
+          try { fs.unlinkSync(file); } catch { /* already gone */ }
+        };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      if (alive) {
-        throw new Error(`${dir} is in use by another process, pid ${pid} (lock file ${file}); ` +
-          `stop it first (${name} needs the folder to itself)`);
-      }
-      fs.unlinkSync(file); // stale lock of a dead process
+      removeIfStale(file, dir, name);
     }
+  } finally {
+    fs.rmSync(mine, { force: true });
   }
-  throw new Error(`cannot take lock ${file}`);
+  throw new Error(`cannot take lock ${file}: other processes keep taking it`);
+}
+
+/** Lock attempts at most: each ends with the lock held, refused, or a dead owner's removed. */
+const LOCK_ATTEMPTS_MAX = 8;
+
+/** Removes `file` if it names a dead process (and is still the file read); throws if alive. */
+function removeIfStale(file: string, dir: string, name: string): void {
+  let ino: number;
+  let pid: number;
+  try {
+    ino = fs.statSync(file).ino;
+    pid = Number(fs.readFileSync(file, 'utf8').trim());
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // released meanwhile
+    throw err;
+  }
+  let alive = false;
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+    try { process.kill(pid, 0); alive = true; } catch { alive = false; }
+  }
+  if (alive) {
+    throw new Error(`${dir} is in use by another process, pid ${pid} (lock file ${file}); ` +
+      `stop it first (${name} needs the folder to itself)`);
+  }
+  try {
+    if (fs.statSync(file).ino === ino) fs.unlinkSync(file); // stale lock of a dead process
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
