@@ -52,7 +52,8 @@ for (const file of selected) {
     let killTimer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      process.stdout.write(`\n!!! ${rel} still running after ${FILE_TIMEOUT_MS / 1000} s: stopped\n`);
+      const limitS = FILE_TIMEOUT_MS / 1000;
+      process.stdout.write(`\n!!! ${rel} still running after ${limitS} s: stopped\n`);
       signalGroup('SIGTERM');
       killTimer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS);
     }, FILE_TIMEOUT_MS);

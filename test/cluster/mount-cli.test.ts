@@ -115,8 +115,8 @@ test('busy mount point, read-only mount, -u, and SIGTERM with a file open', asyn
   assert.is(await holderDone, 0);
   assert.is(out, 'hello\n', 'the open file read to its end after the unmount');
   // The last close ends the lazily detached mount: the process exits by itself, with 0.
-  await waitUntil('the mount process exits after the last close', () => first.child.exitCode !== null,
-    { timeoutMs: 30_000, intervalMs: 50 });
+  await waitUntil('the mount process exits after the last close',
+    () => first.child.exitCode !== null, { timeoutMs: 30_000, intervalMs: 50 });
   assert.is(first.child.exitCode, 0);
   assert.is(await first.unmount(), 0);
 });

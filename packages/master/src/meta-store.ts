@@ -226,6 +226,7 @@ export class MetaStore {
     this.dumpTimer.unref(); // the master's listeners keep it running, not this timer
   }
 
+  /** No more periodic dumps (one in progress goes on; writeDump() joins it). */
   stopDumpTimer(): void {
     if (this.dumpTimer !== null) clearInterval(this.dumpTimer);
     this.dumpTimer = null;
