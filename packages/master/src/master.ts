@@ -242,7 +242,7 @@ export class Master {
   private startSessions(): Promise<number> {
     const writeFlow = new WriteFlow({
       store: this.store, servers: this.servers, links: this.csLinks!, deletions: this.deletions!,
-      random: this.random,
+      random: this.random, log: this.log.child('write'),
     });
     this.sessions = new ClientSessions({
       store: this.store, servers: this.servers, writeFlow, log: this.log,

@@ -5,7 +5,7 @@
 // WRITE_END or its disconnect (CHUNK_BUSY for everybody else).
 import {
   CHUNK_SIZE_BYTES, FILE_LENGTH_MAX_BYTES, FsError, InodeType, MATOCS_CREATE, MATOCS_SET_VERSION,
-  MATOCS_TRUNCATE, Status, assert, type StatusCode,
+  MATOCS_TRUNCATE, Status, assert, type Logger, type StatusCode,
 } from '@antlerfs/protocol';
 import type { Origin } from './change.ts';
 import { MASTER_LEASE_SESSION, type Chunk } from './chunk-registry.ts';
@@ -35,6 +35,7 @@ export interface WriteChunkReply {
 
 export interface WriteFlowOptions {
   store: MetaStore;
+  log?: Logger;
   servers: Chunkservers;
   links: Pick<ChunkserverLinks, 'order'>;
   deletions: DeletionQueue;
@@ -120,7 +121,16 @@ export class WriteFlow {
       throw new FsError('CHUNK_BUSY', `chunk ${chunkId} is being written`);
     }
     const holders = this.onlineValidCopies(chunk);
-    if (holders.length === 0) throw new FsError('CHUNK_LOST', `chunk ${chunkId} has no valid copy`);
+    if (holders.length === 0) {
+      // A chunk past the file's length holds nothing any client was told is durable (WRITE_END
+      // and fsync set the length first): one whose copies all went before it was written (a
+      // chunkserver killed between create and first write) is made again rather than lost.
+      const file = this.ns.file(inode);
+      if (file.lengthBytes > chunkIndex * CHUNK_SIZE_BYTES) {
+        throw new FsError('CHUNK_LOST', `chunk ${chunkId} has no valid copy`);
+      }
+      return await this.recreateChunk(holder, inode, chunkIndex, chunk, origin);
+    }
     const version = chunk.version;
     const newVersion = version + 1;
     this.takeLease(holder, chunk); // keeps other writers and truncation off while we wait
@@ -143,6 +153,45 @@ export class WriteFlow {
     });
     await durable;
     return this.reply(file, chunk, ok);
+  }
+
+  /** A chunk with no copy and nothing durable in it: created anew at the next version. */
+  private async recreateChunk(
+    holder: LeaseHolder, inode: number, chunkIndex: number, chunk: Chunk,
+    origin: Origin | undefined,
+  ): Promise<WriteChunkReply> {
+    const version = chunk.version;
+    const newVersion = version + 1;
+    const goal = this.ns.file(inode).goal;
+    const placed = placeCopies(goal, this.opts.servers.placementCandidates(), this.opts.random);
+    if ('status' in placed) throw new FsError(placed.status, `no server for chunk ${chunk.id}`);
+    this.takeLease(holder, chunk); // keeps other writers and truncation off while we wait
+    const statuses = await Promise.all(placed.csIds.map(
+      (csId) => this.opts.links.order(csId, MATOCS_CREATE, {
+        chunkId: chunk.id, version: newVersion,
+      })));
+    const created = placed.csIds.filter((_, i) => statuses[i] === Status.OK);
+    const file = this.fileStill(inode);
+    const unchanged = file !== null && file.chunks.get(chunkIndex) === chunk.id &&
+      chunk.version === version && !chunk.deleting;
+    if (!unchanged || created.length === 0) {
+      this.releaseLease(holder, chunk.id);
+      for (const csId of created) this.opts.deletions.enqueueStray(chunk.id, newVersion, csId);
+      if (!unchanged) throw new FsError('EAGAIN', `chunk ${chunk.id} changed while made again`);
+      const allFull = statuses.every((st) => st === Status.ENOSPC);
+      throw new FsError(allFull ? 'ENOSPC' : 'NO_CHUNKSERVERS', `making chunk ${chunk.id} again`);
+    }
+    this.opts.log?.warn('chunk with no copy made again (nothing of it was acknowledged)', {
+      chunkId: chunk.id, inode, chunkIndex, version: newVersion, servers: created.join(','),
+    });
+    const { durable } = this.opts.store.commit({
+      kind: 'writeChunk', inode, chunkIndex, chunkId: chunk.id, version: newVersion, origin,
+    });
+    for (const csId of created) {
+      if (this.opts.servers.isOnline(csId)) this.registry.addCopy(chunk.id, csId, true);
+    }
+    await durable;
+    return this.reply(file!, chunk, created);
   }
 
   /** WRITE_END: the lease ends, the file grows to `lengthBytes` if that is larger. */

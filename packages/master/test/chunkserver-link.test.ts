@@ -139,6 +139,37 @@ test('lost chunkservers: heartbeats missed, replaced by a new registration', asy
   await m.stop();
 });
 
+test('a chunk whose copies went before anything was written is made again', async () => {
+  const m = await start(tempDir(), { defaultGoal: 1 });
+  const a = await FakeChunkserver.start(m.ports.chunkserverPort);
+  const c = await client(m);
+  const create = { parent: 1, name: 'f', mode: 0o644, uid: 0, gid: 0, exclusive: 1 };
+  const f = (await c.call(CLTOMA_CREATE, create)).body.attr;
+  const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const chunkId = w.body.chunkId;
+  // The writer gives the lease back without having written (length 0), and the only copy is
+  // lost (a chunkserver killed before the first write finds an empty file at start).
+  await c.call(CLTOMA_WRITE_END, { inode: f.inode, chunkIndex: 0, chunkId, length: 0 });
+  await a.link.call(CSTOMA_CHUNK_LOST, { chunkId, version: 1 });
+  assert.equal((await locations(c, f.inode)).csIds, []);
+  const again = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  assert.is(again.body.chunkId, chunkId, 'the same chunk');
+  assert.is(again.body.version, 2, 'at the next version');
+  assert.equal(again.body.chain.map((l) => l.csId), [a.csId]);
+  assert.ok(a.orders.some((o) => o.includes('CREATE') && o.includes(String(chunkId))),
+    `made again on the server (${a.orders.join('; ')})`);
+  const end = { inode: f.inode, chunkIndex: 0, chunkId, length: 10 };
+  await c.call(CLTOMA_WRITE_END, end);
+  assert.equal(await locations(c, f.inode), { version: 2, csIds: [a.csId] });
+  // Once the file's length reaches into it, a chunk with no copy stays lost: never zeros.
+  await a.link.call(CSTOMA_CHUNK_LOST, { chunkId, version: 2 });
+  const lost = await c.request(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  assert.is(lost.status, Status.CHUNK_LOST);
+  c.close('done');
+  a.close();
+  await m.stop();
+});
+
 test('requests from an unregistered chunkserver link are refused', async () => {
   const m = await start(tempDir());
   const cs = await FakeChunkserver.start(m.ports.chunkserverPort);
