@@ -360,9 +360,8 @@ export class ChunkFile {
   static async create(folder: string, chunkId: number, version: number): Promise<ChunkFile> {
     const finalPath = chunkFilePath(folder, chunkId, version);
     const handle = await fsCall('create', finalPath, () => fs.open(finalPath, 'w+'));
-    const decoded = decodeHeader(encodeHeader({ chunkId, version, lengthBytes: 0 }));
-    assert(!('invalid' in decoded), 'a fresh header decodes');
-    const file = new ChunkFile(handle, finalPath, decoded);
+    const empty = { chunkId, version, lengthBytes: 0, checksums: EMPTY_CHECKSUM_TABLE };
+    const file = new ChunkFile(handle, finalPath, empty); // copies the table
     file.headerPending = true;
     return file;
   }
@@ -559,10 +558,7 @@ export class ChunkFile {
     const withHeader = this.headerPending;
     if (withHeader) {
       assert(this.fieldsWrite === null, 'no field write before the header is written');
-      const header = encodeHeader({
-        chunkId: this.chunkId, version: this.versionNow, lengthBytes: newEnd,
-        checksums: this.checksums,
-      });
+      const header = this.encodeHeaderAt(this.versionNow, newEnd);
       const first = runs[0]![0]!;
       const joins = first.blockIndex === 0 && first.fromInBlock === 0;
       const parts = joins ? [header, ...runs.shift()!.flatMap((w) => w.parts)] : [header];
@@ -685,9 +681,7 @@ export class ChunkFile {
     await fsCall('truncate', this.filePath, () => this.handle.truncate(HEADER_BYTES + lengthBytes));
     this.lengthNow = lengthBytes;
     this.versionNow = newVersion;
-    const header = encodeHeader({
-      chunkId: this.chunkId, version: newVersion, lengthBytes, checksums: this.checksums,
-    });
+    const header = this.encodeHeaderAt(newVersion, lengthBytes);
     await fsCall('write', this.filePath, () => writeFully(this.handle, header, 0));
     this.headerPending = false;
     this.lengthOnDisk = lengthBytes;
@@ -705,15 +699,17 @@ export class ChunkFile {
     if (!this.headerPending) return;
     assert(this.fieldsWrite === null, 'no field write before the header is written');
     this.headerWrite ??= (async () => {
-      const header = encodeHeader({
-        chunkId: this.chunkId, version: this.versionNow, lengthBytes: this.lengthNow,
-        checksums: this.checksums,
-      });
+      const header = this.encodeHeaderAt(this.versionNow, this.lengthNow);
       await fsCall('write', this.filePath, () => writeFully(this.handle, header, 0));
       this.headerPending = false;
       this.lengthOnDisk = this.lengthNow;
     })().finally(() => { this.headerWrite = null; });
     await this.headerWrite;
+  }
+
+  /** The whole header with the checksum table as it is in memory now. */
+  private encodeHeaderAt(version: number, lengthBytes: number): Buffer {
+    return encodeHeader({ chunkId: this.chunkId, version, lengthBytes, checksums: this.checksums });
   }
 
   /** Waits until no field write is running (the caller starts no new one meanwhile). */

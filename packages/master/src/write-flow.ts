@@ -83,29 +83,20 @@ export class WriteFlow {
     holder: LeaseHolder, inode: number, chunkIndex: number, origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
     const chunkId = await this.opts.store.allocateChunkId();
-    const goal = this.ns.file(inode).goal;
-    const placed = placeCopies(goal, this.opts.servers.placementCandidates(), this.opts.random);
-    if ('status' in placed) throw new FsError(placed.status, `no server for a chunk of ${inode}`);
-    const statuses = await Promise.all(placed.csIds.map(
-      (csId) => this.opts.links.order(csId, MATOCS_CREATE, { chunkId, version: 1 })));
-    const created = placed.csIds.filter((_, i) => statuses[i] === Status.OK);
+    const servers = this.placeNew(inode, `no server for a chunk of ${inode}`);
+    const { created, statuses } = await this.createOn(servers, chunkId, 1);
     const file = this.fileStill(inode);
     if (file === null) {
       for (const csId of created) this.opts.deletions.enqueueStray(chunkId, 1, csId);
       throw new FsError('ENOENT', `inode ${inode} went away during the write`);
     }
-    if (created.length === 0) {
-      const allFull = statuses.every((s) => s === Status.ENOSPC);
-      throw new FsError(allFull ? 'ENOSPC' : 'NO_CHUNKSERVERS', `creating chunk ${chunkId}`);
-    }
+    if (created.length === 0) throw noCopyMade(statuses, `creating chunk ${chunkId}`);
     const { durable, result } = this.opts.store.commit({
       kind: 'writeChunk', inode, chunkIndex, chunkId, version: 1, origin,
     });
     const chunk = this.registry.live(chunkId);
     assert(chunk !== undefined && chunk.version === 1, `chunk ${chunkId} registered`);
-    for (const csId of created) {
-      if (this.opts.servers.isOnline(csId)) this.registry.addCopy(chunkId, csId, true);
-    }
+    this.registerCopies(chunkId, created);
     this.takeLease(holder, chunk);
     await durable;
     return this.reply(result.node as FileNode, chunk, created);
@@ -162,15 +153,9 @@ export class WriteFlow {
   ): Promise<WriteChunkReply> {
     const version = chunk.version;
     const newVersion = version + 1;
-    const goal = this.ns.file(inode).goal;
-    const placed = placeCopies(goal, this.opts.servers.placementCandidates(), this.opts.random);
-    if ('status' in placed) throw new FsError(placed.status, `no server for chunk ${chunk.id}`);
+    const servers = this.placeNew(inode, `no server for chunk ${chunk.id}`);
     this.takeLease(holder, chunk); // keeps other writers and truncation off while we wait
-    const statuses = await Promise.all(placed.csIds.map(
-      (csId) => this.opts.links.order(csId, MATOCS_CREATE, {
-        chunkId: chunk.id, version: newVersion,
-      })));
-    const created = placed.csIds.filter((_, i) => statuses[i] === Status.OK);
+    const { created, statuses } = await this.createOn(servers, chunk.id, newVersion);
     const file = this.fileStill(inode);
     const unchanged = file !== null && file.chunks.get(chunkIndex) === chunk.id &&
       chunk.version === version && !chunk.deleting;
@@ -178,8 +163,7 @@ export class WriteFlow {
       this.releaseLease(holder, chunk.id);
       for (const csId of created) this.opts.deletions.enqueueStray(chunk.id, newVersion, csId);
       if (!unchanged) throw new FsError('EAGAIN', `chunk ${chunk.id} changed while made again`);
-      const allFull = statuses.every((st) => st === Status.ENOSPC);
-      throw new FsError(allFull ? 'ENOSPC' : 'NO_CHUNKSERVERS', `making chunk ${chunk.id} again`);
+      throw noCopyMade(statuses, `making chunk ${chunk.id} again`);
     }
     this.opts.log?.warn('chunk with no copy made again (nothing of it was acknowledged)', {
       chunkId: chunk.id, inode, chunkIndex, version: newVersion, servers: created.join(','),
@@ -187,9 +171,7 @@ export class WriteFlow {
     const { durable } = this.opts.store.commit({
       kind: 'writeChunk', inode, chunkIndex, chunkId: chunk.id, version: newVersion, origin,
     });
-    for (const csId of created) {
-      if (this.opts.servers.isOnline(csId)) this.registry.addCopy(chunk.id, csId, true);
-    }
+    this.registerCopies(chunk.id, created);
     await durable;
     return this.reply(file!, chunk, created);
   }
@@ -304,6 +286,30 @@ export class WriteFlow {
     return node !== undefined && node.type === InodeType.FILE ? node : null;
   }
 
+  /** Servers for as many new copies as the file's goal asks (the usable ones); why none, if so. */
+  private placeNew(inode: number, context: string): number[] {
+    const goal = this.ns.file(inode).goal;
+    const placed = placeCopies(goal, this.opts.servers.placementCandidates(), this.opts.random);
+    if ('status' in placed) throw new FsError(placed.status, context);
+    return placed.csIds;
+  }
+
+  /** MATOCS_CREATE on each of `servers`: those that made their copy, and every answer. */
+  private async createOn(
+    servers: number[], chunkId: number, version: number,
+  ): Promise<{ created: number[]; statuses: StatusCode[] }> {
+    const statuses = await Promise.all(servers.map(
+      (csId) => this.opts.links.order(csId, MATOCS_CREATE, { chunkId, version })));
+    return { created: servers.filter((_, i) => statuses[i] === Status.OK), statuses };
+  }
+
+  /** The copies just made, on the servers still online, as valid copies of the chunk. */
+  private registerCopies(chunkId: number, created: number[]): void {
+    for (const csId of created) {
+      if (this.opts.servers.isOnline(csId)) this.registry.addCopy(chunkId, csId, true);
+    }
+  }
+
   private onlineValidCopies(chunk: Chunk): number[] {
     return this.registry.validCopies(chunk).filter((csId) => this.opts.servers.isOnline(csId));
   }
@@ -328,4 +334,10 @@ export class WriteFlow {
     }
     return { length: file.lengthBytes, chunkId: chunk.id, version: chunk.version, chain };
   }
+}
+
+/** Why no server made its copy of a new chunk: ENOSPC when every one was full. */
+function noCopyMade(statuses: StatusCode[], context: string): FsError {
+  const allFull = statuses.every((st) => st === Status.ENOSPC);
+  return new FsError(allFull ? 'ENOSPC' : 'NO_CHUNKSERVERS', context);
 }

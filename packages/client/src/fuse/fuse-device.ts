@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { assert, type Logger } from '@antlerfs/protocol';
 import { FUSE_MIN_READ_BUFFER, OUT_HEADER } from './kernel-abi.ts';
+import { assertLayout, writeU64LE } from './struct-codec.ts';
 
 /** Reader threads (= reads outstanding on /dev/fuse) allowed. */
 export const READERS_MAX = 16;
@@ -46,12 +47,8 @@ const atomicsAsync = Atomics as unknown as AtomicsWaitAsync;
 assert(typeof atomicsAsync.waitAsync === 'function', 'Atomics.waitAsync exists');
 
 const OUT_HEADER_BYTES = OUT_HEADER.sizeBytes;
-const TWO_POW_32 = 0x1_0000_0000;
-/** Where reply() writes each fuse_out_header field: checked against OUT_HEADER at load. */
-const OUT_HEADER_OFFSETS: Record<string, number> = { len: 0, error: 4, unique: 8 };
-for (const f of OUT_HEADER.fields) {
-  assert(OUT_HEADER_OFFSETS[f.key] === f.offset, `fuse_out_header.${f.key} at ${f.offset}`);
-}
+// Where reply() writes each fuse_out_header field.
+assertLayout(OUT_HEADER, { len: 0, error: 4, unique: 8 });
 
 /** Readers may start before mount(2) is done: they look again every 5 ms, for up to 30 s. */
 const MOUNT_WAIT_MS = 5;
@@ -292,8 +289,7 @@ export class FuseDevice {
     const header = this.outHeader;
     header.writeUInt32LE(frameBytes, 0);
     header.writeInt32LE(-errno, 4);
-    header.writeUInt32LE(unique % TWO_POW_32, 8);
-    header.writeUInt32LE(Math.floor(unique / TWO_POW_32), 12);
+    writeU64LE(header, unique, 8);
     const frame = parts.length === 0 ? this.headerOnly : [header, ...parts];
     return this.writeFrame(frame, unique);
   }

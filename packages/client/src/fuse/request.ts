@@ -2,13 +2,15 @@
 // (NUL-terminated) and write data. The kernel is trusted more than a network peer, but lengths are
 // still checked before every read: a short or odd request gives a reason, never an exception.
 // Names are UTF-8 strings (the master's names are); bytes that are not UTF-8 are flagged.
-import { assert, type Invalid } from '@antlerfs/protocol';
+import type { Invalid } from '@antlerfs/protocol';
 import {
   ACCESS_IN, BATCH_FORGET_IN, CREATE_IN, FLUSH_IN, FORGET_IN, FORGET_ONE, FSYNC_IN, GETATTR_IN,
   GETXATTR_IN, IN_HEADER, INIT_IN, INTERRUPT_IN, LINK_IN, MKDIR_IN, MKNOD_IN, Opcode, OPEN_IN,
   READ_IN, RELEASE_IN, RENAME2_IN, RENAME_IN, SETATTR_IN, WRITE_IN,
 } from './kernel-abi.ts';
-import { readStruct, type StructDef, type StructValue } from './struct-codec.ts';
+import {
+  assertLayout, readStruct, readU64LE, type StructDef, type StructValue,
+} from './struct-codec.ts';
 
 export type InHeader = StructValue<(typeof IN_HEADER.fields)[number]['key']>;
 
@@ -84,25 +86,17 @@ export function decodeHeader(buf: Buffer, length: number): InHeader | Invalid {
   if (len !== length) return { invalid: `header says ${len} bytes, read ${length}` };
   // fuse_in_header read field by field (IN_HEADER's layout): the one struct of every request.
   return {
-    len, opcode: buf.readUInt32LE(4), unique: readU64(buf, 8), nodeid: readU64(buf, 16),
+    len, opcode: buf.readUInt32LE(4), unique: readU64LE(buf, 8), nodeid: readU64LE(buf, 16),
     uid: buf.readUInt32LE(24), gid: buf.readUInt32LE(28), pid: buf.readUInt32LE(32),
     totalExtlen: buf.readUInt16LE(36), padding: buf.readUInt16LE(38),
   };
 }
 
-const TWO_POW_32 = 0x1_0000_0000;
-/** Where decodeHeader() reads each field: checked against IN_HEADER at load. */
-const IN_HEADER_OFFSETS: Record<string, number> = {
+// Where decodeHeader() reads each field.
+assertLayout(IN_HEADER, {
   len: 0, opcode: 4, unique: 8, nodeid: 16, uid: 24, gid: 28, pid: 32, totalExtlen: 36,
   padding: 38,
-};
-for (const f of IN_HEADER.fields) {
-  assert(IN_HEADER_OFFSETS[f.key] === f.offset, `fuse_in_header.${f.key} at ${f.offset}`);
-}
-
-function readU64(buf: Buffer, at: number): number {
-  return buf.readUInt32LE(at + 4) * TWO_POW_32 + buf.readUInt32LE(at);
-}
+});
 
 /**
  * Decodes the body of a request whose header is `header`. Opcodes without a layout (those this

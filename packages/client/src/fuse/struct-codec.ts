@@ -64,12 +64,35 @@ export function writeStruct<K extends string>(
   return offset + def.sizeBytes;
 }
 
+/** An unsigned 64-bit little-endian field (a safe integer). */
+export function readU64LE(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4) * TWO_POW_32 + buf.readUInt32LE(at);
+}
+
+/** Writes `v` (a safe integer >= 0) as an unsigned 64-bit little-endian field. */
+export function writeU64LE(buf: Buffer, v: number, at: number): void {
+  buf.writeUInt32LE(v % TWO_POW_32, at);
+  buf.writeUInt32LE(Math.floor(v / TWO_POW_32), at + 4);
+}
+
+/**
+ * Asserts, at load, that code reading or writing a struct by hand uses `def`'s layout:
+ * `offsets` names every field's offset.
+ */
+export function assertLayout<K extends string>(
+  def: StructDef<K>, offsets: Readonly<Record<K, number>>,
+): void {
+  for (const f of def.fields) {
+    assert(offsets[f.key] === f.offset, `${def.name}.${f.key} at ${f.offset}`);
+  }
+}
+
 function readField(kind: FieldKind, buf: Buffer, at: number): number {
   switch (kind) {
     case 'u16': return buf.readUInt16LE(at);
     case 'u32': return buf.readUInt32LE(at);
     case 'i32': return buf.readInt32LE(at);
-    case 'u64': return buf.readUInt32LE(at + 4) * TWO_POW_32 + buf.readUInt32LE(at);
+    case 'u64': return readU64LE(buf, at);
     case 'i64': return buf.readInt32LE(at + 4) * TWO_POW_32 + buf.readUInt32LE(at);
   }
 }
@@ -90,8 +113,7 @@ function writeField(kind: FieldKind, v: number, buf: Buffer, at: number, key: st
       return;
     case 'u64':
       if (v < 0) assert(false, `${key}: ${v} fits u64`);
-      buf.writeUInt32LE(v % TWO_POW_32, at);
-      buf.writeUInt32LE(Math.floor(v / TWO_POW_32), at + 4);
+      writeU64LE(buf, v, at);
       return;
     case 'i64': {
       const hi = Math.floor(v / TWO_POW_32);
