@@ -1,11 +1,16 @@
 // Goal: two mounts of one cluster see each other's work as the consistency model promises:
 // close-to-open (a file written and closed on one reads in full on the other at its next open,
 // even when the other had it cached and it grew), and renames and unlinks on one show on the
-// other within the attribute and entry timeouts (polled with a bounded deadline).
+// other within the attribute and entry timeouts (polled with a bounded deadline). A run of
+// creates in a folder a mount made asks the master no LOOKUP however long it lasts (each
+// create's folder stamp renews the listing), yet a name the other mount creates there in the
+// meantime shows within the timeouts.
 // Method: one real cluster (goal 2 on 2 chunkservers), two antler-mount processes; every
-// program on a mount runs as a child process.
+// program on a mount runs as a child process; master requests counted by the mount's own
+// counters (SIGUSR2 logs them).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import fs from 'node:fs';
 import { startCluster } from '../harness/cluster.ts';
 import { requireFuse, requirePrograms, startMount, type Mount } from '../harness/mount.ts';
 import { waitUntil } from '../harness/wait.ts';
@@ -60,6 +65,57 @@ test('what one mount writes and closes, the other reads in full; names follow', 
   assert.not.match(listing, /\bgone\b/);
   assert.match(listing, /\be\b/);
 
+  assert.is(await b.unmount(), 0);
+  assert.is(await a.unmount(), 0);
+});
+
+/** The mount's master requests by message so far (its SIGUSR2 log line). */
+async function masterCounts(mount: Mount): Promise<Record<string, number>> {
+  const lines = () => fs.readFileSync(mount.logFile, 'utf8').split('\n')
+    .filter((l) => l.includes('request counts'));
+  const seen = lines().length;
+  mount.child.kill('SIGUSR2');
+  await waitUntil('the mount logs its request counts', async () => lines().length > seen,
+    { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 20 });
+  const m = /master="(.*?[^\\])"/.exec(lines().at(-1)!);
+  assert.ok(m, 'the counts line has master counts');
+  return JSON.parse(m[1]!.replace(/\\"/g, '"')) as Record<string, number>;
+}
+
+test('a long run of creates asks no LOOKUP; the other mount\'s names still show', async () => {
+  requireFuse();
+  await using cluster = await startCluster({ chunkservers: 2 });
+  await using a = await startMount(cluster);
+  await using b = await startMount(cluster);
+  const FILES = 2000;
+  await a.must('mkdir run');
+  const before = await masterCounts(a);
+  // bash's own redirection: one open(O_CREAT) and close per file, no process each; about
+  // 2 s in all, longer than the 1 s entry timeout.
+  const started = performance.now();
+  await a.must(`for i in $(seq 1 ${FILES}); do : > run/f$i; done`);
+  const ms = performance.now() - started;
+  const after = await masterCounts(a);
+  const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+  assert.is(delta('CLTOMA_CREATE'), FILES);
+  // Without stamps every create's LOOKUP went to the master once the listing expired; a few
+  // LOOKUPs of the folder itself (its entry expires in the kernel) remain.
+  assert.ok(delta('CLTOMA_LOOKUP') < FILES / 20,
+    `${delta('CLTOMA_LOOKUP')} LOOKUPs for ${FILES} creates in ${Math.round(ms)} ms`);
+
+  // b adds a name; a's next create there shows a's listing is behind, and a sees the name
+  // once the listing expired.
+  await b.must('test -d run && : > run/theirs');
+  await a.must(': > run/mine');
+  await waitUntil('a sees the name b created', async () => {
+    return (await a.sh('test -e run/theirs')).code === 0;
+  }, { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 100 });
+  assert.is(Number(await a.must('ls run | wc -l')), FILES + 2);
+  assert.is(Number(await b.must('ls run | wc -l')), FILES + 2);
+  // And an unlink on b shows on a too.
+  await b.must('rm run/f1');
+  await waitUntil('a sees b\'s unlink', async () => (await a.sh('test -e run/f1')).code !== 0,
+    { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 100 });
   assert.is(await b.unmount(), 0);
   assert.is(await a.unmount(), 0);
 });

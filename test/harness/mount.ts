@@ -82,7 +82,11 @@ export async function startMount(
     ...(opts.args ?? [])];
   const fd = fs.openSync(logFile, 'a');
   const bin = path.join(REPO_ROOT, 'packages', 'client', 'bin', 'antler-mount');
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', fd, fd] });
+  // ANTLER_NODE_ARGS reaches the mount's node flags too (profiling), as the daemons'.
+  const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
+    stdio: ['ignore', fd, fd],
+  });
   fs.closeSync(fd);
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'gone'));

@@ -2,11 +2,12 @@
 // public `client.inodes` of the library. They go through the Client's own master session (the
 // same link, reconnects and failover as every path call). Nothing here caches anything; a
 // removal or rename returns the folders' attributes the master sent with its reply, so a
-// caller that caches attributes needs no GETATTR after it.
+// caller that caches attributes needs no GETATTR after it, and every change in a folder the
+// folder's stamp, so a caller that keeps a listing knows whether it is still exact.
 import {
-  CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS, CLTOMA_LINK, CLTOMA_LOOKUP, CLTOMA_MKDIR,
-  CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK,
-  CLTOMA_UNLINK,
+  CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS, CLTOMA_GETATTR_FOLDER, CLTOMA_LINK,
+  CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR,
+  CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
 } from '@antlerfs/protocol';
 import type { Attr, DirEntry } from './attr.ts';
 import type { Located } from './file-handle.ts';
@@ -41,11 +42,35 @@ export interface InodeName {
   name: string;
 }
 
+/**
+ * A folder's names version just before and just after a change in it. The names version moves
+ * with every change of the folder's entries, by anybody: a listing kept at version `before`
+ * plus this change is exact at version `after`.
+ */
+export interface FolderStamp {
+  before: number;
+  after: number;
+}
+
+/** What a creation returns: the new entry, and its folder's stamp (null: not known). */
+export interface Created {
+  attr: Attr;
+  folder: FolderStamp | null;
+}
+
+/** What a removal returns: its folder's attributes after it and its stamp (null: unknown). */
+export interface Removed {
+  parentAttr: Attr | null;
+  folder: FolderStamp | null;
+}
+
 /** The folders of a rename just after it (the same attributes twice when they are one). */
 export interface RenameResult {
   /** null when the master could not tell (a repeat answered after the folder went). */
   srcParentAttr: Attr | null;
   dstParentAttr: Attr | null;
+  src: FolderStamp | null;
+  dst: FolderStamp | null;
 }
 
 function where(parent: number, name: string): string {
@@ -55,6 +80,19 @@ function where(parent: number, name: string): string {
 /** The master's "not known" attributes (inode 0) as null. */
 function known(attr: Attr): Attr | null {
   return attr.inode === 0 ? null : attr;
+}
+
+/** The master's "not known" stamp (0, 0) as null. */
+function stampOf(before: number, after: number): FolderStamp | null {
+  return before === 0 && after === 0 ? null : { before, after };
+}
+
+function created(r: { attr: Attr; parentBefore: number; parentAfter: number }): Created {
+  return { attr: r.attr, folder: stampOf(r.parentBefore, r.parentAfter) };
+}
+
+function removed(r: { parentAttr: Attr; parentBefore: number; parentAfter: number }): Removed {
+  return { parentAttr: known(r.parentAttr), folder: stampOf(r.parentBefore, r.parentAfter) };
 }
 
 export class InodeApi {
@@ -86,51 +124,61 @@ export class InodeApi {
     return r.attr;
   }
 
-  async mkdir(parent: number, name: string, mode: number, owner: Owner): Promise<Attr> {
+  /**
+   * A directory's attributes and its names version (see FolderStamp): a listing kept at that
+   * version is still exact.
+   */
+  async getattrFolder(inode: number): Promise<{ attr: Attr; namesVersion: number }> {
+    return this.master.call(CLTOMA_GETATTR_FOLDER, { inode }, `inode ${inode}`);
+  }
+
+  async mkdir(parent: number, name: string, mode: number, owner: Owner): Promise<Created> {
     const body = { parent, name, mode, uid: owner.uid, gid: owner.gid };
-    return (await this.master.call(CLTOMA_MKDIR, body, where(parent, name))).attr;
+    return created(await this.master.call(CLTOMA_MKDIR, body, where(parent, name)));
   }
 
   /** A regular file; without `exclusive` an existing regular file is returned as it is. */
   async create(
     parent: number, name: string, mode: number, owner: Owner, exclusive: boolean,
-  ): Promise<Attr> {
+  ): Promise<Created> {
     const body = {
       parent, name, mode, uid: owner.uid, gid: owner.gid, exclusive: exclusive ? 1 : 0,
     };
-    return (await this.master.call(CLTOMA_CREATE, body, where(parent, name))).attr;
+    return created(await this.master.call(CLTOMA_CREATE, body, where(parent, name)));
   }
 
-  async symlink(parent: number, name: string, target: string, owner: Owner): Promise<Attr> {
+  async symlink(parent: number, name: string, target: string, owner: Owner): Promise<Created> {
     const body = { parent, name, target, uid: owner.uid, gid: owner.gid };
-    return (await this.master.call(CLTOMA_SYMLINK, body, where(parent, name))).attr;
+    return created(await this.master.call(CLTOMA_SYMLINK, body, where(parent, name)));
   }
 
   async readlink(inode: number): Promise<string> {
     return (await this.master.call(CLTOMA_READLINK, { inode }, `inode ${inode}`)).target;
   }
 
-  /** Removes a name that is no folder; returns the folder's attributes after (null: unknown). */
-  async unlink(parent: number, name: string): Promise<Attr | null> {
-    const r = await this.master.call(CLTOMA_UNLINK, { parent, name }, where(parent, name));
-    return known(r.parentAttr);
+  /** Removes a name that is no folder. */
+  async unlink(parent: number, name: string): Promise<Removed> {
+    return removed(await this.master.call(CLTOMA_UNLINK, { parent, name }, where(parent, name)));
   }
 
-  /** Removes an empty folder; returns its parent's attributes after (null: unknown). */
-  async rmdir(parent: number, name: string): Promise<Attr | null> {
-    const r = await this.master.call(CLTOMA_RMDIR, { parent, name }, where(parent, name));
-    return known(r.parentAttr);
+  /** Removes an empty folder. */
+  async rmdir(parent: number, name: string): Promise<Removed> {
+    return removed(await this.master.call(CLTOMA_RMDIR, { parent, name }, where(parent, name)));
   }
 
   async rename(from: InodeName, to: InodeName): Promise<RenameResult> {
     const r = await this.master.call(CLTOMA_RENAME, {
       srcParent: from.parent, srcName: from.name, dstParent: to.parent, dstName: to.name,
     }, `${where(from.parent, from.name)} -> ${where(to.parent, to.name)}`);
-    return { srcParentAttr: known(r.srcParentAttr), dstParentAttr: known(r.dstParentAttr) };
+    return {
+      srcParentAttr: known(r.srcParentAttr), dstParentAttr: known(r.dstParentAttr),
+      src: stampOf(r.srcBefore, r.srcAfter), dst: stampOf(r.dstBefore, r.dstAfter),
+    };
   }
 
-  async link(inode: number, parent: number, name: string): Promise<Attr> {
-    return (await this.master.call(CLTOMA_LINK, { inode, parent, name }, where(parent, name))).attr;
+  async link(inode: number, parent: number, name: string): Promise<Created> {
+    const body = { inode, parent, name };
+    return created(await this.master.call(CLTOMA_LINK, body, where(parent, name)));
   }
 
   /** One page of a listing: names after `cursor` in name order. */

@@ -233,6 +233,9 @@ export class FakeMaster {
 
   private routeNamespace(r: Router): void {
     const attr = (a: Attr) => ({ body: { attr: { ...a } } });
+    // Folder stamps: this stand-in keeps no names versions ("not known").
+    const noStamp = { parentBefore: 0, parentAfter: 0 };
+    const created = (a: Attr) => ({ body: { attr: { ...a }, ...noStamp } });
     this.route(r, CLTOMA_LOOKUP, false, (b) => attr(this.child(b.parent, b.name).attr));
     const lookupPath = (path: string) => {
       let n = this.node(1);
@@ -249,9 +252,10 @@ export class FakeMaster {
     this.route(r, CLTOMA_GETATTR, false, (b) => attr(this.node(b.inode).attr));
     this.route(r, CLTOMA_SETATTR, true, (b) => attr(this.setattr(b)));
     this.route(r, CLTOMA_MKDIR, true, (b) => {
-      return attr(this.add(b.parent, b.name, InodeType.DIR, b.mode, { children: new Map() }));
+      return created(this.add(b.parent, b.name, InodeType.DIR, b.mode, { children: new Map() }));
     });
-    const parentAttr = (inode: number) => ({ body: { parentAttr: { ...this.node(inode).attr } } });
+    const parentAttr = (inode: number) =>
+      ({ body: { parentAttr: { ...this.node(inode).attr }, ...noStamp } });
     this.route(r, CLTOMA_RMDIR, true, (b) => {
       this.remove(b.parent, b.name, true);
       return parentAttr(b.parent);
@@ -260,15 +264,18 @@ export class FakeMaster {
       this.remove(b.parent, b.name, false);
       return parentAttr(b.parent);
     });
-    this.route(r, CLTOMA_CREATE, true, (b) => attr(this.create(b)));
+    this.route(r, CLTOMA_CREATE, true, (b) => created(this.create(b)));
     this.route(r, CLTOMA_RENAME, true, (b) => {
       this.rename(b);
       const srcParentAttr = { ...this.node(b.srcParent).attr };
-      return { body: { srcParentAttr, dstParentAttr: { ...this.node(b.dstParent).attr } } };
+      return { body: {
+        srcParentAttr, dstParentAttr: { ...this.node(b.dstParent).attr },
+        srcBefore: 0, srcAfter: 0, dstBefore: 0, dstAfter: 0,
+      } };
     });
     this.route(r, CLTOMA_READDIR, false, (b) => ({ body: this.readdir(b) }));
     this.route(r, CLTOMA_SYMLINK, true, (b) => {
-      return attr(this.add(b.parent, b.name, InodeType.SYMLINK, 0o777, { target: b.target }));
+      return created(this.add(b.parent, b.name, InodeType.SYMLINK, 0o777, { target: b.target }));
     });
     this.route(r, CLTOMA_READLINK, false, (b) => {
       const target = this.node(b.inode).target;
@@ -281,7 +288,7 @@ export class FakeMaster {
       if (dir.children.has(b.name)) throw new FsError('EEXIST', b.name);
       dir.children.set(b.name, b.inode);
       n.attr.nlink++;
-      return attr(n.attr);
+      return created(n.attr);
     });
     this.route(r, CLTOMA_SETGOAL, true, (b) => {
       this.node(b.inode).attr.goal = b.goal;

@@ -1,16 +1,18 @@
 // Goal: what the mount knows about directories between master requests is right or absent:
 // a listing made here answers absent names until it expires, follows this mount's creates,
 // unlinks and renames, is renewed only when the master shows nobody else changed the
-// directory, and is dropped on any sign of a change elsewhere; attributes answer for the
-// attribute timeout and carry this mount's own creations. Through the handlers: a create's
-// LOOKUP costs no master request in a directory made here, and names created, renamed or
-// unlinked through the mount are seen at once.
+// directory's names (a change's folder stamp starting at the listing's names version, or the
+// same names version asked again), and is dropped or stops renewing on any sign of a change
+// elsewhere; attributes answer for the attribute timeout and carry this mount's own creations.
+// Through the handlers: a create's LOOKUP costs no master request in a directory made here,
+// however long a run of creates lasts, and names created, renamed or unlinked through the
+// mount are seen at once.
 // Method: DirCache with an injected clock; the handlers with an in-memory stand-in master.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { FsError, InodeType, Logger } from '@antlerfs/protocol';
-import type { Attr, FileHandle, InodeApi } from '../src/index.ts';
+import type { Attr, FileHandle, FolderStamp, InodeApi } from '../src/index.ts';
 import { DirCache, DIRS_MAX } from '../src/fuse/dir-cache.ts';
 import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { ERRNO } from '../src/fuse/errno.ts';
@@ -42,6 +44,11 @@ function fileAttr(inode: number, timeMs: number): Attr {
   return { ...dirAttr(inode, timeMs, 1), type: InodeType.FILE, mode: 0o644 };
 }
 
+/** A folder stamp: the names version before and after a change. */
+function st(before: number, after: number): FolderStamp {
+  return { before, after };
+}
+
 function clock() {
   const c = { ms: 0, now: () => c.ms };
   return c;
@@ -51,19 +58,20 @@ test('a listing made here answers absent names and follows this mount\'s changes
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
   cache.fetched(dirAttr(1, 0));
-  cache.made(1, 'd', dirAttr(5, 10));
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   assert.ok(cache.knownAbsent(5, 'x'), 'a new directory is empty');
   assert.not.ok(cache.knownAbsent(1, 'x'), 'the root listing is not known');
   assert.is(cache.attrOf(1)!.attr.nlink, 3, 'mkdir counts a link in the parent');
   assert.is(cache.attrOf(1)!.attr.mtimeMs, 10, 'the parent is stamped with the new ctime');
-  cache.created(5, 'x', fileAttr(6, 20));
+  cache.created(5, 'x', fileAttr(6, 20), null);
   assert.not.ok(cache.knownAbsent(5, 'x'), 'created here: it exists');
   assert.is(cache.attrOf(5)!.attr.mtimeMs, 20);
-  cache.renamed({ parent: 5, name: 'x' }, { parent: 5, name: 'y' });
+  const unknown = { src: null, dst: null };
+  cache.renamed({ parent: 5, name: 'x' }, { parent: 5, name: 'y' }, unknown, unknown);
   assert.ok(cache.knownAbsent(5, 'x'), 'renamed away');
   assert.not.ok(cache.knownAbsent(5, 'y'), 'renamed to');
   assert.is(cache.attrOf(5), null, 'a rename leaves the time unknown');
-  cache.removed(5, 'y');
+  cache.removed(5, 'y', null, null);
   assert.ok(cache.knownAbsent(5, 'y'), 'unlinked');
   c.ms = 1000;
   assert.not.ok(cache.knownAbsent(5, 'z'), 'the listing expires');
@@ -72,74 +80,115 @@ test('a listing made here answers absent names and follows this mount\'s changes
 test('a listing is renewed only while the master shows nobody else changed it', () => {
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
-  cache.made(1, 'd', dirAttr(5, 10));
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   c.ms = 900;
-  cache.fetched(dirAttr(5, 10)); // as this mount made it
+  cache.confirmed(dirAttr(5, 10), 2); // names version as this mount made it
   c.ms = 1500;
   assert.ok(cache.knownAbsent(5, 'b'), 'renewed at 900');
-  cache.fetched(dirAttr(5, 30)); // someone else changed it
+  cache.confirmed(dirAttr(5, 10), 3); // someone else changed its names
   assert.not.ok(cache.knownAbsent(5, 'b'), 'dropped at once');
 
-  cache.made(1, 'e', dirAttr(7, 40));
-  cache.removed(7, 'none');
-  c.ms = 2000;
-  cache.fetched(dirAttr(7, 50)); // the unlink's own time: not a confirmation
-  c.ms = 2600;
-  assert.not.ok(cache.knownAbsent(7, 'b'), 'not renewed after a change of unknown time');
+  cache.made(1, 'e', dirAttr(7, 40), st(3, 4));
+  cache.fetched(dirAttr(7, 50)); // other times than this mount knows
+  assert.not.ok(cache.knownAbsent(7, 'b'), 'dropped at once');
 
-  // A create here stamps the folder with its own time, which would hide another client's
-  // create just before it: the listing lives out its time, then the master answers.
-  cache.made(1, 'f', dirAttr(8, 3000));
-  cache.created(8, 'a', fileAttr(9, 3100));
-  assert.ok(cache.knownAbsent(8, 'b'), 'still trusted after the create');
+  // This mount's own changes in a row: each stamp starts where the listing is, so each one
+  // confirms it, and a run of creates longer than the timeout never asks the master.
+  cache.made(1, 'f', dirAttr(8, 2000), st(4, 5));
+  c.ms = 2800;
+  cache.created(8, 'a', fileAttr(9, 2100), st(5, 6));
   c.ms = 3600;
-  cache.fetched(dirAttr(8, 3100)); // only this mount's create, as far as mtime tells
-  c.ms = 4100;
-  assert.not.ok(cache.knownAbsent(8, 'b'), 'not renewed after a create here');
+  cache.removed(8, 'a', dirAttr(8, 2200), st(6, 9));
+  c.ms = 4400;
+  cache.renamed({ parent: 8, name: 'x' }, { parent: 8, name: 'y' },
+    { src: dirAttr(8, 2300), dst: dirAttr(8, 2300) }, { src: st(9, 10), dst: st(9, 10) });
+  c.ms = 5300;
+  assert.ok(cache.knownAbsent(8, 'b'), 'confirmed by each change, one rename in the folder too');
+  assert.not.ok(cache.knownAbsent(8, 'y'), 'renamed to');
+  c.ms = 6000;
+  assert.is(cache.absence(8, 'b'), 'confirm', 'expired: one request may renew it');
+  cache.confirmed(dirAttr(8, 2300), 10);
+  assert.ok(cache.knownAbsent(8, 'b'), 'renewed: nothing changed since');
+
+  // A stamp that does not start at the listing's version: another change came in between
+  // (or two replies of this mount crossed). The listing lives out its time, then goes.
+  cache.created(8, 'c', fileAttr(11, 2400), st(11, 12));
+  assert.ok(cache.knownAbsent(8, 'b'), 'still trusted until it expires');
+  c.ms = 7000;
+  assert.is(cache.absence(8, 'b'), 'unknown', 'not renewed after a gap');
+
+  // Across two folders: both move on.
+  cache.made(1, 'g', dirAttr(20, 3000), st(12, 13));
+  cache.made(1, 'h', dirAttr(21, 3000), st(13, 14));
+  cache.created(20, 'm', fileAttr(22, 3100), st(13, 15));
+  cache.renamed({ parent: 20, name: 'm' }, { parent: 21, name: 'm' },
+    { src: dirAttr(20, 3200), dst: dirAttr(21, 3200) }, { src: st(15, 16), dst: st(14, 16) });
+  c.ms = 8500;
+  cache.confirmed(dirAttr(20, 3200), 16);
+  cache.confirmed(dirAttr(21, 3200), 16);
+  assert.ok(cache.knownAbsent(20, 'm'), 'moved away');
+  assert.not.ok(cache.knownAbsent(21, 'm'), 'moved here');
+  assert.ok(cache.knownAbsent(21, 'n'), 'both renewed');
+  cache.removed(21, 'm', dirAttr(21, 3300), null);
+  c.ms = 9600;
+  assert.is(cache.absence(21, 'n'), 'unknown', 'not renewed after a change of unknown stamp');
+});
+
+test('open(O_CREAT) of a name already there changes nothing: same version, same times', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
+  cache.created(5, 'a', fileAttr(6, 20), st(2, 3));
+  cache.created(5, 'a', fileAttr(6, 20), st(3, 3));
+  assert.is(cache.attrOf(5)!.attr.mtimeMs, 20, 'the folder\'s time is the first create\'s');
+  c.ms = 1500;
+  cache.confirmed(dirAttr(5, 20), 3);
+  assert.ok(cache.knownAbsent(5, 'b'), 'still at version 3: renewed');
 });
 
 test('removals and renames take the folders\' attributes from the reply, newest first', () => {
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
-  cache.made(1, 'd', dirAttr(10, 1));
-  cache.created(10, 'a', fileAttr(20, 2));
-  cache.created(10, 'b', fileAttr(21, 3));
-  cache.removed(10, 'b', dirAttr(10, 5));
-  cache.removed(10, 'a', dirAttr(10, 4)); // two unlinks at once: the older reply came last
+  cache.made(1, 'd', dirAttr(10, 1), st(1, 2));
+  cache.created(10, 'a', fileAttr(20, 2), st(2, 3));
+  cache.created(10, 'b', fileAttr(21, 3), st(3, 4));
+  cache.removed(10, 'b', dirAttr(10, 5), st(5, 6));
+  cache.removed(10, 'a', dirAttr(10, 4), st(4, 5)); // two unlinks at once: the older came last
   assert.is(cache.attrOf(10)!.attr.ctimeMs, 5, 'the later change wins');
   assert.is(cache.knownAbsent(10, 'a'), true, 'the listing follows');
-  cache.removed(10, 'x', dirAttr(10, 5, 3));
+  cache.removed(10, 'x', dirAttr(10, 5, 3), st(6, 7));
   assert.is(cache.attrOf(10), null, 'same ms, different counts: not known');
   cache.renamed({ parent: 10, name: 'y' }, { parent: 10, name: 'z' },
-    { src: dirAttr(10, 6), dst: dirAttr(10, 6) });
+    { src: dirAttr(10, 6), dst: dirAttr(10, 6) }, { src: st(7, 8), dst: st(7, 8) });
   assert.is(cache.attrOf(10)!.attr.ctimeMs, 6, 'one folder, the same attributes twice');
-  cache.removed(10, 'z', dirAttr(99, 7));
+  cache.removed(10, 'z', dirAttr(99, 7), st(8, 9));
   assert.is(cache.attrOf(10), null, 'attributes of another inode are not taken');
-  cache.removed(10, 'w', null);
+  cache.removed(10, 'w', null, st(9, 10));
   assert.is(cache.attrOf(10), null, 'unknown after a reply that could not tell');
   c.ms = 1000;
-  assert.is(cache.absence(10, 'nothing'), 'unknown', 'a listing changed here is not renewed');
+  assert.is(cache.absence(10, 'nothing'), 'unknown', 'crossed replies: not renewed');
 });
 
 test('what the master says overrides the listing; sizes and names are bounded', () => {
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
-  cache.made(1, 'd', dirAttr(5, 10));
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   cache.looked(5, 'ghost', true);
   assert.not.ok(cache.knownAbsent(5, 'other'), 'a name it lacked exists: listing dropped');
-  cache.made(1, 'e', dirAttr(7, 10));
-  cache.made(7, 'sub', dirAttr(8, 11));
-  cache.removed(7, 'sub');
+  cache.made(1, 'e', dirAttr(7, 10), st(2, 3));
+  cache.made(7, 'sub', dirAttr(8, 11), st(3, 4));
+  cache.removed(7, 'sub', null, st(4, 5));
   assert.is(cache.attrOf(8), null, 'a removed directory is forgotten');
-  cache.made(1, 'f', dirAttr(9, 12));
+  cache.made(1, 'f', dirAttr(9, 12), st(5, 6));
   cache.fetched(dirAttr(9, 12), { parent: 1, name: 'moved' }); // renamed elsewhere
-  cache.renamed({ parent: 1, name: 'moved' }, { parent: 1, name: 'again' });
+  cache.renamed({ parent: 1, name: 'moved' }, { parent: 1, name: 'again' },
+    { src: null, dst: null }, { src: null, dst: null });
   assert.is(cache.attrOf(9), null, 'found under its new name: a rename here forgets it');
   const off = new DirCache({ attrMs: 0, namesMs: 0, nowMs: c.now });
-  off.made(1, 'd', dirAttr(5, 10));
+  off.made(1, 'd', dirAttr(5, 10), st(1, 2));
   assert.not.ok(off.knownAbsent(5, 'x'), 'timeouts of 0 keep nothing');
   assert.is(off.attrOf(5), null);
-  for (let i = 0; i < DIRS_MAX + 10; i++) cache.made(1, `n${i}`, dirAttr(100 + i, 10));
+  for (let i = 0; i < DIRS_MAX + 10; i++) cache.made(1, `n${i}`, dirAttr(100 + i, 10), null);
   assert.ok(cache.size <= DIRS_MAX, `at most ${DIRS_MAX} directories`);
   assert.is(cache.attrOf(100 + DIRS_MAX + 9)?.attr.inode, 100 + DIRS_MAX + 9, 'the newest stays');
   const fresh = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
@@ -164,6 +213,15 @@ function fakeMaster() {
   const names = new Map<string, number>();
   let next = 100;
   let timeMs = 1;
+  // Names versions: one counter for every change, each changed folder takes its value.
+  let version = 1;
+  const namesVersions = new Map<number, number>([[1, 1]]);
+  let lastStamps: FolderStamp[] = [];
+  const changeNames = (...parents: number[]): void => {
+    version++;
+    lastStamps = parents.map((p) => st(namesVersions.get(p) ?? 1, version));
+    for (const p of parents) namesVersions.set(p, version);
+  };
   const find = (p: number, n: string): Attr => {
     const i = names.get(`${p}/${n}`);
     if (i === undefined) throw new FsError('ENOENT', n);
@@ -176,28 +234,35 @@ function fakeMaster() {
   const add = (p: number, n: string, a: Attr): Attr => {
     if (names.has(`${p}/${n}`)) throw new FsError('EEXIST', n);
     touch(p);
+    changeNames(p);
     const made = { ...a, ctimeMs: timeMs, mtimeMs: timeMs };
     nodes.set(made.inode, made);
     names.set(`${p}/${n}`, made.inode);
+    if (made.type === InodeType.DIR) namesVersions.set(made.inode, version);
     return made;
   };
   const api = {
     lookup: async (p: number, n: string) => { calls.push(`lookup ${n}`); return find(p, n); },
     getattr: async (i: number) => { calls.push(`getattr ${i}`); return nodes.get(i)!; },
+    getattrFolder: async (i: number) => {
+      calls.push(`getattrFolder ${i}`);
+      return { attr: nodes.get(i)!, namesVersion: namesVersions.get(i)! };
+    },
     create: async (p: number, n: string) => {
       calls.push(`create ${n}`);
-      return add(p, n, fileAttr(next++, 0));
+      return { attr: add(p, n, fileAttr(next++, 0)), folder: lastStamps[0]! };
     },
     mkdir: async (p: number, n: string) => {
       calls.push(`mkdir ${n}`);
-      return add(p, n, dirAttr(next++, 0));
+      return { attr: add(p, n, dirAttr(next++, 0)), folder: lastStamps[0]! };
     },
     unlink: async (p: number, n: string) => {
       calls.push(`unlink ${n}`);
       find(p, n);
       names.delete(`${p}/${n}`);
       touch(p);
-      return nodes.get(p)!;
+      changeNames(p);
+      return { parentAttr: nodes.get(p)!, folder: lastStamps[0]! };
     },
     rename: async (from: Named, to: Named) => {
       calls.push(`rename ${from.name} ${to.name}`);
@@ -206,7 +271,12 @@ function fakeMaster() {
       names.set(`${to.parent}/${to.name}`, a.inode);
       touch(from.parent);
       if (to.parent !== from.parent) touch(to.parent);
-      return { srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)! };
+      if (to.parent !== from.parent) changeNames(from.parent, to.parent);
+      else changeNames(from.parent);
+      const [src, dst] = [lastStamps[0]!, lastStamps.at(-1)!];
+      return {
+        srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)!, src, dst,
+      };
     },
   };
   return { calls, names, nodes, add, api };
@@ -299,7 +369,41 @@ test('through the handlers: creates, renames and unlinks here show at once', asy
   assert.is(m.calls.at(-1), 'lookup y', 'asked of the master again');
 });
 
-test('an expired listing is confirmed by a GETATTR, dropped when changed elsewhere', async () => {
+test('a run of creates here longer than the entry timeout never looks names up', async () => {
+  const m = fakeMaster();
+  const c = clock();
+  const ctx = context(m, c);
+  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
+    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['d'],
+  }), ctx);
+  made!.delivered?.();
+  const d = m.names.get('1/d')!;
+  m.calls.length = 0;
+  for (let i = 0; i < 10; i++) {
+    c.ms += 600; // 6 s in all, the listing's timeout is 1 s
+    assert.is(await lookupErrno(ctx, d, `n${i}`), 'ENOENT');
+    await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+      nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
+        mode: 0o644 }, names: [`n${i}`],
+    }), ctx);
+  }
+  assert.equal(m.calls, Array.from({ length: 10 }, (_, i) => `create n${i}`),
+    'each create\'s stamp renewed the listing');
+  // Another client's create in between: the next stamp shows the gap, no more renewals.
+  m.add(d, 'theirs', fileAttr(700, 0));
+  await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+    nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
+      mode: 0o644 }, names: ['mine'],
+  }), ctx);
+  assert.is(await lookupErrno(ctx, d, 'theirs'), 'ENOENT', 'within the timeout: not seen yet');
+  c.ms += 1000;
+  m.calls.length = 0;
+  assert.is(await lookupErrno(ctx, d, 'theirs'), 'found', 'seen once the listing expired');
+  assert.equal(m.calls, ['lookup theirs'], 'not renewable: the master answers');
+});
+
+test('an expired listing is confirmed by its names version, dropped when changed elsewhere',
+  async () => {
   const m = fakeMaster();
   const c = clock();
   const ctx = context(m, c);
@@ -311,15 +415,15 @@ test('an expired listing is confirmed by a GETATTR, dropped when changed elsewhe
   c.ms = 1500;
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'b'), 'ENOENT');
-  assert.equal(m.calls, [`getattr ${d}`], 'one GETATTR renews the listing');
+  assert.equal(m.calls, [`getattrFolder ${d}`], 'one GETATTR_FOLDER renews the listing');
   c.ms = 2000;
   assert.is(await lookupErrno(ctx, d, 'c'), 'ENOENT');
-  assert.equal(m.calls, [`getattr ${d}`], 'renewed from 1500');
+  assert.equal(m.calls, [`getattrFolder ${d}`], 'renewed from 1500');
   m.add(d, 'z', fileAttr(600, 0)); // another client
   c.ms = 3000;
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'z'), 'found', 'the change elsewhere shows');
-  assert.equal(m.calls, [`getattr ${d}`, 'lookup z']);
+  assert.equal(m.calls, [`getattrFolder ${d}`, 'lookup z']);
   assert.is(await lookupErrno(ctx, d, 'q'), 'ENOENT');
   assert.is(m.calls.at(-1), 'lookup q', 'the listing is gone: the master answers');
 });

@@ -76,21 +76,25 @@ function fakeMaster() {
     },
     create: async (p: number, n: string, mode: number, _o: unknown, exclusive: boolean) => {
       calls.push(`create ${n} ${mode.toString(8)} ${exclusive}`);
-      return add(p, n, attr(next++, InodeType.FILE, { mode }));
+      return { attr: add(p, n, attr(next++, InodeType.FILE, { mode })), folder: null };
     },
-    mkdir: async (p: number, n: string) => add(p, n, attr(next++, InodeType.DIR)),
+    mkdir: async (p: number, n: string) =>
+      ({ attr: add(p, n, attr(next++, InodeType.DIR)), folder: null }),
     unlink: async (p: number, n: string) => {
       calls.push(`unlink ${n}`);
       find(p, n);
       names.delete(`${p}/${n}`);
-      return nodes.get(p)!;
+      return { parentAttr: nodes.get(p)!, folder: null };
     },
     rename: async (from: Named, to: Named) => {
       calls.push(`rename ${from.name} ${to.name}`);
       const a = find(from.parent, from.name);
       names.delete(`${from.parent}/${from.name}`);
       names.set(`${to.parent}/${to.name}`, a.inode);
-      return { srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)! };
+      return {
+        srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)!,
+        src: null, dst: null,
+      };
     },
     readdir: async () => ({
       entries: [...names].filter(([k]) => !k.endsWith('/..'))

@@ -9,6 +9,7 @@
 import net from 'node:net';
 import {
   AssertionError, CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS,
+  CLTOMA_GETATTR_FOLDER,
   CLTOMA_HEALTH, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_LIST_METALOGGERS,
   CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS, CLTOMA_MKDIR, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
@@ -63,8 +64,14 @@ export interface ClientSessionsOptions {
 }
 
 type AttrBody = { body: { attr: Attr } };
-type ParentAttrBody = { body: { parentAttr: Attr } };
-type RenameBody = { body: { srcParentAttr: Attr; dstParentAttr: Attr } };
+/** A folder's names version just before and just after a change (0, 0: not known). */
+type Stamp = { before: number; after: number };
+type CreatedBody = { body: { attr: Attr; parentBefore: number; parentAfter: number } };
+type ParentAttrBody = { body: { parentAttr: Attr; parentBefore: number; parentAfter: number } };
+type RenameBody = { body: {
+  srcParentAttr: Attr; dstParentAttr: Attr; srcBefore: number; srcAfter: number;
+  dstBefore: number; dstAfter: number;
+} };
 
 /**
  * How a changing request is recorded and repeated: the change kinds that may have applied it,
@@ -82,6 +89,11 @@ type Handler<F extends Fields, R extends Fields> = (
 function attrAgain(applied: AppliedRequest): AttrBody {
   assert(applied.attr !== null, `applied request ${applied.requestId} kept its attributes`);
   return { body: { attr: applied.attr } };
+}
+
+/** A repeated creation: its attributes as applied; the folder's stamps are not known. */
+function createdAgain(applied: AppliedRequest): CreatedBody {
+  return { body: { ...attrAgain(applied).body, parentBefore: 0, parentAfter: 0 } };
 }
 
 
@@ -173,11 +185,13 @@ export class ClientSessions {
     const ns = (): typeof this.ns => this.ns;
     const now = (): number => this.opts.store.nowMs();
     const attrBody = (node: Node): AttrBody => ({ body: { attr: attrOf(node) } });
-    const attrs = (kinds: ChangeKind[]): Mutation<typeof CLTOMA_MKDIR.reply.fields> =>
+    const attrs = (kinds: ChangeKind[]): Mutation<typeof CLTOMA_SETATTR.reply.fields> =>
       ({ kinds, again: attrAgain });
+    const created = (kinds: ChangeKind[]): Mutation<typeof CLTOMA_MKDIR.reply.fields> =>
+      ({ kinds, again: createdAgain });
     // A repeat answers with the folder as it is now (later than the change: still true).
     const parentAgain = (_a: AppliedRequest, b: { parent: number }): ParentAttrBody =>
-      ({ body: { parentAttr: this.attrIfAny(b.parent) } });
+      ({ body: { parentAttr: this.attrIfAny(b.parent), parentBefore: 0, parentAfter: 0 } });
     this.handle(r, CLTOMA_LOOKUP, (b) => attrBody(ns().lookup(b.parent, b.name)));
     this.handle(r, CLTOMA_LOOKUP_PATH, (b) => attrBody(ns().lookupPath(b.path)));
     const withChunks = (node: Node, count: number) => ({ body: {
@@ -187,15 +201,18 @@ export class ClientSessions {
     this.handle(r, CLTOMA_LOOKUP_PATH_CHUNKS, (b) => withChunks(ns().lookupPath(b.path), b.count));
     this.handle(r, CLTOMA_GETATTR_CHUNKS, (b) => withChunks(ns().node(b.inode), b.count));
     this.handle(r, CLTOMA_GETATTR, (b) => attrBody(ns().node(b.inode)));
+    this.handle(r, CLTOMA_GETATTR_FOLDER, (b) => ({ body: {
+      attr: attrOf(ns().dir(b.inode)), namesVersion: this.opts.store.md.namesVersionOf(b.inode),
+    } }));
     this.handle(r, CLTOMA_SETATTR,
       (b, _s, o) => this.setattr(b, o), attrs(['setattr', 'truncate']));
     this.handle(r, CLTOMA_MKDIR,
       (b, _s, o) => this.createNode({ ...b, type: InodeType.DIR, target: '' }, o),
-      attrs(['create']));
-    this.handle(r, CLTOMA_CREATE, (b, _s, o) => this.create(b, o), attrs(['create']));
+      created(['create']));
+    this.handle(r, CLTOMA_CREATE, (b, _s, o) => this.create(b, o), created(['create']));
     this.handle(r, CLTOMA_SYMLINK,
       (b, _s, o) => this.createNode({ ...b, type: InodeType.SYMLINK, mode: 0o777 }, o),
-      attrs(['create']));
+      created(['create']));
     this.handle(r, CLTOMA_RMDIR,
       (b, _s, origin) => this.commitRemoval({ kind: 'rmdir', ...b, timeMs: now(), origin }),
       { kinds: ['rmdir'], again: parentAgain });
@@ -204,10 +221,10 @@ export class ClientSessions {
       { kinds: ['unlink'], again: parentAgain });
     this.handle(r, CLTOMA_RENAME,
       (b, _s, origin) => this.commitRename({ kind: 'rename', ...b, timeMs: now(), origin }),
-      { kinds: ['rename'], again: (_a, b) => this.renameBody(b) });
+      { kinds: ['rename'], again: (_a, b) => this.renameBody(b, null) });
     this.handle(r, CLTOMA_LINK,
-      (b, _s, origin) => this.commitAttr({ kind: 'link', ...b, timeMs: now(), origin }),
-      attrs(['link']));
+      (b, _s, origin) => this.commitEntry({ kind: 'link', ...b, timeMs: now(), origin }),
+      created(['link']));
     this.handle(r, CLTOMA_READDIR, (b) => this.readdir(b));
     this.handle(r, CLTOMA_READLINK, (b) => {
       const node = ns().node(b.inode);
@@ -352,6 +369,24 @@ export class ClientSessions {
     return { body: { attr } };
   }
 
+  /** A creation in `change.parent`; the reply adds the folder's stamp. */
+  private async commitEntry(change: Change & { parent: number }): Promise<CreatedBody> {
+    const stamp = this.stamped(change.parent, () => this.opts.store.commit(change));
+    const node = stamp.result.node;
+    if (node === undefined) throw new AssertionError(`${change.kind} returns a node`);
+    const attr = attrOf(node); // as of this change, whatever follows before the fsync
+    await stamp.durable;
+    return { body: { attr, parentBefore: stamp.before, parentAfter: stamp.after } };
+  }
+
+  /** Runs `commit` (one change that touches folder `parent`) and tells the folder's stamp. */
+  private stamped<T>(parent: number, commit: () => T): T & Stamp {
+    const md = this.opts.store.md;
+    const before = md.namesVersionOf(parent); // ENOENT/ENOTDIR before anything changes
+    const done = commit();
+    return { ...done, before, after: md.namesVersionOf(parent) };
+  }
+
   private async commitEmpty(change: Change): Promise<object> {
     await this.opts.store.commit(change).durable;
     return {};
@@ -359,26 +394,40 @@ export class ClientSessions {
 
   /** An unlink or rmdir; the reply carries the folder's attributes as of this change. */
   private async commitRemoval(change: Change & { parent: number }): Promise<ParentAttrBody> {
-    const { durable } = this.opts.store.commit(change);
+    const { durable, before, after } = this.stamped(change.parent,
+      () => this.opts.store.commit(change));
     const parentAttr = attrOf(this.ns.node(change.parent)); // as of this change
     await durable;
-    return { body: { parentAttr } };
+    return { body: { parentAttr, parentBefore: before, parentAfter: after } };
   }
 
   private async commitRename(
     change: Change & { srcParent: number; dstParent: number },
   ): Promise<RenameBody> {
-    const { durable } = this.opts.store.commit(change);
-    const body = this.renameBody(change); // as of this change, whatever follows before the fsync
+    const md = this.opts.store.md;
+    const dstBefore = md.namesVersionOf(change.dstParent);
+    const { durable, before, after } = this.stamped(change.srcParent,
+      () => this.opts.store.commit(change));
+    const dst = { before: dstBefore, after: md.namesVersionOf(change.dstParent) };
+    const stamps = { src: { before, after }, dst };
+    // as of this change, whatever follows before the fsync
+    const body = this.renameBody(change, stamps);
     assert(body.body.srcParentAttr.inode === change.srcParent, 'renamed from a folder');
     await durable;
     return body;
   }
 
-  private renameBody(p: { srcParent: number; dstParent: number }): RenameBody {
+  /** The folders' attributes now, and their stamps (null: not known, a repeat). */
+  private renameBody(
+    p: { srcParent: number; dstParent: number }, stamps: { src: Stamp; dst: Stamp } | null,
+  ): RenameBody {
     const srcParentAttr = this.attrIfAny(p.srcParent);
     const dstParentAttr = p.dstParent === p.srcParent ? srcParentAttr : this.attrIfAny(p.dstParent);
-    return { body: { srcParentAttr, dstParentAttr } };
+    return { body: {
+      srcParentAttr, dstParentAttr,
+      srcBefore: stamps?.src.before ?? 0, srcAfter: stamps?.src.after ?? 0,
+      dstBefore: stamps?.dst.before ?? 0, dstAfter: stamps?.dst.after ?? 0,
+    } };
   }
 
   /** The attributes of `inode`, or UNKNOWN_ATTR when it is gone. */
@@ -396,8 +445,8 @@ export class ClientSessions {
   private createNode(p: {
     parent: number; name: string; type: number; mode: number; uid: number; gid: number;
     target: string;
-  }, origin: Origin | undefined): Promise<AttrBody> {
-    return this.commitAttr({
+  }, origin: Origin | undefined): Promise<CreatedBody> {
+    return this.commitEntry({
       kind: 'create', parent: p.parent, name: p.name, inode: this.opts.store.nextInode(),
       type: p.type, mode: p.mode, uid: p.uid, gid: p.gid, timeMs: this.opts.store.nowMs(),
       target: p.target, origin,
@@ -407,12 +456,15 @@ export class ClientSessions {
   /** open(O_CREAT): an existing regular file is returned as it is unless `exclusive`. */
   private async create(
     b: Struct<typeof CLTOMA_CREATE.fields>, origin: Origin | undefined,
-  ): Promise<AttrBody> {
+  ): Promise<CreatedBody> {
     if (b.exclusive === 0 && b.name !== '.' && b.name !== '..') {
       const existing = this.ns.dir(b.parent).children.get(b.name);
       if (existing !== undefined) {
         const node = this.ns.node(existing);
-        if (node.type === InodeType.FILE) return { body: { attr: attrOf(node) } };
+        const version = this.opts.store.md.namesVersionOf(b.parent); // nothing changed
+        if (node.type === InodeType.FILE) {
+          return { body: { attr: attrOf(node), parentBefore: version, parentAfter: version } };
+        }
         throw new FsError(node.type === InodeType.DIR ? 'EISDIR' : 'EEXIST', b.name);
       }
     }

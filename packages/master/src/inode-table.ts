@@ -57,6 +57,11 @@ export class DirNode extends NodeBase {
   readonly children = new Map<string, number>();
   /** Names in sorted order for paged listing: built by the first listing, then kept current. */
   sortedNames: string[] | null = null;
+  /**
+   * Metadata version of the last change of its names (set by Metadata.apply; 0 until then: the
+   * version loaded stands in for it).
+   */
+  namesVersion = 0;
 
   constructor(init: NodeInit, parent: number) {
     super(init);

@@ -312,6 +312,7 @@ export function loadDump(file: string): LoadedDump {
   const nextCsId = r.u32();
   const md = new Metadata(new Namespace());
   md.version = version;
+  md.loadedVersion = version;
   md.nextInode = nextInode;
   md.chunkIdLimit = chunkIdLimit;
   md.nextCsId = nextCsId;

@@ -31,6 +31,11 @@ export interface ApplyResult {
 export class Metadata {
   /** Version of the last change applied (0: a new file system). */
   version = 0;
+  /**
+   * Version the metadata was loaded at (a dump's): no directory's names changed after it
+   * without a change applied here, so it stands in for names versions older than it.
+   */
+  loadedVersion = 0;
   readonly namespace: Namespace;
   readonly chunks = new ChunkRegistry();
   /** The next inode number to hand out (numbers are not reused). */
@@ -65,6 +70,7 @@ export class Metadata {
     assert(version === this.version + 1, `change version ${version} follows ${this.version}`);
     const result = this.perform(change);
     this.version = version;
+    this.stampNames(version, change, result);
     if (change.origin !== undefined) {
       this.requests.record(change.origin.clientId, {
         requestId: change.origin.requestId, version, kind: CHANGE_KIND_NUMBERS[change.kind],
@@ -72,6 +78,31 @@ export class Metadata {
       });
     }
     return result;
+  }
+
+  /** The names version of directory `inode` (see the folder stamps of the protocol). */
+  namesVersionOf(inode: number): number {
+    const dir = this.namespace.dir(inode);
+    return Math.max(dir.namesVersion, this.loadedVersion);
+  }
+
+  /** Records `version` as the names version of every folder whose entries `change` changed. */
+  private stampNames(version: number, change: Change, result: ApplyResult): void {
+    const ns = this.namespace;
+    switch (change.kind) {
+      case 'create':
+        if (result.node?.type === InodeType.DIR) ns.dir(result.node.inode).namesVersion = version;
+        ns.dir(change.parent).namesVersion = version;
+        return;
+      case 'unlink': case 'rmdir': case 'link':
+        ns.dir(change.parent).namesVersion = version;
+        return;
+      case 'rename':
+        ns.dir(change.srcParent).namesVersion = version;
+        ns.dir(change.dstParent).namesVersion = version;
+        return;
+      default:
+    }
   }
 
   /** Every chunk id that a file refers to (dump loading counts references with it). */

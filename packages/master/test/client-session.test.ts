@@ -3,12 +3,15 @@
 // version bumps, the lease and its release on disconnect, reads listing valid copies only,
 // bad-copy reports, truncation cuts, deletions), and CLTOMA_SESSION's repeats: each changing
 // request repeated with the same clientId and request id is answered as the first time and
-// not applied again. Method: an in-process master on port 0 with stand-in chunkservers on real
-// links.
+// not applied again. Folder stamps: each change in a folder tells the folder's names version
+// before and after it, which moves with every change of its names by anybody and with nothing
+// else, survives a restart as the version loaded, and GETATTR_FOLDER tells.
+// Method: an in-process master on port 0 with stand-in chunkservers on real links.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  AssertionError, CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
+  AssertionError, CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_FOLDER,
+  CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
   CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK,
   CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_RMDIR,
   CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
@@ -318,15 +321,25 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
   a.close('a lost reply');
   const version = m.store.version;
   const b = await sessionAt(12);
-  // A removal or rename is answered with its folders as they are now (later than the change).
+  // A removal or rename is answered with its folders as they are now (later than the change),
+  // and every change in a folder with its stamps not known (0, 0): they were then.
   const now = { ...attrOf(m.store.md.namespace.node(1)) };
+  const unknown = { parentBefore: 0, parentAfter: 0 };
   const nowOfFolders: Record<string, object> = {
-    CLTOMA_RENAME: { srcParentAttr: now, dstParentAttr: now },
-    CLTOMA_UNLINK: { parentAttr: now }, CLTOMA_RMDIR: { parentAttr: now },
+    CLTOMA_RENAME: {
+      srcParentAttr: now, dstParentAttr: now, srcBefore: 0, srcAfter: 0, dstBefore: 0, dstAfter: 0,
+    },
+    CLTOMA_UNLINK: { parentAttr: now, ...unknown }, CLTOMA_RMDIR: { parentAttr: now, ...unknown },
   };
+  const created = ['CLTOMA_MKDIR', 'CLTOMA_CREATE', 'CLTOMA_SYMLINK', 'CLTOMA_LINK'];
   for (const [i, [def, body]] of steps.entries()) {
     const again = await b.request(def, body as never);
-    const expected = nowOfFolders[def.name] ?? first[i]!.body;
+    const original = first[i]!.body as Record<string, unknown>;
+    if (created.includes(def.name)) {
+      assert.ok((original.parentAfter as number) > (original.parentBefore as number), def.name);
+    }
+    const expected = nowOfFolders[def.name] ??
+      (created.includes(def.name) ? { ...original, ...unknown } : original);
     assert.equal([again.status, again.body], [first[i]!.status, expected], def.name);
   }
   assert.is(m.store.version, version, 'no repeat applied anything');
@@ -342,6 +355,70 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
   assert.equal([rewrite.body.chunkId, rewrite.body.version], [w.body.chunkId, before + 1]);
   for (const l of [c, d]) l.close('done');
   cs.close();
+  await m.stop();
+});
+
+test('folder stamps: names versions before and after every change in a folder', async () => {
+  const dataPath = tempDir();
+  let m = await startMaster({ dataPath });
+  let a = await client(m);
+  const version = async (inode: number) =>
+    (await a.call(CLTOMA_GETATTR_FOLDER, { inode })).body.namesVersion;
+  const d = await a.call(CLTOMA_MKDIR, { parent: 1, name: 'd', ...attrs });
+  const e = await a.call(CLTOMA_MKDIR, { parent: 1, name: 'e', ...attrs });
+  const dIno = d.body.attr.inode;
+  const eIno = e.body.attr.inode;
+  assert.is(e.body.parentBefore, d.body.parentAfter, 'the root: one change after the other');
+  assert.is(await version(dIno), d.body.parentAfter, 'a new folder: its creation\'s version');
+  let v = await version(dIno);
+  const stampIn = async (def: RequestDef, body: object): Promise<void> => {
+    const r = (await a.call(def, body as never)).body as Record<string, number>;
+    assert.is(r.parentBefore, v, `${def.name} starts where the folder was`);
+    assert.ok(r.parentAfter > v, `${def.name} moves it on`);
+    v = r.parentAfter;
+  };
+  await stampIn(CLTOMA_CREATE, { parent: dIno, name: 'f', ...attrs, exclusive: 1 });
+  const f = (await a.call(CLTOMA_LOOKUP, { parent: dIno, name: 'f' })).body.attr;
+  await stampIn(CLTOMA_SYMLINK, { parent: dIno, name: 's', target: 'f', uid: 0, gid: 0 });
+  await stampIn(CLTOMA_LINK, { inode: f.inode, parent: dIno, name: 'h' });
+  await stampIn(CLTOMA_MKDIR, { parent: dIno, name: 'sub', ...attrs });
+  await stampIn(CLTOMA_RMDIR, { parent: dIno, name: 'sub' });
+  await stampIn(CLTOMA_UNLINK, { parent: dIno, name: 'h' });
+  // Changes elsewhere, of attributes or of data, leave its names version alone.
+  await createFile(a, eIno, 'other');
+  await a.call(CLTOMA_SETATTR, { ...setLength(f.inode, 0), setMask: SetAttr.MODE, mode: 0o600 });
+  await a.call(CLTOMA_SETATTR, setLength(f.inode, 100));
+  assert.is(await version(dIno), v, 'only its own names move it');
+  // open(O_CREAT) of a name already there changes nothing.
+  const again = await a.call(CLTOMA_CREATE, { parent: dIno, name: 'f', ...attrs, exclusive: 0 });
+  assert.equal([again.body.parentBefore, again.body.parentAfter], [v, v]);
+  // A rename within the folder; then across two: both stamped with the one change.
+  const within = await a.call(CLTOMA_RENAME,
+    { srcParent: dIno, srcName: 'f', dstParent: dIno, dstName: 'g' });
+  assert.equal([within.body.srcBefore, within.body.dstBefore], [v, v]);
+  assert.is(within.body.srcAfter, within.body.dstAfter);
+  v = within.body.srcAfter;
+  const eBefore = await version(eIno);
+  const across = await a.call(CLTOMA_RENAME,
+    { srcParent: dIno, srcName: 'g', dstParent: eIno, dstName: 'g' });
+  assert.equal([across.body.srcBefore, across.body.dstBefore], [v, eBefore]);
+  assert.is(across.body.srcAfter, across.body.dstAfter);
+  v = across.body.srcAfter;
+  assert.equal([await version(dIno), await version(eIno)], [v, v]);
+  // Errors: no such folder, not a folder.
+  assert.is(await st(a, CLTOMA_GETATTR_FOLDER, { inode: 99_999 }), Status.ENOENT);
+  const file = await createFile(a, 1, 'plain');
+  assert.is(await st(a, CLTOMA_GETATTR_FOLDER, { inode: file.inode }), Status.ENOTDIR);
+  // A restart: no version goes back, and the next change starts from what the folder says.
+  a.close('restart');
+  await m.stop();
+  m = await startMaster({ dataPath });
+  a = await client(m);
+  const loaded = await version(dIno);
+  assert.ok(loaded >= v, `${loaded} >= ${v}`);
+  v = loaded;
+  await stampIn(CLTOMA_CREATE, { parent: dIno, name: 'after', ...attrs, exclusive: 1 });
+  a.close('done');
   await m.stop();
 });
 

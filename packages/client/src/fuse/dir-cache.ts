@@ -5,17 +5,18 @@
 //   answer GETATTR (the kernel asks after each change, for its permission check) for the
 //   attribute timeout after the master's answer, as the kernel's own cache would.
 // - names: the whole listing of a directory made through this mount, kept up to date with this
-//   mount's changes. A LOOKUP of a name not in it is answered ENOENT here (a create's LOOKUP),
-//   for the entry timeout after the master last confirmed, by an unchanged mtime, that nobody
-//   else changed the directory (an expired listing is confirmed by one GETATTR, no dearer than
-//   the LOOKUP). Every change of this mount in the folder (create, unlink, rename) stops such
-//   confirmations until the listing expires: neither the master's reply nor the new mtime can
-//   tell whether another client changed the folder just before. Unlink, rmdir and rename take
-//   the folder's attributes from the master's reply (no GETATTR after them).
+//   mount's changes, at the folder's names version (FolderStamp: it moves with every change of
+//   the folder's entries, by anybody). A LOOKUP of a name not in it is answered ENOENT here (a
+//   create's LOOKUP) for the entry timeout after the master last confirmed it. A change of this
+//   mount whose stamp starts at the listing's version confirms it (nobody else changed the
+//   folder in between) and moves it to the stamp's end; any other stamp stops confirmations
+//   until the listing expires. An expired listing is confirmed by one GETATTR_FOLDER (no dearer
+//   than the LOOKUP) when the folder's names version is still the listing's. Unlink, rmdir and
+//   rename take the folder's attributes from the master's reply (no GETATTR after them).
 // Every doubt (an error, a change elsewhere, a limit) drops what is known; nothing is guessed.
 import { assert, InodeType } from '@antlerfs/protocol';
 import { FUSE_ROOT_ID as ROOT_INODE } from './kernel-abi.ts';
-import type { Attr } from '../index.ts';
+import type { Attr, FolderStamp } from '../index.ts';
 
 /** Directories remembered at once; the oldest is dropped past it. */
 export const DIRS_MAX = 4096;
@@ -38,8 +39,11 @@ interface DirState {
   /** Every name in the directory, or null when not known. */
   names: Set<string> | null;
   namesUntilMs: number;
-  /** False after a change whose time is not known: the listing is not renewed any more. */
-  renewable: boolean;
+  /**
+   * The folder's names version the listing is exact at; null after a change of unknown stamp
+   * or one that shows another change in between: the listing is not renewed any more.
+   */
+  namesVersion: number | null;
   /** `parent/name` it was found under (a rename of it must forget its ctime); root: ''. */
   key: string;
 }
@@ -69,7 +73,8 @@ export class DirCache {
 
   /**
    * The master answered with `attr` just now (GETATTR, LOOKUP, SETATTR). A directory is only
-   * remembered from a LOOKUP (`where`: a rename must find it) or when it is the root.
+   * remembered from a LOOKUP (`where`: a rename must find it) or when it is the root. Other
+   * times than this mount knows drop the listing early (a change elsewhere, most likely).
    */
   fetched(attr: Attr, where: { parent: number; name: string } | null = null): void {
     if (attr.type !== InodeType.DIR || this.opts.attrMs === 0) return;
@@ -81,17 +86,13 @@ export class DirCache {
       if (where !== null && (where.name === '.' || where.name === '..')) return;
       this.put(attr.inode, {
         attr, attrUntilMs: now + this.opts.attrMs, names: null, namesUntilMs: 0,
-        renewable: false, key: where === null ? '' : keyOf(where.parent, where.name),
+        namesVersion: null, key: where === null ? '' : keyOf(where.parent, where.name),
       });
       return;
     }
-    // The directory is as this mount last left it: nobody else changed its names since.
     const unchanged = st.attr !== null && st.attr.mtimeMs === attr.mtimeMs &&
       st.attr.ctimeMs === attr.ctimeMs;
-    if (st.names !== null && st.renewable) {
-      if (unchanged) st.namesUntilMs = now + this.opts.namesMs;
-      else this.dropNames(st);
-    }
+    if (st.names !== null && !unchanged) this.dropNames(st);
     st.attr = attr;
     st.attrUntilMs = now + this.opts.attrMs;
     const named = where !== null && where.name !== '.' && where.name !== '..';
@@ -109,14 +110,33 @@ export class DirCache {
     this.byName.set(key, inode);
   }
 
-  /** This mount made directory `attr` (MKDIR): it is empty, and its listing is known. */
-  made(parent: number, name: string, attr: Attr): void {
-    this.created(parent, name, attr);
+  /**
+   * The master confirmed directory `attr` with its names version just now (GETATTR_FOLDER):
+   * the listing is renewed when it is at that version, else dropped.
+   */
+  confirmed(attr: Attr, namesVersion: number): void {
+    const st = this.dirs.get(attr.inode);
+    if (st === undefined || attr.type !== InodeType.DIR) return;
+    if (st.names !== null) {
+      if (st.namesVersion === namesVersion) st.namesUntilMs = this.nowMs() + this.opts.namesMs;
+      else this.dropNames(st);
+    }
+    st.attr = attr;
+    st.attrUntilMs = this.nowMs() + this.opts.attrMs;
+  }
+
+  /**
+   * This mount made directory `attr` (MKDIR) with `stamp` in its parent: it is empty, and its
+   * listing is known at the stamp's end (its names version is its creation's).
+   */
+  made(parent: number, name: string, attr: Attr, stamp: FolderStamp | null): void {
+    this.created(parent, name, attr, stamp);
     if (this.opts.attrMs === 0 || this.opts.namesMs === 0) return;
     const now = this.nowMs();
     this.put(attr.inode, {
       attr, attrUntilMs: now + this.opts.attrMs, names: new Set(),
-      namesUntilMs: now + this.opts.namesMs, renewable: true, key: keyOf(parent, name),
+      namesUntilMs: now + this.opts.namesMs, namesVersion: stamp?.after ?? null,
+      key: keyOf(parent, name),
     });
   }
 
@@ -135,14 +155,14 @@ export class DirCache {
 
   /**
    * Whether `name` is known not to exist in `parent`: 'absent' (a trusted listing lacks it),
-   * 'unknown', or 'confirm': a listing lacks it but has expired, and one GETATTR of the
-   * directory (fetched()) may renew it.
+   * 'unknown', or 'confirm': a listing lacks it but has expired, and one GETATTR_FOLDER of the
+   * directory (confirmed()) may renew it.
    */
   absence(parent: number, name: string): 'absent' | 'unknown' | 'confirm' {
     const st = this.dirs.get(parent);
     if (st === undefined || st.names === null || st.names.has(name)) return 'unknown';
     if (this.nowMs() >= st.namesUntilMs) {
-      if (st.renewable && st.attr !== null) return 'confirm';
+      if (st.namesVersion !== null) return 'confirm';
       this.dropNames(st);
       return 'unknown';
     }
@@ -162,14 +182,13 @@ export class DirCache {
     if (st.names.has(name) !== exists) this.dropNames(st);
   }
 
-  /** This mount created `attr` under `name` (CREATE, MKNOD, MKDIR, SYMLINK). */
-  created(parent: number, name: string, attr: Attr): void {
+  /** This mount created `attr` under `name` (CREATE, MKNOD, MKDIR, SYMLINK) with `stamp`. */
+  created(parent: number, name: string, attr: Attr, stamp: FolderStamp | null): void {
     const st = this.dirs.get(parent);
     if (st === undefined) return;
-    // The folder's new mtime is this entry's ctime whatever else changed in it just before, so
-    // an unchanged mtime can no longer prove that nobody else added a name: no renewal.
-    st.renewable = false;
-    if (st.attr !== null) {
+    this.stamped(st, stamp);
+    const unchanged = stamp !== null && stamp.before === stamp.after; // it was there already
+    if (st.attr !== null && !unchanged) {
       // The master stamps the directory with the new entry's ctime.
       const nlink = st.attr.nlink + (attr.type === InodeType.DIR ? 1 : 0);
       st.attr = { ...st.attr, mtimeMs: attr.ctimeMs, ctimeMs: attr.ctimeMs, nlink };
@@ -179,32 +198,51 @@ export class DirCache {
 
   /**
    * This mount removed (or renamed away) `name` in `parent`; `parentAttr` is the folder just
-   * after, as the master's reply said (null: not known).
+   * after, as the master's reply said, and `stamp` the folder's (null: not known).
    */
-  removed(parent: number, name: string, parentAttr: Attr | null = null): void {
+  removed(
+    parent: number, name: string, parentAttr: Attr | null, stamp: FolderStamp | null,
+  ): void {
     const child = this.byName.get(keyOf(parent, name));
     if (child !== undefined) this.forget(child);
     const st = this.dirs.get(parent);
     if (st === undefined) return;
-    this.changedHere(parent, st, parentAttr);
+    this.changedHere(parent, st, parentAttr, stamp);
     st.names?.delete(name);
   }
 
   /**
    * This mount renamed `from` to `to` (LINK is a rename that keeps `from`); `attrs`: both
-   * folders just after, as the master's reply said (null: not known).
+   * folders just after, `stamps` theirs, as the master's reply said (null: not known).
    */
   renamed(
     from: { parent: number; name: string } | null, to: { parent: number; name: string },
-    attrs: { src: Attr | null; dst: Attr | null } | null = null,
+    attrs: { src: Attr | null; dst: Attr | null },
+    stamps: { src: FolderStamp | null; dst: FolderStamp | null },
   ): void {
-    if (from !== null) this.removed(from.parent, from.name, attrs?.src ?? null);
+    if (from !== null) this.removed(from.parent, from.name, attrs.src, stamps.src);
     const replaced = this.byName.get(keyOf(to.parent, to.name));
     if (replaced !== undefined) this.forget(replaced);
     const st = this.dirs.get(to.parent);
     if (st === undefined) return;
-    this.changedHere(to.parent, st, attrs?.dst ?? null);
+    this.changedHere(to.parent, st, attrs.dst, stamps.dst);
     this.addName(st, to.name);
+  }
+
+  /**
+   * A change of this mount in the folder of `st` with `stamp`: a stamp starting at the
+   * listing's version confirms the listing and moves it on; one ending there is the same change
+   * seen again (a rename within one folder); anything else ends renewals.
+   */
+  private stamped(st: DirState, stamp: FolderStamp | null): void {
+    if (st.names === null) return;
+    const v = st.namesVersion;
+    if (stamp !== null && v !== null && stamp.before === v) {
+      st.namesVersion = stamp.after;
+      st.namesUntilMs = this.nowMs() + this.opts.namesMs;
+    } else if (stamp === null || stamp.after !== v) {
+      st.namesVersion = null;
+    }
   }
 
   /**
@@ -212,8 +250,10 @@ export class DirCache {
    * of changes made at once, the later change wins, whichever reply comes first; two in the
    * same ms that disagree leave the attributes unknown.
    */
-  private changedHere(inode: number, st: DirState, after: Attr | null): void {
-    st.renewable = false;
+  private changedHere(
+    inode: number, st: DirState, after: Attr | null, stamp: FolderStamp | null,
+  ): void {
+    this.stamped(st, stamp);
     const before = st.attr;
     // What the master tells of another inode, or of no folder, is not taken (peer input).
     const fits = after !== null && after.inode === inode && after.type === InodeType.DIR;
@@ -250,7 +290,7 @@ export class DirCache {
   private dropNames(st: DirState): void {
     st.names = null;
     st.namesUntilMs = 0;
-    st.renewable = false;
+    st.namesVersion = null;
   }
 
   private put(inode: number, st: DirState): void {

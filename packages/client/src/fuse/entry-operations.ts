@@ -42,13 +42,14 @@ const lookup: Handler = async (req, ctx) => {
 
 /**
  * True when this mount's listing of `parent` lacks `name` and is trusted; an expired listing is
- * confirmed with one GETATTR of the directory (what the LOOKUP would cost anyway) and renewed
- * if nobody else changed the directory.
+ * confirmed with one GETATTR_FOLDER of the directory (what the LOOKUP would cost anyway) and
+ * renewed if nobody else changed the directory's names.
  */
 async function knownAbsent(ctx: MountContext, parent: number, name: string): Promise<boolean> {
   const absence = ctx.dirCache.absence(parent, name);
   if (absence !== 'confirm') return absence === 'absent';
-  ctx.dirCache.fetched(await ctx.calls.getattr(parent));
+  const folder = await ctx.calls.getattrFolder(parent);
+  ctx.dirCache.confirmed(folder.attr, folder.namesVersion);
   return ctx.dirCache.knownAbsent(parent, name);
 }
 
@@ -140,9 +141,9 @@ const symlink: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const target = nameOf(req, 1, true);
   const parent = req.header.nodeid;
-  const attr = await changing(ctx, parent, ctx.calls.symlink(parent, name, target, ownerOf(req)));
-  ctx.dirCache.created(parent, name, attr);
-  return entryReply(ctx, attr);
+  const made = await changing(ctx, parent, ctx.calls.symlink(parent, name, target, ownerOf(req)));
+  ctx.dirCache.created(parent, name, made.attr, made.folder);
+  return entryReply(ctx, made.attr);
 };
 
 const mknod: Handler = async (req, ctx) => {
@@ -156,10 +157,10 @@ const mknod: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const owner = ownerOf(req);
   const parent = req.header.nodeid;
-  const attr = await changing(ctx, parent,
+  const made = await changing(ctx, parent,
     ctx.calls.create(parent, name, mode & PERMISSION_BITS, owner, true));
-  ctx.dirCache.created(parent, name, attr);
-  return entryReply(ctx, attr);
+  ctx.dirCache.created(parent, name, made.attr, made.folder);
+  return entryReply(ctx, made.attr);
 };
 
 const mkdir: Handler = async (req, ctx) => {
@@ -167,9 +168,9 @@ const mkdir: Handler = async (req, ctx) => {
   const mode = field(req, 'mode') & PERMISSION_BITS;
   const name = nameOf(req, 0, true);
   const parent = req.header.nodeid;
-  const attr = await changing(ctx, parent, ctx.calls.mkdir(parent, name, mode, ownerOf(req)));
-  ctx.dirCache.made(parent, name, attr);
-  return entryReply(ctx, attr);
+  const made = await changing(ctx, parent, ctx.calls.mkdir(parent, name, mode, ownerOf(req)));
+  ctx.dirCache.made(parent, name, made.attr, made.folder);
+  return entryReply(ctx, made.attr);
 };
 
 const unlink: Handler = async (req, ctx) => {
@@ -177,8 +178,8 @@ const unlink: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
   if (await hideIfOpen(ctx, parent, name)) return EMPTY_REPLY;
-  const parentAttr = await changing(ctx, parent, ctx.calls.unlink(parent, name));
-  ctx.dirCache.removed(parent, name, parentAttr);
+  const r = await changing(ctx, parent, ctx.calls.unlink(parent, name));
+  ctx.dirCache.removed(parent, name, r.parentAttr, r.folder);
   return EMPTY_REPLY;
 };
 
@@ -186,8 +187,8 @@ const rmdir: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
-  const parentAttr = await changing(ctx, parent, ctx.calls.rmdir(parent, name));
-  ctx.dirCache.removed(parent, name, parentAttr);
+  const r = await changing(ctx, parent, ctx.calls.rmdir(parent, name));
+  ctx.dirCache.removed(parent, name, r.parentAttr, r.folder);
   return EMPTY_REPLY;
 };
 
@@ -211,7 +212,7 @@ async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): P
     await hideIfOpen(ctx, to.parent, to.name);
   }
   const r = await changing(ctx, from.parent, changing(ctx, to.parent, ctx.calls.rename(from, to)));
-  ctx.dirCache.renamed(from, to, { src: r.srcParentAttr, dst: r.dstParentAttr });
+  ctx.dirCache.renamed(from, to, { src: r.srcParentAttr, dst: r.dstParentAttr }, r);
   return EMPTY_REPLY;
 }
 
@@ -256,7 +257,7 @@ async function hideIfOpen(ctx: MountContext, parent: number, name: string): Prom
   const renamed = ctx.calls.rename({ parent, name }, { parent, name: hidden });
   const r = await changing(ctx, parent, renamed);
   ctx.dirCache.renamed({ parent, name }, { parent, name: hidden },
-    { src: r.srcParentAttr, dst: r.dstParentAttr });
+    { src: r.srcParentAttr, dst: r.dstParentAttr }, r);
   ctx.hidden.set(attr.inode, { parent, name: hidden });
   ctx.log.debug('open file unlinked: kept under a hidden name until closed', {
     inode: attr.inode, name: hidden,
@@ -275,9 +276,8 @@ export async function dropHidden(ctx: MountContext, inode: number): Promise<void
   if (hidden === undefined || ctx.files.isOpen(inode)) return;
   ctx.hidden.delete(inode);
   try {
-    const parentAttr = await changing(ctx, hidden.parent,
-      ctx.calls.unlink(hidden.parent, hidden.name));
-    ctx.dirCache.removed(hidden.parent, hidden.name, parentAttr);
+    const r = await changing(ctx, hidden.parent, ctx.calls.unlink(hidden.parent, hidden.name));
+    ctx.dirCache.removed(hidden.parent, hidden.name, r.parentAttr, r.folder);
   } catch (err) {
     ctx.log.warn('could not remove an unlinked file kept while open', {
       inode, name: hidden.name, error: (err as Error).message,
@@ -289,9 +289,10 @@ const link: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const name = nameOf(req, 0, true);
   const parent = req.header.nodeid;
-  const attr = await changing(ctx, parent, ctx.calls.link(field(req, 'oldnodeid'), parent, name));
-  ctx.dirCache.renamed(null, { parent, name });
-  return entryReply(ctx, attr);
+  const made = await changing(ctx, parent, ctx.calls.link(field(req, 'oldnodeid'), parent, name));
+  ctx.dirCache.renamed(null, { parent, name }, { src: null, dst: null },
+    { src: null, dst: made.folder });
+  return entryReply(ctx, made.attr);
 };
 
 const statfs: Handler = async (_req, ctx) => {

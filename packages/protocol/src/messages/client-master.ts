@@ -6,6 +6,17 @@ const link = 'client-master' as const;
 const attrReply = [['attr', { struct: ATTR }]] as const;
 const none = [] as const;
 
+/*
+ * Folder stamps. Every directory has a names version: the metadata version of the last change
+ * of its entries (a create, unlink, rmdir, rename or link in it; after a restart at least the
+ * version the master loaded). A change's reply gives the folder's names version just before and
+ * just after it, so a client that keeps a folder's listing at version V knows it is still exact
+ * when `before` is V (nobody else changed the folder in between). 0 and 0: not known (a repeat).
+ */
+const parentStamp = [['parentBefore', 'u64'], ['parentAfter', 'u64']] as const;
+/** A creation's reply: the new entry's attributes and its folder's stamps. */
+const createdReply = [['attr', { struct: ATTR }], ...parentStamp] as const;
+
 /** clientName:str protocolVersion:32 -> sessionId:32 metaVersion:64 */
 export const CLTOMA_REGISTER = defineRequest({
   type: 1000, name: 'CLTOMA_REGISTER', replyName: 'MATOCL_REGISTER', link,
@@ -46,11 +57,11 @@ export const CLTOMA_SETATTR = defineRequest({
   replyFields: attrReply,
 });
 
-/** parent:32 name:str mode:16 uid:32 gid:32 -> attr */
+/** parent:32 name:str mode:16 uid:32 gid:32 -> attr parentBefore:64 parentAfter:64 */
 export const CLTOMA_MKDIR = defineRequest({
   type: 1010, name: 'CLTOMA_MKDIR', replyName: 'MATOCL_MKDIR', link,
   fields: [['parent', 'u32'], ['name', 'str'], ['mode', 'u16'], ['uid', 'u32'], ['gid', 'u32']] as const,
-  replyFields: attrReply,
+  replyFields: createdReply,
 });
 
 /**
@@ -58,17 +69,18 @@ export const CLTOMA_MKDIR = defineRequest({
  * would give), so a client that caches them needs no GETATTR. inode 0 when not known (a repeat
  * answered after the folder itself went).
  */
-const parentAttrReply = [['parentAttr', { struct: ATTR }]] as const;
+const parentAttrReply = [['parentAttr', { struct: ATTR }], ...parentStamp] as const;
 
-/** parent:32 name:str -> parentAttr */
+/** parent:32 name:str -> parentAttr parentBefore:64 parentAfter:64 */
 export const CLTOMA_RMDIR = defineRequest({
   type: 1012, name: 'CLTOMA_RMDIR', replyName: 'MATOCL_RMDIR', link,
   fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: parentAttrReply,
 });
 
 /**
- * parent:32 name:str mode:16 uid:32 gid:32 exclusive:8 -> attr. Without `exclusive`, an existing
- * regular file is returned as it is (open O_CREAT); with it, EEXIST.
+ * parent:32 name:str mode:16 uid:32 gid:32 exclusive:8 -> attr parentBefore:64 parentAfter:64.
+ * Without `exclusive`, an existing regular file is returned as it is (open O_CREAT: the stamps
+ * are then both the folder's current names version); with it, EEXIST.
  */
 export const CLTOMA_CREATE = defineRequest({
   type: 1014, name: 'CLTOMA_CREATE', replyName: 'MATOCL_CREATE', link,
@@ -76,24 +88,28 @@ export const CLTOMA_CREATE = defineRequest({
     ['parent', 'u32'], ['name', 'str'], ['mode', 'u16'], ['uid', 'u32'], ['gid', 'u32'],
     ['exclusive', 'u8'],
   ] as const,
-  replyFields: attrReply,
+  replyFields: createdReply,
 });
 
-/** parent:32 name:str -> parentAttr */
+/** parent:32 name:str -> parentAttr parentBefore:64 parentAfter:64 */
 export const CLTOMA_UNLINK = defineRequest({
   type: 1016, name: 'CLTOMA_UNLINK', replyName: 'MATOCL_UNLINK', link,
   fields: [['parent', 'u32'], ['name', 'str']] as const, replyFields: parentAttrReply,
 });
 
 /**
- * srcParent:32 srcName:str dstParent:32 dstName:str -> srcParentAttr dstParentAttr. POSIX
+ * srcParent:32 srcName:str dstParent:32 dstName:str -> srcParentAttr dstParentAttr srcBefore:64
+ * srcAfter:64 dstBefore:64 dstAfter:64 (the folder stamps; one folder: the same twice). POSIX
  * rename; the two folders' attributes just after it (the same twice when they are one folder;
  * inode 0 when not known, as in parentAttrReply).
  */
 export const CLTOMA_RENAME = defineRequest({
   type: 1018, name: 'CLTOMA_RENAME', replyName: 'MATOCL_RENAME', link,
   fields: [['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str']] as const,
-  replyFields: [['srcParentAttr', { struct: ATTR }], ['dstParentAttr', { struct: ATTR }]] as const,
+  replyFields: [
+    ['srcParentAttr', { struct: ATTR }], ['dstParentAttr', { struct: ATTR }],
+    ['srcBefore', 'u64'], ['srcAfter', 'u64'], ['dstBefore', 'u64'], ['dstAfter', 'u64'],
+  ] as const,
 });
 
 /**
@@ -110,11 +126,11 @@ export const CLTOMA_READDIR = defineRequest({
   ] as const,
 });
 
-/** parent:32 name:str target:str uid:32 gid:32 -> attr */
+/** parent:32 name:str target:str uid:32 gid:32 -> attr parentBefore:64 parentAfter:64 */
 export const CLTOMA_SYMLINK = defineRequest({
   type: 1022, name: 'CLTOMA_SYMLINK', replyName: 'MATOCL_SYMLINK', link,
   fields: [['parent', 'u32'], ['name', 'str'], ['target', 'str'], ['uid', 'u32'], ['gid', 'u32']] as const,
-  replyFields: attrReply,
+  replyFields: createdReply,
 });
 
 /** inode:32 -> target:str */
@@ -123,10 +139,11 @@ export const CLTOMA_READLINK = defineRequest({
   fields: [['inode', 'u32']] as const, replyFields: [['target', 'str']] as const,
 });
 
-/** inode:32 parent:32 name:str -> attr (hard link) */
+/** inode:32 parent:32 name:str -> attr parentBefore:64 parentAfter:64 (hard link) */
 export const CLTOMA_LINK = defineRequest({
   type: 1026, name: 'CLTOMA_LINK', replyName: 'MATOCL_LINK', link,
-  fields: [['inode', 'u32'], ['parent', 'u32'], ['name', 'str']] as const, replyFields: attrReply,
+  fields: [['inode', 'u32'], ['parent', 'u32'], ['name', 'str']] as const,
+  replyFields: createdReply,
 });
 
 /** -> totalBytes:64 availBytes:64 usedBytes:64 inodes:32 chunks:64 chunkservers:32 */
@@ -187,6 +204,16 @@ export const CLTOMA_GETATTR_CHUNKS = defineRequest({
   type: 1054, name: 'CLTOMA_GETATTR_CHUNKS', replyName: 'MATOCL_GETATTR_CHUNKS', link,
   fields: [['inode', 'u32'], ['count', 'u32']] as const,
   replyFields: [['attr', { struct: ATTR }], ['chunks', { list: CHUNK_INFO }]] as const,
+});
+
+/**
+ * inode:32 -> attr namesVersion:64. GETATTR of a directory plus its names version (see the
+ * folder stamps above): a client confirms with it that a listing it keeps is still exact.
+ */
+export const CLTOMA_GETATTR_FOLDER = defineRequest({
+  type: 1056, name: 'CLTOMA_GETATTR_FOLDER', replyName: 'MATOCL_GETATTR_FOLDER', link,
+  fields: [['inode', 'u32']] as const,
+  replyFields: [['attr', { struct: ATTR }], ['namesVersion', 'u64']] as const,
 });
 
 /**

@@ -1,10 +1,12 @@
 // Goal: the replies of CLTOMA_UNLINK, CLTOMA_RMDIR and CLTOMA_RENAME carry the folders'
-// attributes (whole ATTR structs) and decode back to the same values; a reply without them (the
-// old empty layout) is refused with a reason. Method: fixed values, encode, decode, compare.
+// attributes (whole ATTR structs), and every change in a folder its stamps (names versions
+// before and after, 64-bit), and decode back to the same values; a reply without them (the old
+// empty layout) is refused with a reason. Method: fixed values, encode, decode, compare.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_UNLINK, InodeType, decodeFrom, encodeInto, encodedSize,
+  CLTOMA_CREATE, CLTOMA_GETATTR_FOLDER, CLTOMA_LINK, CLTOMA_MKDIR, CLTOMA_RENAME, CLTOMA_RMDIR,
+  CLTOMA_SYMLINK, CLTOMA_UNLINK, InodeType, decodeFrom, encodeInto, encodedSize,
   isInvalid, type Fields, type Struct,
 } from '../../src/index.ts';
 
@@ -26,17 +28,27 @@ function roundTrip<F extends Fields>(fields: F, value: Struct<F>): void {
   assert.ok(isInvalid(empty), 'an empty reply body is refused');
 }
 
-test('UNLINK and RMDIR replies carry the folder after the change', () => {
-  roundTrip(CLTOMA_UNLINK.reply.fields, { parentAttr: folder(7, 3) });
-  roundTrip(CLTOMA_RMDIR.reply.fields, { parentAttr: folder(9, 2) });
+test('UNLINK and RMDIR replies carry the folder after the change and its stamps', () => {
+  const stamp = { parentBefore: 2 ** 40 + 3, parentAfter: 2 ** 40 + 9 };
+  roundTrip(CLTOMA_UNLINK.reply.fields, { parentAttr: folder(7, 3), ...stamp });
+  roundTrip(CLTOMA_RMDIR.reply.fields, { parentAttr: folder(9, 2), ...stamp });
   const unknown = { ...folder(0, 0), type: 0, mode: 0 };
-  roundTrip(CLTOMA_UNLINK.reply.fields, { parentAttr: unknown });
+  roundTrip(CLTOMA_UNLINK.reply.fields, { parentAttr: unknown, parentBefore: 0, parentAfter: 0 });
 });
 
-test('RENAME replies carry both folders, the same one twice when equal', () => {
+test('RENAME replies carry both folders, the same one twice when equal, and their stamps', () => {
   const fields = CLTOMA_RENAME.reply.fields;
-  roundTrip(fields, { srcParentAttr: folder(5, 2), dstParentAttr: folder(6, 4) });
-  roundTrip(fields, { srcParentAttr: folder(5, 2), dstParentAttr: folder(5, 2) });
+  const stamps = { srcBefore: 4, srcAfter: 10, dstBefore: 7, dstAfter: 10 };
+  roundTrip(fields, { srcParentAttr: folder(5, 2), dstParentAttr: folder(6, 4), ...stamps });
+  roundTrip(fields, { srcParentAttr: folder(5, 2), dstParentAttr: folder(5, 2), ...stamps });
+});
+
+test('creations carry the folder\'s stamps; GETATTR_FOLDER its names version', () => {
+  const stamp = { parentBefore: 11, parentAfter: 12 };
+  for (const def of [CLTOMA_CREATE, CLTOMA_MKDIR, CLTOMA_SYMLINK, CLTOMA_LINK]) {
+    roundTrip(def.reply.fields, { attr: folder(8, 2), ...stamp });
+  }
+  roundTrip(CLTOMA_GETATTR_FOLDER.reply.fields, { attr: folder(8, 2), namesVersion: 2 ** 50 });
 });
 
 test.run();
