@@ -6,8 +6,8 @@
 // folder's stamp, so a caller that keeps a listing knows whether it is still exact.
 import {
   CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS, CLTOMA_GETATTR_FOLDER, CLTOMA_LINK,
-  CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_RENAME, CLTOMA_RMDIR,
-  CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
+  CLTOMA_LIST_NAMES, CLTOMA_LOOKUP, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK, CLTOMA_RENAME,
+  CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
 } from '@antlerfs/protocol';
 import type { Attr, DirEntry } from './attr.ts';
 import type { Located } from './file-handle.ts';
@@ -130,6 +130,18 @@ export class InodeApi {
    */
   async getattrFolder(inode: number): Promise<{ attr: Attr; namesVersion: number }> {
     return this.master.call(CLTOMA_GETATTR_FOLDER, { inode }, `inode ${inode}`);
+  }
+
+  /**
+   * Every name of a folder (no order, no '.' and '..') at its names version; names null when it
+   * holds more than `namesMax`.
+   */
+  async listNames(
+    inode: number, namesMax: number,
+  ): Promise<{ names: string[] | null; namesVersion: number }> {
+    const r = await this.master.call(CLTOMA_LIST_NAMES, { inode, namesMax }, `inode ${inode}`);
+    const names = r.complete === 0 ? null : r.names.map((n) => n.name);
+    return { names, namesVersion: r.namesVersion };
   }
 
   async mkdir(parent: number, name: string, mode: number, owner: Owner): Promise<Created> {

@@ -4,16 +4,19 @@
 // directory's names (a change's folder stamp starting at the listing's names version, or the
 // same names version asked again), and is dropped or stops renewing on any sign of a change
 // elsewhere; attributes answer for the attribute timeout and carry this mount's own creations.
-// Through the handlers: a create's LOOKUP costs no master request in a directory made here,
-// however long a run of creates lasts, and names created, renamed or unlinked through the
-// mount are seen at once.
+// A folder not made here is listed once the master answered a LOOKUP there with ENOENT, unless
+// it is too large or changed here while it was being listed. Through the handlers: a create's
+// LOOKUP costs no master request in a directory made or listed here, however long a run of
+// creates lasts, and names created, renamed or unlinked through the mount are seen at once.
 // Method: DirCache with an injected clock; the handlers with an in-memory stand-in master.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { FsError, InodeType, Logger } from '@antlerfs/protocol';
 import type { Attr, FileHandle, FolderStamp, InodeApi } from '../src/index.ts';
-import { DirCache, DIRS_MAX } from '../src/fuse/dir-cache.ts';
+import {
+  DirCache, DIRS_MAX, LISTING_NAMES_MAX, UNLISTABLE_MS,
+} from '../src/fuse/dir-cache.ts';
 import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { ERRNO } from '../src/fuse/errno.ts';
 import { ENTRY_HANDLERS } from '../src/fuse/entry-operations.ts';
@@ -146,6 +149,56 @@ test('open(O_CREAT) of a name already there changes nothing: same version, same 
   assert.ok(cache.knownAbsent(5, 'b'), 'still at version 3: renewed');
 });
 
+test('a folder not made here is listed after a LOOKUP the master answered ENOENT', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.fetched(dirAttr(1, 0));
+  cache.fetched(dirAttr(5, 10), { parent: 1, name: 'd' });
+  assert.is(cache.wantsListing(5), null, 'no absent name asked for yet');
+  assert.is(cache.wantsListing(77), null, 'not a remembered folder');
+  cache.looked(5, 'x', false);
+  const ticket = cache.wantsListing(5)!;
+  assert.ok(ticket !== null);
+  assert.is(cache.wantsListing(5), null, 'one fetch at a time');
+  c.ms = 100;
+  cache.listed(ticket, { names: ['a', 'b'], namesVersion: 40 });
+  assert.ok(cache.knownAbsent(5, 'x'));
+  assert.not.ok(cache.knownAbsent(5, 'a'), 'listed: it exists');
+  cache.created(5, 'x', fileAttr(6, 20), st(40, 41));
+  c.ms = 1050;
+  assert.ok(cache.knownAbsent(5, 'y'), 'the create\'s stamp renewed it');
+  c.ms = 2100;
+  assert.is(cache.absence(5, 'y'), 'confirm', 'trusted from the fetch or the last renewal');
+  cache.confirmed(dirAttr(5, 20), 41);
+  assert.ok(cache.knownAbsent(5, 'y'));
+
+  // Changed here while being listed: not taken. A failed fetch: nothing. Too many: not again
+  // for a while, whatever LOOKUPs come.
+  cache.fetched(dirAttr(7, 10), { parent: 1, name: 'e' });
+  cache.looked(7, 'x', false);
+  const t7 = cache.wantsListing(7)!;
+  cache.created(7, 'mine', fileAttr(8, 30), st(50, 51));
+  cache.listed(t7, { names: [], namesVersion: 50 });
+  assert.is(cache.absence(7, 'z'), 'unknown', 'a listing from before a change here');
+  cache.listed(cache.wantsListing(7)!, null);
+  assert.is(cache.absence(7, 'z'), 'unknown', 'a failed fetch');
+  cache.listed(cache.wantsListing(7)!, { names: null, namesVersion: 52 });
+  cache.looked(7, 'x', false);
+  assert.is(cache.wantsListing(7), null, 'too large: not listed again soon');
+  const many = Array.from({ length: LISTING_NAMES_MAX + 1 }, (_, i) => `n${i}`);
+  cache.fetched(dirAttr(9, 10), { parent: 1, name: 'big' });
+  cache.looked(9, 'x', false);
+  cache.listed(cache.wantsListing(9)!, { names: many, namesVersion: 60 });
+  assert.is(cache.absence(9, 'x'), 'unknown', 'more names than a listing may hold');
+  c.ms += UNLISTABLE_MS;
+  cache.looked(7, 'x', false);
+  assert.ok(cache.wantsListing(7) !== null, 'asked again after a while');
+  c.ms += 1000;
+  cache.looked(9, 'x', false);
+  c.ms += 1000;
+  assert.is(cache.wantsListing(9), null, 'only right after a LOOKUP answered ENOENT');
+});
+
 test('removals and renames take the folders\' attributes from the reply, newest first', () => {
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
@@ -244,6 +297,13 @@ function fakeMaster() {
   const api = {
     lookup: async (p: number, n: string) => { calls.push(`lookup ${n}`); return find(p, n); },
     getattr: async (i: number) => { calls.push(`getattr ${i}`); return nodes.get(i)!; },
+    listNames: async (i: number) => {
+      calls.push(`listNames ${i}`);
+      const prefix = `${i}/`;
+      const listed = [...names.keys()].filter((k) => k.startsWith(prefix))
+        .map((k) => k.slice(prefix.length));
+      return { names: listed, namesVersion: namesVersions.get(i)! };
+    },
     getattrFolder: async (i: number) => {
       calls.push(`getattrFolder ${i}`);
       return { attr: nodes.get(i)!, namesVersion: namesVersions.get(i)! };
@@ -400,6 +460,32 @@ test('a run of creates here longer than the entry timeout never looks names up',
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'theirs'), 'found', 'seen once the listing expired');
   assert.equal(m.calls, ['lookup theirs'], 'not renewable: the master answers');
+});
+
+test('a folder made elsewhere: listed at the second absent name, then creates run here',
+  async () => {
+  const m = fakeMaster();
+  const c = clock();
+  const ctx = context(m, c);
+  m.add(1, 'd', dirAttr(400, 0)); // made by another client
+  m.add(400, 'old', fileAttr(401, 0));
+  const d = m.names.get('1/d')!;
+  assert.is(await lookupErrno(ctx, 1, 'd'), 'found');
+  m.calls.length = 0;
+  assert.is(await lookupErrno(ctx, d, 'n0'), 'ENOENT');
+  assert.is(await lookupErrno(ctx, d, 'n1'), 'ENOENT');
+  assert.equal(m.calls, ['lookup n0', `listNames ${d}`], 'the second one fetched the names');
+  assert.is(await lookupErrno(ctx, d, 'old'), 'found', 'listed: the master tells its attributes');
+  m.calls.length = 0;
+  for (let i = 1; i < 8; i++) {
+    c.ms += 600;
+    assert.is(await lookupErrno(ctx, d, `n${i}`), 'ENOENT');
+    await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+      nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
+        mode: 0o644 }, names: [`n${i}`],
+    }), ctx);
+  }
+  assert.equal(m.calls, Array.from({ length: 7 }, (_, i) => `create n${i + 1}`));
 });
 
 test('an expired listing is confirmed by its names version, dropped when changed elsewhere',

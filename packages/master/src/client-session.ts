@@ -9,7 +9,7 @@
 import net from 'node:net';
 import {
   AssertionError, CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_CHUNKS,
-  CLTOMA_GETATTR_FOLDER,
+  CLTOMA_GETATTR_FOLDER, CLTOMA_LIST_NAMES, LIST_NAMES_MAX,
   CLTOMA_HEALTH, CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_LIST_METALOGGERS,
   CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_LOOKUP_PATH_CHUNKS, CLTOMA_MKDIR, CLTOMA_READDIR,
   CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
@@ -226,6 +226,7 @@ export class ClientSessions {
       (b, _s, origin) => this.commitEntry({ kind: 'link', ...b, timeMs: now(), origin }),
       created(['link']));
     this.handle(r, CLTOMA_READDIR, (b) => this.readdir(b));
+    this.handle(r, CLTOMA_LIST_NAMES, (b) => this.listNames(b));
     this.handle(r, CLTOMA_READLINK, (b) => {
       const node = ns().node(b.inode);
       if (node.type !== InodeType.SYMLINK) {
@@ -511,6 +512,19 @@ export class ClientSessions {
         nextCursor: page.nextCursor, end: page.end ? 1 : 0,
       },
     };
+  }
+
+  /** Every name of a folder at its names version, or none when there are too many. */
+  private listNames(
+    b: Struct<typeof CLTOMA_LIST_NAMES.fields>,
+  ): HandlerResult<typeof CLTOMA_LIST_NAMES.reply.fields> {
+    const dir = this.ns.dir(b.inode);
+    const namesVersion = this.opts.store.md.namesVersionOf(b.inode);
+    if (dir.children.size > Math.min(b.namesMax, LIST_NAMES_MAX)) {
+      return { body: { names: [], namesVersion, complete: 0 } };
+    }
+    const names = Array.from(dir.children.keys(), (name) => ({ name }));
+    return { body: { names, namesVersion, complete: 1 } };
   }
 
   private statfs(): HandlerResult<typeof CLTOMA_STATFS.reply.fields> {

@@ -5,13 +5,13 @@
 // request repeated with the same clientId and request id is answered as the first time and
 // not applied again. Folder stamps: each change in a folder tells the folder's names version
 // before and after it, which moves with every change of its names by anybody and with nothing
-// else, survives a restart as the version loaded, and GETATTR_FOLDER tells.
+// else, survives a restart as the version loaded; GETATTR_FOLDER and LIST_NAMES tell it.
 // Method: an in-process master on port 0 with stand-in chunkservers on real links.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   AssertionError, CHUNK_SIZE_BYTES, CLTOMA_CREATE, CLTOMA_GETATTR, CLTOMA_GETATTR_FOLDER,
-  CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS,
+  CLTOMA_LINK, CLTOMA_LIST_CHUNKSERVERS, CLTOMA_LIST_NAMES,
   CLTOMA_LOOKUP, CLTOMA_LOOKUP_PATH, CLTOMA_MKDIR, CLTOMA_READDIR, CLTOMA_READLINK,
   CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_RMDIR,
   CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
@@ -405,10 +405,17 @@ test('folder stamps: names versions before and after every change in a folder', 
   assert.is(across.body.srcAfter, across.body.dstAfter);
   v = across.body.srcAfter;
   assert.equal([await version(dIno), await version(eIno)], [v, v]);
+  // LIST_NAMES: every name at the names version, or none past the limit asked.
+  const listed = (await a.call(CLTOMA_LIST_NAMES, { inode: dIno, namesMax: 10 })).body;
+  assert.equal(listed.names.map((n) => n.name).sort(), ['s'], 'f went as g to e');
+  assert.equal([listed.namesVersion, listed.complete], [v, 1]);
+  const tooMany = (await a.call(CLTOMA_LIST_NAMES, { inode: dIno, namesMax: 0 })).body;
+  assert.equal([tooMany.names, tooMany.namesVersion, tooMany.complete], [[], v, 0]);
   // Errors: no such folder, not a folder.
   assert.is(await st(a, CLTOMA_GETATTR_FOLDER, { inode: 99_999 }), Status.ENOENT);
   const file = await createFile(a, 1, 'plain');
   assert.is(await st(a, CLTOMA_GETATTR_FOLDER, { inode: file.inode }), Status.ENOTDIR);
+  assert.is(await st(a, CLTOMA_LIST_NAMES, { inode: file.inode, namesMax: 9 }), Status.ENOTDIR);
   // A restart: no version goes back, and the next change starts from what the folder says.
   a.close('restart');
   await m.stop();

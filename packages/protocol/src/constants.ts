@@ -36,6 +36,10 @@ export const NAME_MAX_BYTES = 255;
 export const PATH_MAX_BYTES = 4096;
 export const SYMLINK_MAX_BYTES = 4096;
 export const READDIR_ENTRIES_MAX = 4096;
+/** Names CLTOMA_LIST_NAMES gives at most (a larger folder is not listed). */
+export const LIST_NAMES_MAX = 16_384;
+assert(LIST_NAMES_MAX * (4 + NAME_MAX_BYTES) + 64 <= PAYLOAD_MAX_CLIENT_MASTER_BYTES,
+  'a whole names listing fits one reply');
 /** File length limit: chunk index must fit in 32 bits (with margin for 2^53). */
 export const FILE_LENGTH_MAX_BYTES = 2 ** 50;
 

@@ -4,15 +4,17 @@
 //   since (the master stamps the directory's mtime and ctime with the new entry's ctime). They
 //   answer GETATTR (the kernel asks after each change, for its permission check) for the
 //   attribute timeout after the master's answer, as the kernel's own cache would.
-// - names: the whole listing of a directory made through this mount, kept up to date with this
-//   mount's changes, at the folder's names version (FolderStamp: it moves with every change of
-//   the folder's entries, by anybody). A LOOKUP of a name not in it is answered ENOENT here (a
-//   create's LOOKUP) for the entry timeout after the master last confirmed it. A change of this
-//   mount whose stamp starts at the listing's version confirms it (nobody else changed the
-//   folder in between) and moves it to the stamp's end; any other stamp stops confirmations
-//   until the listing expires. An expired listing is confirmed by one GETATTR_FOLDER (no dearer
-//   than the LOOKUP) when the folder's names version is still the listing's. Unlink, rmdir and
-//   rename take the folder's attributes from the master's reply (no GETATTR after them).
+// - names: the whole listing of a directory made through this mount, or fetched (LIST_NAMES)
+//   once the master answered a LOOKUP there with ENOENT (a create is likely to follow, and
+//   more after it), kept up to date with this mount's changes, at the folder's names version
+//   (FolderStamp: it moves with every change of the folder's entries, by anybody). A LOOKUP of
+//   a name not in it is answered ENOENT here (a create's LOOKUP) for the entry timeout after
+//   the master last confirmed it. A change of this mount whose stamp starts at the listing's
+//   version confirms it (nobody else changed the folder in between) and moves it to the
+//   stamp's end; any other stamp stops confirmations until the listing expires. An expired
+//   listing is confirmed by one GETATTR_FOLDER (no dearer than the LOOKUP) when the folder's
+//   names version is still the listing's. Unlink, rmdir and rename take the folder's
+//   attributes from the master's reply (no GETATTR after them).
 // Every doubt (an error, a change elsewhere, a limit) drops what is known; nothing is guessed.
 import { assert, InodeType } from '@antlerfs/protocol';
 import { FUSE_ROOT_ID as ROOT_INODE } from './kernel-abi.ts';
@@ -22,6 +24,10 @@ import type { Attr, FolderStamp } from '../index.ts';
 export const DIRS_MAX = 4096;
 /** Names a remembered listing may hold; a larger directory is not listed here. */
 export const LISTING_NAMES_MAX = 65_536;
+/** Names of all listings together; past it, a listing that grows is dropped. */
+export const NAMES_TOTAL_MAX = 1_048_576;
+/** A folder too large to list (or past the total) is not asked for its names again this long. */
+export const UNLISTABLE_MS = 60_000;
 
 export interface DirCacheOptions {
   /** How long attributes are trusted after the master gave them (0: never). */
@@ -46,7 +52,28 @@ interface DirState {
   namesVersion: number | null;
   /** `parent/name` it was found under (a rename of it must forget its ctime); root: ''. */
   key: string;
+  /** When the master last answered a LOOKUP here with ENOENT (-Infinity: never). */
+  negativeAtMs: number;
+  /** Not listed before this (it was too large). */
+  unlistableUntilMs: number;
+  /** True while its names are being fetched. */
+  listing: boolean;
+  /** Changes of this mount here (a listing fetched across one of them is not taken). */
+  changes: number;
 }
+
+/** A listing being fetched: what it is checked against when it arrives. */
+export interface ListingTicket {
+  inode: number;
+  st: DirState;
+  changes: number;
+  startedAtMs: number;
+}
+
+/** A remembered folder's listing fields before any listing. */
+const NO_LISTING_YET = {
+  negativeAtMs: -Infinity, unlistableUntilMs: 0, listing: false, changes: 0,
+};
 
 function keyOf(parent: number, name: string): string {
   return `${parent}/${name}`;
@@ -60,6 +87,8 @@ export class DirCache {
   private readonly byName = new Map<string, number>();
   /** Lookups and getattrs answered here (for the request counters). */
   hits = 0;
+  /** Names in all listings. */
+  private namesTotal = 0;
 
   constructor(opts: DirCacheOptions) {
     assert(opts.attrMs >= 0 && opts.namesMs >= 0, 'cache durations are >= 0');
@@ -87,12 +116,13 @@ export class DirCache {
       this.put(attr.inode, {
         attr, attrUntilMs: now + this.opts.attrMs, names: null, namesUntilMs: 0,
         namesVersion: null, key: where === null ? '' : keyOf(where.parent, where.name),
+        ...NO_LISTING_YET,
       });
       return;
     }
     const unchanged = st.attr !== null && st.attr.mtimeMs === attr.mtimeMs &&
       st.attr.ctimeMs === attr.ctimeMs;
-    if (st.names !== null && !unchanged) this.dropNames(st);
+    if (st.names !== null && st.attr !== null && !unchanged) this.dropNames(st);
     st.attr = attr;
     st.attrUntilMs = now + this.opts.attrMs;
     const named = where !== null && where.name !== '.' && where.name !== '..';
@@ -136,8 +166,48 @@ export class DirCache {
     this.put(attr.inode, {
       attr, attrUntilMs: now + this.opts.attrMs, names: new Set(),
       namesUntilMs: now + this.opts.namesMs, namesVersion: stamp?.after ?? null,
-      key: keyOf(parent, name),
+      key: keyOf(parent, name), ...NO_LISTING_YET,
     });
+  }
+
+  /**
+   * A ticket to fetch the names of `inode` when they are worth it: it is remembered, its names
+   * are not known, the master just answered a LOOKUP there with ENOENT, and it is not known to
+   * be too large. Null otherwise.
+   */
+  wantsListing(inode: number): ListingTicket | null {
+    const st = this.dirs.get(inode);
+    if (st === undefined || st.names !== null || st.listing || this.opts.namesMs === 0) return null;
+    const now = this.nowMs();
+    if (now - st.negativeAtMs >= this.opts.namesMs) return null;
+    if (now < st.unlistableUntilMs) return null;
+    st.listing = true;
+    return { inode, st, changes: st.changes, startedAtMs: now };
+  }
+
+  /**
+   * The names of a folder fetched with `ticket` (null: the fetch failed; names null: too many).
+   * Taken unless the folder was forgotten or changed here meanwhile; trusted from when the
+   * fetch started.
+   */
+  listed(
+    ticket: ListingTicket, got: { names: string[] | null; namesVersion: number } | null,
+  ): void {
+    const st = ticket.st;
+    st.listing = false;
+    if (got === null || this.dirs.get(ticket.inode) !== st) return;
+    const { names } = got;
+    const tooMany = names === null || names.length > LISTING_NAMES_MAX ||
+      this.namesTotal + names.length > NAMES_TOTAL_MAX;
+    if (tooMany) {
+      st.unlistableUntilMs = this.nowMs() + UNLISTABLE_MS;
+      return;
+    }
+    if (st.names !== null || st.changes !== ticket.changes) return;
+    st.names = new Set(names);
+    this.namesTotal += st.names.size;
+    st.namesVersion = got.namesVersion;
+    st.namesUntilMs = ticket.startedAtMs + this.opts.namesMs;
   }
 
   /**
@@ -178,7 +248,9 @@ export class DirCache {
   /** The master said `name` exists in `parent` (true) or not (false). */
   looked(parent: number, name: string, exists: boolean): void {
     const st = this.dirs.get(parent);
-    if (st === undefined || st.names === null) return;
+    if (st === undefined) return;
+    if (!exists) st.negativeAtMs = this.nowMs();
+    if (st.names === null) return;
     if (st.names.has(name) !== exists) this.dropNames(st);
   }
 
@@ -208,7 +280,7 @@ export class DirCache {
     const st = this.dirs.get(parent);
     if (st === undefined) return;
     this.changedHere(parent, st, parentAttr, stamp);
-    st.names?.delete(name);
+    if (st.names?.delete(name) === true) this.namesTotal--;
   }
 
   /**
@@ -235,6 +307,7 @@ export class DirCache {
    * seen again (a rename within one folder); anything else ends renewals.
    */
   private stamped(st: DirState, stamp: FolderStamp | null): void {
+    st.changes++;
     if (st.names === null) return;
     const v = st.namesVersion;
     if (stamp !== null && v !== null && stamp.before === v) {
@@ -277,17 +350,23 @@ export class DirCache {
   forget(inode: number): void {
     const st = this.dirs.get(inode);
     if (st === undefined) return;
+    this.dropNames(st);
     this.dirs.delete(inode);
     if (this.byName.get(st.key) === inode) this.byName.delete(st.key);
   }
 
   private addName(st: DirState, name: string): void {
-    if (st.names === null) return;
+    if (st.names === null || st.names.has(name)) return;
     st.names.add(name);
-    if (st.names.size > LISTING_NAMES_MAX) this.dropNames(st);
+    this.namesTotal++;
+    if (st.names.size > LISTING_NAMES_MAX || this.namesTotal > NAMES_TOTAL_MAX) {
+      this.dropNames(st);
+    }
   }
 
   private dropNames(st: DirState): void {
+    this.namesTotal -= st.names?.size ?? 0;
+    assert(this.namesTotal >= 0, 'the names count covers every listing');
     st.names = null;
     st.namesUntilMs = 0;
     st.namesVersion = null;

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { FsError, InodeType, NAME_MAX_BYTES, SetAttr } from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
+import { LISTING_NAMES_MAX } from './dir-cache.ts';
 import { ERRNO } from './errno.ts';
 import type { SetattrFields } from '../index.ts';
 import { RenameFlag, S_IFMT, S_IFREG, SetattrValid } from './kernel-abi.ts';
@@ -27,6 +28,7 @@ const lookup: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
   if (await knownAbsent(ctx, parent, name)) return notFound(ctx);
+  if (await listedAbsent(ctx, parent, name)) return notFound(ctx);
   let attr: Attr;
   try {
     attr = await ctx.calls.lookup(parent, name);
@@ -50,6 +52,28 @@ async function knownAbsent(ctx: MountContext, parent: number, name: string): Pro
   if (absence !== 'confirm') return absence === 'absent';
   const folder = await ctx.calls.getattrFolder(parent);
   ctx.dirCache.confirmed(folder.attr, folder.namesVersion);
+  return ctx.dirCache.knownAbsent(parent, name);
+}
+
+/**
+ * True when `name` is absent from the names of `parent` fetched now: a folder where the master
+ * just answered a LOOKUP with ENOENT (creates are under way, most likely) gets its whole listing
+ * once, so the LOOKUPs of the creates that follow need no master request. The fetch takes the
+ * place of this LOOKUP when the name is absent; a failed fetch is left to the LOOKUP.
+ */
+async function listedAbsent(ctx: MountContext, parent: number, name: string): Promise<boolean> {
+  const ticket = ctx.dirCache.wantsListing(parent);
+  if (ticket === null) return false;
+  let got: { names: string[] | null; namesVersion: number } | null = null;
+  try {
+    got = await ctx.calls.listNames(parent, LISTING_NAMES_MAX);
+  } catch (err) {
+    ctx.log.debug('folder listing failed: the LOOKUP asks the master', {
+      inode: parent, error: (err as Error).message,
+    });
+  } finally {
+    ctx.dirCache.listed(ticket, got);
+  }
   return ctx.dirCache.knownAbsent(parent, name);
 }
 

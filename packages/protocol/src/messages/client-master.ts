@@ -217,6 +217,20 @@ export const CLTOMA_GETATTR_FOLDER = defineRequest({
 });
 
 /**
+ * inode:32 namesMax:32 -> names:[name:str] namesVersion:64 complete:8. Every name of a folder
+ * (in no order, without '.' and '..') at its names version, in one reply: a client keeps the
+ * listing to answer lookups of absent names. A directory of more than `namesMax` names (or
+ * LIST_NAMES_MAX) is not listed: no names and complete 0.
+ */
+export const CLTOMA_LIST_NAMES = defineRequest({
+  type: 1058, name: 'CLTOMA_LIST_NAMES', replyName: 'MATOCL_LIST_NAMES', link,
+  fields: [['inode', 'u32'], ['namesMax', 'u32']] as const,
+  replyFields: [
+    ['names', { list: [['name', 'str']] as const }], ['namesVersion', 'u64'], ['complete', 'u8'],
+  ] as const,
+});
+
+/**
  * inode:32 chunkIndex:32 -> length:64 chunkId:64 version:32 chain:[location]. Takes the write
  * lease of the chunk (one writer at a time: CHUNK_BUSY otherwise); the master has created the
  * chunk or bumped its version on every server of the chain before it answers.

@@ -5,9 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  CLTOMA_CREATE, CLTOMA_GETATTR_FOLDER, CLTOMA_LINK, CLTOMA_MKDIR, CLTOMA_RENAME, CLTOMA_RMDIR,
-  CLTOMA_SYMLINK, CLTOMA_UNLINK, InodeType, decodeFrom, encodeInto, encodedSize,
-  isInvalid, type Fields, type Struct,
+  CLTOMA_CREATE, CLTOMA_GETATTR_FOLDER, CLTOMA_LINK, CLTOMA_LIST_NAMES, CLTOMA_MKDIR,
+  CLTOMA_RENAME, CLTOMA_RMDIR, CLTOMA_SYMLINK, CLTOMA_UNLINK, InodeType, decodeFrom, encodeInto,
+  encodedSize, isInvalid, type Fields, type Struct,
 } from '../../src/index.ts';
 
 const folder = (inode: number, nlink: number) => ({
@@ -49,6 +49,9 @@ test('creations carry the folder\'s stamps; GETATTR_FOLDER its names version', (
     roundTrip(def.reply.fields, { attr: folder(8, 2), ...stamp });
   }
   roundTrip(CLTOMA_GETATTR_FOLDER.reply.fields, { attr: folder(8, 2), namesVersion: 2 ** 50 });
+  const names = [{ name: 'a' }, { name: 'ünïcödé' }, { name: 'x'.repeat(255) }];
+  roundTrip(CLTOMA_LIST_NAMES.reply.fields, { names, namesVersion: 7, complete: 1 });
+  roundTrip(CLTOMA_LIST_NAMES.reply.fields, { names: [], namesVersion: 7, complete: 0 });
 });
 
 test.run();
