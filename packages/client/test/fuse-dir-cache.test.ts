@@ -373,22 +373,36 @@ async function lookupErrno(ctx: MountContext, parent: number, name: string): Pro
 
 const body = (r: Reply | null): Buffer => Buffer.concat(r!.parts);
 
+/** MKDIR of `name` in the root through the handlers; returns the new folder's inode. */
+async function mkdirHere(
+  ctx: MountContext, m: ReturnType<typeof fakeMaster>, name: string,
+): Promise<number> {
+  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
+    struct: MKDIR_IN, arg: { mode: 0o755 }, names: [name],
+  }), ctx);
+  made!.delivered?.();
+  return m.names.get(`1/${name}`)!;
+}
+
+/** CREATE of `name` in `parent` through the handlers (open flags: O_CREAT|O_WRONLY). */
+function createHere(
+  ctx: MountContext, parent: number, name: string,
+  flags = fs.constants.O_CREAT | fs.constants.O_WRONLY,
+): Promise<Reply | null> {
+  return FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
+    nodeid: parent, struct: CREATE_IN, arg: { flags, mode: 0o644 }, names: [name],
+  }), ctx);
+}
+
 test('through the handlers: creates, renames and unlinks here show at once', async () => {
   const m = fakeMaster();
   const c = clock();
   const ctx = context(m, c);
-  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
-    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['d'],
-  }), ctx);
-  made!.delivered?.();
-  const d = m.names.get('1/d')!;
+  const d = await mkdirHere(ctx, m, 'd');
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'f'), 'ENOENT');
   assert.equal(m.calls, [], 'the create\'s LOOKUP costs no master request');
-  await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
-    nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
-      mode: 0o644 }, names: ['f'],
-  }), ctx);
+  await createHere(ctx, d, 'f');
   assert.is(await lookupErrno(ctx, d, 'f'), 'found', 'created here: asked of the master');
   const getattrOfD = req(Opcode.GETATTR, { nodeid: d, struct: GETATTR_IN });
   const got = await ENTRY_HANDLERS.GETATTR(getattrOfD, ctx);
@@ -414,16 +428,10 @@ test('through the handlers: creates, renames and unlinks here show at once', asy
   assert.is(await lookupErrno(ctx, d, 'other'), 'found', 'seen once the listing expired');
   // A failed create forgets the directory: its listing was wrong.
   c.ms = 0;
-  const e = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
-    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['e'],
-  }), ctx);
-  e!.delivered?.();
-  const eInode = m.names.get('1/e')!;
+  const eInode = await mkdirHere(ctx, m, 'e');
   m.add(eInode, 'x', fileAttr(501, 0));
-  const failed = await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
-    nodeid: eInode, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_EXCL,
-      mode: 0o644 }, names: ['x'],
-  }), ctx).then(() => 'created', (err: unknown) => (err as FsError).code);
+  const failed = await createHere(ctx, eInode, 'x',
+    fs.constants.O_CREAT | fs.constants.O_EXCL).then(() => 'created', (err: unknown) => (err as FsError).code);
   assert.is(failed, 'EEXIST');
   assert.is(await lookupErrno(ctx, eInode, 'y'), 'ENOENT');
   assert.is(m.calls.at(-1), 'lookup y', 'asked of the master again');
@@ -433,28 +441,18 @@ test('a run of creates here longer than the entry timeout never looks names up',
   const m = fakeMaster();
   const c = clock();
   const ctx = context(m, c);
-  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
-    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['d'],
-  }), ctx);
-  made!.delivered?.();
-  const d = m.names.get('1/d')!;
+  const d = await mkdirHere(ctx, m, 'd');
   m.calls.length = 0;
   for (let i = 0; i < 10; i++) {
     c.ms += 600; // 6 s in all, the listing's timeout is 1 s
     assert.is(await lookupErrno(ctx, d, `n${i}`), 'ENOENT');
-    await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
-      nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
-        mode: 0o644 }, names: [`n${i}`],
-    }), ctx);
+    await createHere(ctx, d, `n${i}`);
   }
   assert.equal(m.calls, Array.from({ length: 10 }, (_, i) => `create n${i}`),
     'each create\'s stamp renewed the listing');
   // Another client's create in between: the next stamp shows the gap, no more renewals.
   m.add(d, 'theirs', fileAttr(700, 0));
-  await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
-    nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
-      mode: 0o644 }, names: ['mine'],
-  }), ctx);
+  await createHere(ctx, d, 'mine');
   assert.is(await lookupErrno(ctx, d, 'theirs'), 'ENOENT', 'within the timeout: not seen yet');
   c.ms += 1000;
   m.calls.length = 0;
@@ -480,10 +478,7 @@ test('a folder made elsewhere: listed at the second absent name, then creates ru
   for (let i = 1; i < 8; i++) {
     c.ms += 600;
     assert.is(await lookupErrno(ctx, d, `n${i}`), 'ENOENT');
-    await FILE_HANDLERS.CREATE(req(Opcode.CREATE, {
-      nodeid: d, struct: CREATE_IN, arg: { flags: fs.constants.O_CREAT | fs.constants.O_WRONLY,
-        mode: 0o644 }, names: [`n${i}`],
-    }), ctx);
+    await createHere(ctx, d, `n${i}`);
   }
   assert.equal(m.calls, Array.from({ length: 7 }, (_, i) => `create n${i + 1}`));
 });
@@ -493,11 +488,7 @@ test('an expired listing is confirmed by its names version, dropped when changed
   const m = fakeMaster();
   const c = clock();
   const ctx = context(m, c);
-  const made = await ENTRY_HANDLERS.MKDIR(req(Opcode.MKDIR, {
-    struct: MKDIR_IN, arg: { mode: 0o755 }, names: ['d'],
-  }), ctx);
-  made!.delivered?.();
-  const d = m.names.get('1/d')!;
+  const d = await mkdirHere(ctx, m, 'd');
   c.ms = 1500;
   m.calls.length = 0;
   assert.is(await lookupErrno(ctx, d, 'b'), 'ENOENT');
