@@ -1,7 +1,8 @@
 // Goal: the chunk file format holds. Header encode/decode round trip, every kind of header
 // corruption detected, names parsed back, and a real file in a temporary folder: partial-block
-// writes zero-padded, sizes that match the stored bytes only, truncate, version rename, and a
-// flipped data byte reported as CHECKSUM_MISMATCH. Small reads are served from the page cache
+// writes zero-padded, sizes that match the stored bytes only, truncate, version rename, a
+// reopened chunk read back whole (open reads ahead into its first block), files cut short
+// reported, and a flipped data byte reported as CHECKSUM_MISMATCH. Small reads are served from the page cache
 // inline when the native addon is built; the whole file runs again in a child process with the
 // addon disabled (ANTLER_NO_NATIVE=1), so both read paths give the same bytes and errors.
 import { spawnSync } from 'node:child_process';
@@ -198,6 +199,49 @@ test('truncate cuts, re-checksums the last block, zero-extends, and renames', as
   });
 });
 
+test('open reads the header and the first block at once; short files are reported', async () => {
+  await withChunk(async (dir, f) => {
+    const p = chunkFilePath(dir, 0x1234, 1);
+    const first = patternBytes(BLOCK_SIZE_BYTES, 5);
+    const second = patternBytes(1000, 6);
+    await f.writeBlock(0, 0, first, checksum(first));
+    await f.writeBlock(1, 0, second, checksum(second));
+    await f.sync();
+    const length = BLOCK_SIZE_BYTES + 1000;
+    for (const size of [100, BLOCK_SIZE_BYTES, length]) {
+      const again = await ChunkFile.open(p, 0x1234, 1, length);
+      try {
+        assert.ok((await again.read(0, size)).equals(Buffer.concat([first, second])
+          .subarray(0, size)), `${size} bytes read back after a reopen`);
+      } finally {
+        await again.close();
+      }
+    }
+    // Cut after the header: it opens, and a read names the damaged block.
+    const whole = await fs.readFile(p);
+    await fs.writeFile(p, whole.subarray(0, HEADER_BYTES + 100));
+    const cut = await ChunkFile.open(p, 0x1234, 1, length);
+    try {
+      await cut.read(0, 100);
+      assert.unreachable('read a block cut short');
+    } catch (err) {
+      assert.is((err as FsError).code, 'CHECKSUM_MISMATCH');
+    } finally {
+      await cut.close();
+    }
+    // Cut inside the header: EIO with the reason.
+    await fs.writeFile(p, whole.subarray(0, HEADER_BYTES - 1));
+    try {
+      await ChunkFile.open(p, 0x1234, 1, length);
+      assert.unreachable('opened a file without a whole header');
+    } catch (err) {
+      assert.is((err as FsError).code, 'EIO');
+      assert.match((err as FsError).message, /header is \d+ bytes/);
+    }
+    await fs.writeFile(p, whole); // as it was, for the cleanup
+  });
+});
+
 test('set version writes the header and renames; open checks id and version', async () => {
   await withChunk(async (dir, f) => {
     await f.setVersion(9);
@@ -361,7 +405,7 @@ if (process.env['ANTLER_NO_NATIVE'] !== '1') {
       env: { ...process.env, ANTLER_NO_NATIVE: '1' }, encoding: 'utf8', timeout: 120_000,
     });
     assert.is(child.status, 0, child.stdout + child.stderr);
-    assert.match(child.stdout, /Passed:\s+12/);
+    assert.match(child.stdout, /Passed:\s+13/);
   });
 }
 
