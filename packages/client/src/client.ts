@@ -8,8 +8,8 @@ import {
   CLTOMA_CHUNKSERVER_DRAIN, CLTOMA_HEALTH, CLTOMA_LIST_METALOGGERS, CLTOMA_MKDIR,
   CLTOMA_READ_CHUNKS, CLTOMA_READDIR, CLTOMA_RENAME,
   CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
-  CLTOMA_SYMLINK, CLTOMA_UNLINK, FsError, GOAL_MAX, InodeType, READDIR_ENTRIES_MAX, SetAttr,
-  SYMLINK_MAX_BYTES, type Logger,
+  CLTOMA_SYMLINK, CLTOMA_UNLINK, FsError, GOAL_MAX, InodeType, READDIR_ENTRIES_MAX, RenameFlags,
+  SetAttr, SYMLINK_MAX_BYTES, type Logger,
 } from '@antlerfs/protocol';
 import type {
   Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, HealthReport, MetaloggerList,
@@ -254,11 +254,13 @@ export class Client {
     });
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  /** POSIX rename; with `noReplace`, EEXIST when `to` exists (checked and renamed at once). */
+  async rename(from: string, to: string, opts?: { noReplace?: boolean }): Promise<void> {
     await this.paths.inParentsOf({ from, to }, 'rename', async (src, dst) => {
       await this.session.call(CLTOMA_RENAME, {
         srcParent: src.parentInode, srcName: src.name,
         dstParent: dst.parentInode, dstName: dst.name,
+        flags: opts?.noReplace === true ? RenameFlags.NOREPLACE : 0,
       }, `${src.path} -> ${dst.path}`);
       this.paths.folders.dropTree(src.path);
       this.paths.folders.dropTree(dst.path);
@@ -428,6 +430,7 @@ export class Client {
       await handle.close();
       await this.session.call(CLTOMA_RENAME, {
         srcParent: parent.inode, srcName: tmpName, dstParent: parent.inode, dstName: name,
+        flags: 0,
       }, p);
     } catch (err) {
       const error = toFsError(err, p);

@@ -178,9 +178,10 @@ export class InodeApi {
     return removed(await this.master.call(CLTOMA_RMDIR, { parent, name }, where(parent, name)));
   }
 
-  async rename(from: InodeName, to: InodeName): Promise<RenameResult> {
+  /** POSIX rename; `flags`: RenameFlags (NOREPLACE: EEXIST when `to` exists). */
+  async rename(from: InodeName, to: InodeName, flags = 0): Promise<RenameResult> {
     const r = await this.master.call(CLTOMA_RENAME, {
-      srcParent: from.parent, srcName: from.name, dstParent: to.parent, dstName: to.name,
+      srcParent: from.parent, srcName: from.name, dstParent: to.parent, dstName: to.name, flags,
     }, `${where(from.parent, from.name)} -> ${where(to.parent, to.name)}`);
     return {
       srcParentAttr: known(r.srcParentAttr), dstParentAttr: known(r.dstParentAttr),

@@ -86,9 +86,10 @@ function fakeMaster() {
       names.delete(`${p}/${n}`);
       return { parentAttr: nodes.get(p)!, folder: null };
     },
-    rename: async (from: Named, to: Named) => {
-      calls.push(`rename ${from.name} ${to.name}`);
+    rename: async (from: Named, to: Named, flags = 0) => {
+      calls.push(`rename ${from.name} ${to.name}${flags === 0 ? '' : ` flags ${flags}`}`);
       const a = find(from.parent, from.name);
+      if (flags === 1 && names.has(`${to.parent}/${to.name}`)) throw new FsError('EEXIST');
       names.delete(`${from.parent}/${from.name}`);
       names.set(`${to.parent}/${to.name}`, a.inode);
       return {
@@ -173,6 +174,7 @@ test('RENAME2 flags, MKNOD types, read-only mounts, negative lookups', async () 
     struct: RENAME2_IN, arg: { newdir: 1, flags }, names: ['a', to],
   }), ctx);
   await failsWith(rename2('b', 1), 'EEXIST');
+  assert.is(m.calls.at(-1), 'rename a b flags 1', 'NOREPLACE goes to the master');
   await failsWith(rename2('b', 2), 'EINVAL');
   await rename2('c', 1);
   assert.is(m.names.get('1/c'), 6);

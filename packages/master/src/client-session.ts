@@ -15,7 +15,8 @@ import {
   CLTOMA_READLINK, CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK,
   CLTOMA_RMDIR, CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
   CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, FsError, InodeType,
-  PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, READDIR_ENTRIES_MAX, Router, SetAttr, assert,
+  PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, READDIR_ENTRIES_MAX, RenameFlags, Router,
+  SetAttr, assert,
   listenLinks, type Fields, type HandlerResult, type Link, type Logger, type RequestDef,
   type Struct,
 } from '@antlerfs/protocol';
@@ -219,9 +220,16 @@ export class ClientSessions {
     this.handle(r, CLTOMA_UNLINK,
       (b, _s, origin) => this.commitRemoval({ kind: 'unlink', ...b, timeMs: now(), origin }),
       { kinds: ['unlink'], again: parentAgain });
-    this.handle(r, CLTOMA_RENAME,
-      (b, _s, origin) => this.commitRename({ kind: 'rename', ...b, timeMs: now(), origin }),
-      { kinds: ['rename'], again: (_a, b) => this.renameBody(b, null) });
+    this.handle(r, CLTOMA_RENAME, (b, _s, origin) => {
+      const { flags, ...names } = b;
+      if ((flags & ~RenameFlags.NOREPLACE) !== 0) throw new FsError('EINVAL', `flags ${flags}`);
+      if (flags & RenameFlags.NOREPLACE) {
+        // Checked and renamed in this one turn of the loop: no change can come in between.
+        ns().lookup(b.srcParent, b.srcName); // ENOENT first, as the kernel does
+        if (ns().dir(b.dstParent).children.has(b.dstName)) throw new FsError('EEXIST', b.dstName);
+      }
+      return this.commitRename({ kind: 'rename', ...names, timeMs: now(), origin });
+    }, { kinds: ['rename'], again: (_a, b) => this.renameBody(b, null) });
     this.handle(r, CLTOMA_LINK,
       (b, _s, origin) => this.commitEntry({ kind: 'link', ...b, timeMs: now(), origin }),
       created(['link']));

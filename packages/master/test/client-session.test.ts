@@ -16,7 +16,8 @@ import {
   CLTOMA_READ_CHUNKS, CLTOMA_REGISTER, CLTOMA_RENAME, CLTOMA_REPORT_BAD_CHUNK, CLTOMA_RMDIR,
   CLTOMA_SESSION, CLTOMA_SETATTR, CLTOMA_SETGOAL, CLTOMA_SETTRASHTIME, CLTOMA_STATFS,
   CLTOMA_SYMLINK, CLTOMA_UNLINK, CLTOMA_WRITE_CHUNK, CLTOMA_WRITE_END, ChunkserverState, InodeType, Logger,
-  PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, SetAttr, Status, connectLink, setLogLevel,
+  PAYLOAD_MAX_CLIENT_MASTER_BYTES, PROTOCOL_VERSION, RenameFlags, SetAttr, Status, connectLink,
+  setLogLevel,
   type Fields, type Link, type RequestDef, type Struct,
 } from '@antlerfs/protocol';
 import { attrOf, type Attr } from '../src/inode-table.ts';
@@ -126,15 +127,29 @@ test('namespace operations and their statuses over the wire', async () => {
   // Removals and renames answer with their folders just after the change, as GETATTR would.
   const getattr = async (inode: number) => (await c.call(CLTOMA_GETATTR, { inode })).body.attr;
   const moved = (await c.call(CLTOMA_RENAME,
-    { srcParent: d.inode, srcName: 'f', dstParent: 1, dstName: 'g' })).body;
+    { srcParent: d.inode, srcName: 'f', dstParent: 1, dstName: 'g', flags: 0 })).body;
   assert.equal(moved.srcParentAttr, await getattr(d.inode));
   assert.equal(moved.dstParentAttr, await getattr(1));
   const within = (await c.call(CLTOMA_RENAME,
-    { srcParent: 1, srcName: 'g', dstParent: 1, dstName: 'g2' })).body;
+    { srcParent: 1, srcName: 'g', dstParent: 1, dstName: 'g2', flags: 0 })).body;
   assert.equal(within.srcParentAttr, within.dstParentAttr, 'one folder: the same attributes');
   assert.equal(within.dstParentAttr, await getattr(1));
-  await c.call(CLTOMA_RENAME, { srcParent: 1, srcName: 'g2', dstParent: 1, dstName: 'g' });
-  const intoItself = { srcParent: 1, srcName: 'd', dstParent: d.inode, dstName: 'x' };
+  await c.call(CLTOMA_RENAME,
+    { srcParent: 1, srcName: 'g2', dstParent: 1, dstName: 'g', flags: 0 });
+  // NOREPLACE: EEXIST when the name exists (nothing changes), a plain rename when it does not;
+  // a missing source is ENOENT first; other flags are EINVAL.
+  const noReplace = (src: string, dst: string, flags: number = RenameFlags.NOREPLACE) =>
+    st(c, CLTOMA_RENAME, { srcParent: 1, srcName: src, dstParent: 1, dstName: dst, flags });
+  await createFile(c, 1, 'keep');
+  assert.is(await noReplace('g', 'keep'), Status.EEXIST);
+  assert.is((await c.call(CLTOMA_LOOKUP, { parent: 1, name: 'g' })).body.attr.type,
+    InodeType.FILE, 'the source stays');
+  assert.is(await noReplace('missing', 'keep'), Status.ENOENT);
+  assert.is(await noReplace('g', 'keep', 2), Status.EINVAL);
+  assert.is(await noReplace('g', 'g3'), Status.OK);
+  assert.is(await noReplace('g3', 'g'), Status.OK);
+  await c.call(CLTOMA_UNLINK, { parent: 1, name: 'keep' });
+  const intoItself = { srcParent: 1, srcName: 'd', dstParent: d.inode, dstName: 'x', flags: 0 };
   assert.is(await st(c, CLTOMA_RENAME, intoItself), Status.EINVAL);
   const rootBefore = await getattr(1);
   const removed = (await c.call(CLTOMA_RMDIR, { parent: 1, name: 'd' })).body.parentAttr;
@@ -310,7 +325,7 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
     [CLTOMA_SETATTR, setLength(f0.inode, 5000)],
     [CLTOMA_SETGOAL, { inode: 1, goal: 3, recursive: 1 }],
     [CLTOMA_SETTRASHTIME, { inode: 1, trashtimeS: 9, recursive: 0 }],
-    [CLTOMA_RENAME, { srcParent: 1, srcName: 'f', dstParent: 1, dstName: 'g' }],
+    [CLTOMA_RENAME, { srcParent: 1, srcName: 'f', dstParent: 1, dstName: 'g', flags: 0 }],
     [CLTOMA_UNLINK, { parent: 1, name: 'hard' }],
     [CLTOMA_RMDIR, { parent: 1, name: 'd' }],
   ];
@@ -394,13 +409,13 @@ test('folder stamps: names versions before and after every change in a folder', 
   assert.equal([again.body.parentBefore, again.body.parentAfter], [v, v]);
   // A rename within the folder; then across two: both stamped with the one change.
   const within = await a.call(CLTOMA_RENAME,
-    { srcParent: dIno, srcName: 'f', dstParent: dIno, dstName: 'g' });
+    { srcParent: dIno, srcName: 'f', dstParent: dIno, dstName: 'g', flags: 0 });
   assert.equal([within.body.srcBefore, within.body.dstBefore], [v, v]);
   assert.is(within.body.srcAfter, within.body.dstAfter);
   v = within.body.srcAfter;
   const eBefore = await version(eIno);
   const across = await a.call(CLTOMA_RENAME,
-    { srcParent: dIno, srcName: 'g', dstParent: eIno, dstName: 'g' });
+    { srcParent: dIno, srcName: 'g', dstParent: eIno, dstName: 'g', flags: 0 });
   assert.equal([across.body.srcBefore, across.body.dstBefore], [v, eBefore]);
   assert.is(across.body.srcAfter, across.body.dstAfter);
   v = across.body.srcAfter;

@@ -246,7 +246,7 @@ async function oneChange(
   if (r < 0.72) {
     const dstParent = pick(st.dirs);
     const reply = await link.request(CLTOMA_RENAME,
-      { srcParent: e.parent, srcName: e.name, dstParent, dstName: `r${st.i}` });
+      { srcParent: e.parent, srcName: e.name, dstParent, dstName: `r${st.i}`, flags: 0 });
     if (reply.status === Status.OK) Object.assign(e, { parent: dstParent, name: `r${st.i}` });
     return reply.status === Status.OK;
   }

@@ -74,7 +74,7 @@ test('retries after SIGKILL and after a clean restart are not applied twice', as
   const f = (await c.link.call(CLTOMA_CREATE, createF)).body.attr; // request 101
   await c.link.call(CLTOMA_CREATE, { ...createF, name: 'g' }); // 102
   await c.link.call(CLTOMA_UNLINK, { parent: dir.inode, name: 'g' }); // 103
-  const rename = { srcParent: dir.inode, srcName: 'f', dstParent: 1, dstName: 'moved' };
+  const rename = { srcParent: dir.inode, srcName: 'f', dstParent: 1, dstName: 'moved', flags: 0 };
   await c.link.call(CLTOMA_RENAME, rename); // 104
   await killMaster(first);
 

@@ -4,7 +4,7 @@
 // over) while this mount has it open is renamed to a hidden name instead, like NFS does, and
 // removed at its last close: the master drops a file's data with its last name.
 import crypto from 'node:crypto';
-import { FsError, InodeType, NAME_MAX_BYTES, SetAttr } from '@antlerfs/protocol';
+import { FsError, InodeType, NAME_MAX_BYTES, RenameFlags, SetAttr } from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
 import { LISTING_NAMES_MAX } from './dir-cache.ts';
 import { ERRNO } from './errno.ts';
@@ -228,14 +228,12 @@ async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): P
   if (flags & ~RenameFlag.NOREPLACE) throw new FsError('EINVAL', `rename flags ${flags}`);
   const from = { parent: req.header.nodeid, name: nameOf(req, 0, false) };
   const to = { parent: field(req, 'newdir'), name: nameOf(req, 1, true) };
-  if (flags & RenameFlag.NOREPLACE) {
-    // Checked, then renamed: another client could create the name in between (no master
-    // request does both at once).
-    if (await exists(ctx, to.parent, to.name)) throw new FsError('EEXIST', to.name);
-  } else {
-    await hideIfOpen(ctx, to.parent, to.name);
-  }
-  const r = await changing(ctx, from.parent, changing(ctx, to.parent, ctx.calls.rename(from, to)));
+  // NOREPLACE: the master checks and renames in one step. Otherwise an open file about to be
+  // replaced is kept under a hidden name first.
+  const noReplace = (flags & RenameFlag.NOREPLACE) !== 0;
+  if (!noReplace) await hideIfOpen(ctx, to.parent, to.name);
+  const renamed = ctx.calls.rename(from, to, noReplace ? RenameFlags.NOREPLACE : 0);
+  const r = await changing(ctx, from.parent, changing(ctx, to.parent, renamed));
   ctx.dirCache.renamed(from, to, { src: r.srcParentAttr, dst: r.dstParentAttr }, r);
   return EMPTY_REPLY;
 }
@@ -249,16 +247,6 @@ async function changing<T>(ctx: MountContext, parent: number, change: Promise<T>
     return await change;
   } catch (err) {
     ctx.dirCache.forget(parent);
-    throw err;
-  }
-}
-
-async function exists(ctx: MountContext, parent: number, name: string): Promise<boolean> {
-  try {
-    await ctx.calls.lookup(parent, name);
-    return true;
-  } catch (err) {
-    if (err instanceof FsError && err.code === 'ENOENT') return false;
     throw err;
   }
 }

@@ -98,19 +98,27 @@ export const CLTOMA_UNLINK = defineRequest({
 });
 
 /**
- * srcParent:32 srcName:str dstParent:32 dstName:str -> srcParentAttr dstParentAttr srcBefore:64
- * srcAfter:64 dstBefore:64 dstAfter:64 (the folder stamps; one folder: the same twice). POSIX
- * rename; the two folders' attributes just after it (the same twice when they are one folder;
- * inode 0 when not known, as in parentAttrReply).
+ * srcParent:32 srcName:str dstParent:32 dstName:str flags:8 -> srcParentAttr dstParentAttr
+ * srcBefore:64 srcAfter:64 dstBefore:64 dstAfter:64 (the folder stamps; one folder: the same
+ * twice). POSIX rename; with RenameFlags.NOREPLACE, EEXIST when the destination name exists
+ * (checked and renamed in one step); other flags are EINVAL. The reply holds the two folders'
+ * attributes just after it (the same twice when they are one folder; inode 0 when not known,
+ * as in parentAttrReply).
  */
 export const CLTOMA_RENAME = defineRequest({
   type: 1018, name: 'CLTOMA_RENAME', replyName: 'MATOCL_RENAME', link,
-  fields: [['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str']] as const,
+  fields: [
+    ['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str'],
+    ['flags', 'u8'],
+  ] as const,
   replyFields: [
     ['srcParentAttr', { struct: ATTR }], ['dstParentAttr', { struct: ATTR }],
     ['srcBefore', 'u64'], ['srcAfter', 'u64'], ['dstBefore', 'u64'], ['dstAfter', 'u64'],
   ] as const,
 });
+
+/** Bits of RENAME's flags. */
+export const RenameFlags = { NOREPLACE: 1 } as const;
 
 /**
  * inode:32 cursor:str entriesMax:32 -> entries:[name:str attr] nextCursor:str end:8.
