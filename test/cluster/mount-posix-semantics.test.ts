@@ -1,9 +1,10 @@
 // Goal: the POSIX calls programs rely on behave as on a local file system, each checked with a
 // real program on the mount: names (symlinks, hard links, rename over a file, rename of a
-// directory, renameat2 NOREPLACE and EXCHANGE, rmdir of a non-empty directory), attributes
-// (chmod, chown, utimes, truncate by path and by descriptor), opens (O_APPEND, O_EXCL,
-// O_TRUNC), a file unlinked while open, directory listings longer than one master page,
-// statfs, and what antlerfs does not keep (FIFOs, fallocate).
+// directory, renameat2 NOREPLACE and EXCHANGE (of files, and of a folder and a file), rmdir of
+// a non-empty directory), attributes (chmod, chown, utimes, truncate by path and by
+// descriptor), opens (O_APPEND, O_EXCL, O_TRUNC), a file unlinked while open, directory
+// listings longer than one master page, statfs, and what antlerfs does not keep (FIFOs,
+// fallocate).
 // Method: one real cluster (goal 1 on 1 chunkserver) and one antler-mount; bash, coreutils and
 // perl (for truncate(2) by path and the renameat2 system call) as child processes.
 import { test } from 'uvu';
@@ -45,12 +46,19 @@ test('names, attributes, opens and listings behave as POSIX says', async () => {
   const rmdir = await m.sh('rmdir a/c');
   assert.match(rmdir.stderr, /Directory not empty/);
 
-  // renameat2: NOREPLACE refuses an existing target, EXCHANGE is not offered.
+  // renameat2: NOREPLACE refuses an existing target; EXCHANGE swaps two names, a folder and a
+  // file across folders too; both at once are refused.
   await m.must('echo 1 > x && echo 2 > y');
   assert.match(await renameat2(m, 'x', 'y', 1), /File exists/);
   assert.is(await renameat2(m, 'x', 'z', 1), 'ok');
-  assert.match(await renameat2(m, 'z', 'y', 2), /Invalid argument/);
-  assert.is(await m.must('cat z y'), '1\n2\n');
+  assert.is(await renameat2(m, 'z', 'y', 2), 'ok');
+  assert.is(await m.must('cat z y'), '2\n1\n');
+  assert.match(await renameat2(m, 'z', 'y', 3), /Invalid argument/);
+  assert.match(await renameat2(m, 'z', 'nothing', 2), /No such file/);
+  await m.must('mkdir -p ex/inner && echo in > ex/inner/f && echo out > ex-file');
+  assert.is(await renameat2(m, 'ex/inner', 'ex-file', 2), 'ok');
+  assert.is(await m.must('cat ex-file/f ex/inner'), 'in\nout\n');
+  assert.is(await m.must("stat -c '%h' ex"), '2\n', 'the folder moved out: ex has no subfolder');
 
   // chown, chmod, utimes (chown clears set-id bits, so it comes first).
   await m.must('chmod 4755 y && chown 1234:5678 y');

@@ -90,7 +90,9 @@ function fakeMaster() {
       calls.push(`rename ${from.name} ${to.name}${flags === 0 ? '' : ` flags ${flags}`}`);
       const a = find(from.parent, from.name);
       if (flags === 1 && names.has(`${to.parent}/${to.name}`)) throw new FsError('EEXIST');
-      names.delete(`${from.parent}/${from.name}`);
+      // EXCHANGE (2): the source name takes the target's inode; otherwise it goes.
+      if (flags === 2) names.set(`${from.parent}/${from.name}`, find(to.parent, to.name).inode);
+      else names.delete(`${from.parent}/${from.name}`);
       names.set(`${to.parent}/${to.name}`, a.inode);
       return {
         srcParentAttr: nodes.get(from.parent)!, dstParentAttr: nodes.get(to.parent)!,
@@ -175,7 +177,12 @@ test('RENAME2 flags, MKNOD types, read-only mounts, negative lookups', async () 
   }), ctx);
   await failsWith(rename2('b', 1), 'EEXIST');
   assert.is(m.calls.at(-1), 'rename a b flags 1', 'NOREPLACE goes to the master');
-  await failsWith(rename2('b', 2), 'EINVAL');
+  await failsWith(rename2('b', 3), 'EINVAL');
+  await failsWith(rename2('b', 4), 'EINVAL');
+  await rename2('b', 2);
+  assert.equal([m.names.get('1/a'), m.names.get('1/b')], [7, 6], 'EXCHANGE swapped them');
+  assert.is(m.calls.at(-1), 'rename a b flags 2');
+  await rename2('b', 2);
   await rename2('c', 1);
   assert.is(m.names.get('1/c'), 6);
   await failsWith(ENTRY_HANDLERS.MKNOD(req(Opcode.MKNOD, {

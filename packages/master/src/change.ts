@@ -26,6 +26,11 @@ export const CHANGE_FIELDS = {
     ['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str'],
     ['timeMs', t],
   ],
+  /** srcParent:32 srcName:str dstParent:32 dstName:str timeMs:64 — two names swap inodes */
+  exchange: [
+    ['srcParent', 'u32'], ['srcName', 'str'], ['dstParent', 'u32'], ['dstName', 'str'],
+    ['timeMs', t],
+  ],
   /** inode:32 parent:32 name:str timeMs:64 */
   link: [['inode', 'u32'], ['parent', 'u32'], ['name', 'str'], ['timeMs', t]],
   /** inode:32 setMask:8 mode:16 uid:32 gid:32 atimeMs:64 mtimeMs:64 timeMs:64 (no LENGTH) */
@@ -77,7 +82,7 @@ export type Change = { [K in ChangeKind]: ChangeOf<K> }[ChangeKind];
 export const CHANGE_KIND_NUMBERS: Record<ChangeKind, number> = {
   create: 1, unlink: 2, rmdir: 3, rename: 4, link: 5, setattr: 6, truncate: 7, setGoal: 8,
   setTrashtime: 9, writeChunk: 10, writeEnd: 11, chunkVersion: 12, chunkserverAdd: 13,
-  chunkIdReserve: 14, clusterId: 15, chunkserverDrain: 17,
+  chunkIdReserve: 14, clusterId: 15, chunkserverDrain: 17, exchange: 18,
 };
 
 const KIND_BY_NUMBER = new Map<number, ChangeKind>();

@@ -222,14 +222,17 @@ export class ClientSessions {
       { kinds: ['unlink'], again: parentAgain });
     this.handle(r, CLTOMA_RENAME, (b, _s, origin) => {
       const { flags, ...names } = b;
-      if ((flags & ~RenameFlags.NOREPLACE) !== 0) throw new FsError('EINVAL', `flags ${flags}`);
-      if (flags & RenameFlags.NOREPLACE) {
+      const kind = flags === RenameFlags.EXCHANGE ? 'exchange' : 'rename';
+      if (flags !== 0 && flags !== RenameFlags.NOREPLACE && flags !== RenameFlags.EXCHANGE) {
+        throw new FsError('EINVAL', `rename flags ${flags}`);
+      }
+      if (flags === RenameFlags.NOREPLACE) {
         // Checked and renamed in this one turn of the loop: no change can come in between.
         ns().lookup(b.srcParent, b.srcName); // ENOENT first, as the kernel does
         if (ns().dir(b.dstParent).children.has(b.dstName)) throw new FsError('EEXIST', b.dstName);
       }
-      return this.commitRename({ kind: 'rename', ...names, timeMs: now(), origin });
-    }, { kinds: ['rename'], again: (_a, b) => this.renameBody(b, null) });
+      return this.commitRename({ kind, ...names, timeMs: now(), origin });
+    }, { kinds: ['rename', 'exchange'], again: (_a, b) => this.renameBody(b, null) });
     this.handle(r, CLTOMA_LINK,
       (b, _s, origin) => this.commitEntry({ kind: 'link', ...b, timeMs: now(), origin }),
       created(['link']));

@@ -97,7 +97,7 @@ export class Metadata {
       case 'unlink': case 'rmdir': case 'link':
         ns.dir(change.parent).namesVersion = version;
         return;
-      case 'rename':
+      case 'rename': case 'exchange':
         ns.dir(change.srcParent).namesVersion = version;
         ns.dir(change.dstParent).namesVersion = version;
         return;
@@ -119,6 +119,7 @@ export class Metadata {
       case 'unlink': this.release(ns.unlink(change.parent, change.name, change.timeMs)); return {};
       case 'rmdir': ns.rmdir(change.parent, change.name, change.timeMs); return {};
       case 'rename': this.release(ns.rename(change)); return {};
+      case 'exchange': ns.exchange(change); return {};
       case 'link':
         return { node: ns.link(change.inode, change.parent, change.name, change.timeMs) };
       case 'setattr': return { node: ns.setattr(change) };

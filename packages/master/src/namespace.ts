@@ -1,6 +1,6 @@
-// The file tree in memory and its POSIX rules: lookup, create, unlink, rmdir, rename, link,
-// setattr, truncate, goals, paged listing. No I/O and no clock: every time and every new inode
-// number arrives as an argument, so the same call gives the same tree live and in replay.
+// The file tree in memory and its POSIX rules: lookup, create, unlink, rmdir, rename, exchange,
+// link, setattr, truncate, goals, paged listing. No I/O and no clock: every time and every new
+// inode number arrives as an argument, so the same call gives the same tree live and in replay.
 // An operation either throws FsError before touching anything or completes.
 import {
   CHUNK_SIZE_BYTES, FILE_LENGTH_MAX_BYTES, FsError, GOAL_MAX, InodeType, NAME_MAX_BYTES,
@@ -226,6 +226,44 @@ export class Namespace {
     }
     node.ctimeMs = p.timeMs;
     return freed;
+  }
+
+  /**
+   * renameat2 RENAME_EXCHANGE: the two names swap what they refer to; both must exist. Nothing
+   * is freed; a directory moved to the other folder may not land inside itself.
+   */
+  exchange(p: RenameParams): void {
+    const src = this.dir(p.srcParent);
+    const dst = this.dir(p.dstParent);
+    if (isDotName(p.srcName) || isDotName(p.dstName)) {
+      throw new FsError('EINVAL', 'exchange of . or ..');
+    }
+    const a = this.lookup(p.srcParent, p.srcName);
+    const b = this.lookup(p.dstParent, p.dstName);
+    if (a.inode === b.inode) return; // the same file under both names: nothing to do
+    if (src !== dst) {
+      if (a.type === InodeType.DIR) this.checkNotInSubtree(a, dst);
+      if (b.type === InodeType.DIR) this.checkNotInSubtree(b, src);
+    }
+    // Checks done: from here on nothing throws. The names stay; only what they refer to moves.
+    src.children.set(p.srcName, b.inode);
+    dst.children.set(p.dstName, a.inode);
+    for (const dir of [src, dst]) {
+      dir.mtimeMs = p.timeMs;
+      dir.ctimeMs = p.timeMs;
+    }
+    if (src !== dst) {
+      const moved = (node: Node, from: DirNode, to: DirNode): void => {
+        if (node.type !== InodeType.DIR) return;
+        from.nlink--;
+        to.nlink++;
+        node.parent = to.inode;
+      };
+      moved(a, src, dst);
+      moved(b, dst, src);
+    }
+    a.ctimeMs = p.timeMs;
+    b.ctimeMs = p.timeMs;
   }
 
   link(inode: number, parent: number, name: string, timeMs: number): Node {

@@ -137,7 +137,7 @@ test('namespace operations and their statuses over the wire', async () => {
   await c.call(CLTOMA_RENAME,
     { srcParent: 1, srcName: 'g2', dstParent: 1, dstName: 'g', flags: 0 });
   // NOREPLACE: EEXIST when the name exists (nothing changes), a plain rename when it does not;
-  // a missing source is ENOENT first; other flags are EINVAL.
+  // a missing source is ENOENT first; EXCHANGE swaps two names; both, or other flags: EINVAL.
   const noReplace = (src: string, dst: string, flags: number = RenameFlags.NOREPLACE) =>
     st(c, CLTOMA_RENAME, { srcParent: 1, srcName: src, dstParent: 1, dstName: dst, flags });
   await createFile(c, 1, 'keep');
@@ -145,9 +145,17 @@ test('namespace operations and their statuses over the wire', async () => {
   assert.is((await c.call(CLTOMA_LOOKUP, { parent: 1, name: 'g' })).body.attr.type,
     InodeType.FILE, 'the source stays');
   assert.is(await noReplace('missing', 'keep'), Status.ENOENT);
-  assert.is(await noReplace('g', 'keep', 2), Status.EINVAL);
+  assert.is(await noReplace('g', 'keep', 3), Status.EINVAL);
+  assert.is(await noReplace('g', 'keep', 4), Status.EINVAL);
   assert.is(await noReplace('g', 'g3'), Status.OK);
   assert.is(await noReplace('g3', 'g'), Status.OK);
+  const inodeOf = async (name: string) =>
+    (await c.call(CLTOMA_LOOKUP, { parent: 1, name })).body.attr.inode;
+  const [gInode, keepInode] = [await inodeOf('g'), await inodeOf('keep')];
+  assert.is(await noReplace('g', 'keep', RenameFlags.EXCHANGE), Status.OK);
+  assert.equal([await inodeOf('g'), await inodeOf('keep')], [keepInode, gInode], 'swapped');
+  assert.is(await noReplace('g', 'missing', RenameFlags.EXCHANGE), Status.ENOENT);
+  assert.is(await noReplace('g', 'keep', RenameFlags.EXCHANGE), Status.OK);
   await c.call(CLTOMA_UNLINK, { parent: 1, name: 'keep' });
   const intoItself = { srcParent: 1, srcName: 'd', dstParent: d.inode, dstName: 'x', flags: 0 };
   assert.is(await st(c, CLTOMA_RENAME, intoItself), Status.EINVAL);
@@ -326,6 +334,8 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
     [CLTOMA_SETGOAL, { inode: 1, goal: 3, recursive: 1 }],
     [CLTOMA_SETTRASHTIME, { inode: 1, trashtimeS: 9, recursive: 0 }],
     [CLTOMA_RENAME, { srcParent: 1, srcName: 'f', dstParent: 1, dstName: 'g', flags: 0 }],
+    [CLTOMA_RENAME,
+      { srcParent: 1, srcName: 'g', dstParent: 1, dstName: 's', flags: RenameFlags.EXCHANGE }],
     [CLTOMA_UNLINK, { parent: 1, name: 'hard' }],
     [CLTOMA_RMDIR, { parent: 1, name: 'd' }],
   ];

@@ -110,11 +110,19 @@ async function randomChange(
   }
   if (r < 0.65) return { kind: 'unlink', parent: dir.inode, name: pick(entries), timeMs };
   if (r < 0.7) return { kind: 'rmdir', parent: dir.inode, name: pick(entries), timeMs };
-  if (r < 0.82) {
+  if (r < 0.79) {
     const dstName = random() < 0.5 ? `m${i}` : pick(entries);
     return {
       kind: 'rename', srcParent: dir.inode, srcName: pick(entries), dstParent: pick(dirs).inode,
       dstName, timeMs,
+    };
+  }
+  if (r < 0.82) {
+    const other = pick(dirs);
+    const otherEntries = [...other.children.keys()];
+    return {
+      kind: 'exchange', srcParent: dir.inode, srcName: pick(entries), dstParent: other.inode,
+      dstName: otherEntries.length > 0 ? pick(otherEntries) : pick(entries), timeMs,
     };
   }
   if (r < 0.88 && files.length > 0) {
@@ -131,8 +139,8 @@ async function randomChange(
 }
 
 /**
- * Applies `count` random changes through the store (creates, mkdirs, links, renames, unlinks,
- * setattr, chunk writes, truncates, goals), awaiting each one's durability. Changes POSIX
+ * Applies `count` random changes through the store (creates, mkdirs, links, renames, exchanges,
+ * unlinks, setattr, chunk writes, truncates, goals), awaiting each one's durability. Changes POSIX
  * refuses are skipped. Every other change is made for one of three retrying clients (an
  * origin), so the applied-request windows fill too.
  */

@@ -158,6 +158,40 @@ test('rename: POSIX cases', () => {
   assert.is(ns.checkRestored(), null, 'tree invariants hold');
 });
 
+test('exchange: two names swap what they refer to; folders keep their counts right', () => {
+  const ns = fresh();
+  const a = mk(ns, 1, 'a', InodeType.DIR);
+  const b = mk(ns, a, 'b', InodeType.DIR);
+  const f = mk(ns, 1, 'f');
+  const g = mk(ns, a, 'g');
+  const x = (sp: number, sn: string, dp: number, dn: string): void =>
+    ns.exchange({ srcParent: sp, srcName: sn, dstParent: dp, dstName: dn, timeMs: 7000 });
+  fails('ENOENT', () => x(1, 'f', 1, 'nope'));
+  fails('ENOENT', () => x(1, 'nope', 1, 'f'));
+  fails('EINVAL', () => x(1, 'a', a, 'b')); // a folder into itself
+  fails('EINVAL', () => x(1, '.', 1, 'f'));
+  fails('ENOTDIR', () => x(f, 'x', 1, 'f'));
+  // Files in two folders.
+  x(1, 'f', a, 'g');
+  assert.equal([ns.lookup(1, 'f').inode, ns.lookup(a, 'g').inode], [g, f]);
+  assert.is(ns.node(f).ctimeMs, 7000);
+  assert.is(ns.dir(a).mtimeMs, 7000);
+  // A folder and a file across folders: link counts and the folder's parent follow.
+  const rootLinks = ns.dir(1).nlink;
+  const aLinks = ns.dir(a).nlink;
+  x(a, 'b', 1, 'f'); // b (a folder in a) <-> g (a file in the root)
+  assert.equal([ns.lookup(1, 'f').inode, ns.lookup(a, 'b').inode], [b, g]);
+  assert.is((ns.node(b) as DirNode).parent, 1);
+  assert.equal([ns.dir(1).nlink, ns.dir(a).nlink], [rootLinks + 1, aLinks - 1]);
+  // Within one folder, and one file under both names: a no-op.
+  x(1, 'a', 1, 'f');
+  assert.equal([ns.lookup(1, 'a').inode, ns.lookup(1, 'f').inode], [b, a]);
+  ns.link(g, 1, 'g2', 7000);
+  x(a, 'b', 1, 'g2');
+  assert.is(ns.lookup(1, 'g2').inode, g);
+  assert.is(ns.checkRestored(), null, 'tree invariants hold');
+});
+
 test('setattr and truncate', () => {
   const ns = fresh();
   const f = mk(ns, 1, 'f');

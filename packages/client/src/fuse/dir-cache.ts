@@ -302,6 +302,27 @@ export class DirCache {
   }
 
   /**
+   * This mount swapped what names `a` and `b` refer to (RENAME_EXCHANGE): both names stay, a
+   * folder known under either is forgotten; `attrs` and `stamps` as in renamed().
+   */
+  exchanged(
+    a: { parent: number; name: string }, b: { parent: number; name: string },
+    attrs: { src: Attr | null; dst: Attr | null },
+    stamps: { src: FolderStamp | null; dst: FolderStamp | null },
+  ): void {
+    for (const key of [keyOf(a.parent, a.name), keyOf(b.parent, b.name)]) {
+      const inode = this.byName.get(key);
+      if (inode !== undefined) this.forget(inode);
+    }
+    const src = this.dirs.get(a.parent);
+    if (src !== undefined) this.changedHere(a.parent, src, attrs.src, stamps.src);
+    const dst = this.dirs.get(b.parent);
+    if (dst !== undefined && b.parent !== a.parent) {
+      this.changedHere(b.parent, dst, attrs.dst, stamps.dst);
+    }
+  }
+
+  /**
    * A change of this mount in the folder of `st` with `stamp`: a stamp starting at the
    * listing's version confirms the listing and moves it on; one ending there is the same change
    * seen again (a rename within one folder); anything else ends renewals.

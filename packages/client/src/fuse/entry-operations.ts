@@ -221,20 +221,20 @@ const rename2: Handler = async (req, ctx) => renameWith(req, ctx, field(req, 'fl
 
 async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): Promise<Reply> {
   requireWritable(ctx);
-  // Swapping two names in one step has no master request; whiteouts are for overlay mounts.
-  if (flags & (RenameFlag.EXCHANGE | RenameFlag.WHITEOUT)) {
-    throw new FsError('EINVAL', `rename flags ${flags}`);
-  }
-  if (flags & ~RenameFlag.NOREPLACE) throw new FsError('EINVAL', `rename flags ${flags}`);
+  // One of NOREPLACE and EXCHANGE at most; whiteouts are for overlay mounts.
+  const wire = flags === RenameFlag.NOREPLACE ? RenameFlags.NOREPLACE
+    : flags === RenameFlag.EXCHANGE ? RenameFlags.EXCHANGE : flags === 0 ? 0 : null;
+  if (wire === null) throw new FsError('EINVAL', `rename flags ${flags}`);
   const from = { parent: req.header.nodeid, name: nameOf(req, 0, false) };
   const to = { parent: field(req, 'newdir'), name: nameOf(req, 1, true) };
-  // NOREPLACE: the master checks and renames in one step. Otherwise an open file about to be
-  // replaced is kept under a hidden name first.
-  const noReplace = (flags & RenameFlag.NOREPLACE) !== 0;
-  if (!noReplace) await hideIfOpen(ctx, to.parent, to.name);
-  const renamed = ctx.calls.rename(from, to, noReplace ? RenameFlags.NOREPLACE : 0);
+  // The master checks NOREPLACE and renames in one step, and an exchange removes nothing;
+  // otherwise an open file about to be replaced is kept under a hidden name first.
+  if (wire === 0) await hideIfOpen(ctx, to.parent, to.name);
+  const renamed = ctx.calls.rename(from, to, wire);
   const r = await changing(ctx, from.parent, changing(ctx, to.parent, renamed));
-  ctx.dirCache.renamed(from, to, { src: r.srcParentAttr, dst: r.dstParentAttr }, r);
+  const attrs = { src: r.srcParentAttr, dst: r.dstParentAttr };
+  if (wire === RenameFlags.EXCHANGE) ctx.dirCache.exchanged(from, to, attrs, r);
+  else ctx.dirCache.renamed(from, to, attrs, r);
   return EMPTY_REPLY;
 }
 

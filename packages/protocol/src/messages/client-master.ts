@@ -101,7 +101,8 @@ export const CLTOMA_UNLINK = defineRequest({
  * srcParent:32 srcName:str dstParent:32 dstName:str flags:8 -> srcParentAttr dstParentAttr
  * srcBefore:64 srcAfter:64 dstBefore:64 dstAfter:64 (the folder stamps; one folder: the same
  * twice). POSIX rename; with RenameFlags.NOREPLACE, EEXIST when the destination name exists
- * (checked and renamed in one step); other flags are EINVAL. The reply holds the two folders'
+ * (checked and renamed in one step); with EXCHANGE, the two names (both must exist) swap what
+ * they refer to; other flags, or both, are EINVAL. The reply holds the two folders'
  * attributes just after it (the same twice when they are one folder; inode 0 when not known,
  * as in parentAttrReply).
  */
@@ -118,7 +119,7 @@ export const CLTOMA_RENAME = defineRequest({
 });
 
 /** Bits of RENAME's flags. */
-export const RenameFlags = { NOREPLACE: 1 } as const;
+export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2 } as const;
 
 /**
  * inode:32 cursor:str entriesMax:32 -> entries:[name:str attr] nextCursor:str end:8.
