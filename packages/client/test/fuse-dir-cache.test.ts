@@ -137,6 +137,23 @@ test('a listing is renewed only while the master shows nobody else changed it', 
   assert.is(cache.absence(21, 'n'), 'unknown', 'not renewed after a change of unknown stamp');
 });
 
+test('an exchange keeps both names, forgets folders known by them, and moves stamps on', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
+  cache.made(5, 'sub', dirAttr(6, 11), st(2, 3));
+  cache.created(5, 'f', fileAttr(7, 12), st(3, 4));
+  cache.exchanged({ parent: 5, name: 'sub' }, { parent: 5, name: 'f' },
+    { src: dirAttr(5, 13), dst: dirAttr(5, 13) }, { src: st(4, 5), dst: st(4, 5) });
+  assert.is(cache.attrOf(6), null, 'the folder known as "sub" is forgotten');
+  assert.not.ok(cache.knownAbsent(5, 'sub'), 'both names stay');
+  assert.not.ok(cache.knownAbsent(5, 'f'));
+  assert.ok(cache.knownAbsent(5, 'g'));
+  c.ms = 1500;
+  cache.confirmed(dirAttr(5, 13), 5);
+  assert.ok(cache.knownAbsent(5, 'g'), 'the stamp moved the listing on: renewed');
+});
+
 test('open(O_CREAT) of a name already there changes nothing: same version, same times', () => {
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
