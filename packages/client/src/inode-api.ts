@@ -34,6 +34,8 @@ export interface DirPage {
   entries: DirEntry[];
   nextCursor: string;
   end: boolean;
+  /** The folder's names version the page was taken at (see FolderStamp). */
+  namesVersion: number;
 }
 
 /** A name in a folder. */
@@ -198,6 +200,8 @@ export class InodeApi {
   async readdir(inode: number, cursor: string, entriesMax: number): Promise<DirPage> {
     const body = { inode, cursor, entriesMax };
     const r = await this.master.call(CLTOMA_READDIR, body, `inode ${inode}`);
-    return { entries: r.entries, nextCursor: r.nextCursor, end: r.end !== 0 };
+    return {
+      entries: r.entries, nextCursor: r.nextCursor, end: r.end !== 0, namesVersion: r.namesVersion,
+    };
   }
 }

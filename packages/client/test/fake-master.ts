@@ -363,7 +363,7 @@ export class FakeMaster {
     const names = all.filter((n) => n > b.cursor).slice(0, b.entriesMax);
     const entries = names.map((name) => ({ name, attr: this.child(b.inode, name).attr }));
     const end = names.length === 0 || all.at(-1) === names.at(-1) ? 1 : 0;
-    return { entries, nextCursor: names.at(-1) ?? b.cursor, end };
+    return { entries, nextCursor: names.at(-1) ?? b.cursor, end, namesVersion: 0 };
   }
 
   private setattr(b: Struct<typeof CLTOMA_SETATTR.fields>): Attr {

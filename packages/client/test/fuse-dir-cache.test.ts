@@ -216,6 +216,28 @@ test('a folder not made here is listed after a LOOKUP the master answered ENOENT
   assert.is(cache.wantsListing(9), null, 'only right after a LOOKUP answered ENOENT');
 });
 
+test('a folder read whole through READDIR is listed unless it changed here meanwhile', () => {
+  const c = clock();
+  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  cache.fetched(dirAttr(5, 10), { parent: 1, name: 'd' });
+  assert.is(cache.readdirTicket(77), null, 'not a remembered folder');
+  const t = cache.readdirTicket(5)!;
+  c.ms = 200;
+  cache.listedByReaddir(t, { names: ['a'], namesVersion: 9 });
+  assert.ok(cache.knownAbsent(5, 'b'));
+  assert.not.ok(cache.knownAbsent(5, 'a'));
+  assert.is(cache.readdirTicket(5), null, 'its names are known');
+  c.ms = 1000;
+  assert.is(cache.absence(5, 'b'), 'confirm', 'trusted from when the listing started');
+  cache.fetched(dirAttr(6, 10), { parent: 1, name: 'e' });
+  const t6 = cache.readdirTicket(6)!;
+  cache.created(6, 'mine', fileAttr(7, 20), st(3, 4));
+  cache.listedByReaddir(t6, { names: [], namesVersion: 3 });
+  assert.is(cache.absence(6, 'x'), 'unknown', 'changed here while being read');
+  cache.listedByReaddir(cache.readdirTicket(6)!, null);
+  assert.is(cache.absence(6, 'x'), 'unknown', 'pages of two versions');
+});
+
 test('removals and renames take the folders\' attributes from the reply, newest first', () => {
   const c = clock();
   const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });

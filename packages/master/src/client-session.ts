@@ -521,6 +521,7 @@ export class ClientSessions {
       body: {
         entries: page.entries.map((e) => ({ name: e.name, attr: attrOf(e.node) })),
         nextCursor: page.nextCursor, end: page.end ? 1 : 0,
+        namesVersion: this.opts.store.md.namesVersionOf(b.inode),
       },
     };
   }

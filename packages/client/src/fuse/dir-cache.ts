@@ -4,9 +4,9 @@
 //   since (the master stamps the directory's mtime and ctime with the new entry's ctime). They
 //   answer GETATTR (the kernel asks after each change, for its permission check) for the
 //   attribute timeout after the master's answer, as the kernel's own cache would.
-// - names: the whole listing of a directory made through this mount, or fetched (LIST_NAMES)
-//   once the master answered a LOOKUP there with ENOENT (a create is likely to follow, and
-//   more after it), kept up to date with this mount's changes, at the folder's names version
+// - names: the whole listing of a directory made through this mount, read whole by READDIR
+//   (pages of one names version), or fetched (LIST_NAMES) once the master answered a LOOKUP
+//   there with ENOENT (a create is likely to follow, and more after it), kept up to date with this mount's changes, at the folder's names version
 //   (FolderStamp: it moves with every change of the folder's entries, by anybody). A LOOKUP of
 //   a name not in it is answered ENOENT here (a create's LOOKUP) for the entry timeout after
 //   the master last confirmed it. A change of this mount whose stamp starts at the listing's
@@ -193,8 +193,31 @@ export class DirCache {
   listed(
     ticket: ListingTicket, got: { names: string[] | null; namesVersion: number } | null,
   ): void {
+    ticket.st.listing = false;
+    this.take(ticket, got);
+  }
+
+  /**
+   * A ticket for a listing read whole through READDIR (see listedByReaddir), when the names of
+   * remembered folder `inode` are not known; null otherwise.
+   */
+  readdirTicket(inode: number): ListingTicket | null {
+    const st = this.dirs.get(inode);
+    if (st === undefined || st.names !== null || this.opts.namesMs === 0) return null;
+    return { inode, st, changes: st.changes, startedAtMs: this.nowMs() };
+  }
+
+  /** A listing read whole through READDIR with `ticket`, taken as a fetched one is. */
+  listedByReaddir(
+    ticket: ListingTicket, got: { names: string[]; namesVersion: number } | null,
+  ): void {
+    this.take(ticket, got);
+  }
+
+  private take(
+    ticket: ListingTicket, got: { names: string[] | null; namesVersion: number } | null,
+  ): void {
     const st = ticket.st;
-    st.listing = false;
     if (got === null || this.dirs.get(ticket.inode) !== st) return;
     const { names } = got;
     const tooMany = names === null || names.length > LISTING_NAMES_MAX ||

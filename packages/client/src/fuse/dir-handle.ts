@@ -25,6 +25,13 @@ export interface DirSource {
   page(inode: number, cursor: string, entriesMax: number): Promise<DirPage>;
   /** The inode of the directory's parent (for ".."). */
   parentOf(inode: number): Promise<number>;
+  /** Taken before a listing's first page is asked; null: the whole listing is not wanted. */
+  ticketFor?(inode: number): unknown;
+  /**
+   * A listing read from its start to its end, every page at one names version (null when the
+   * pages disagreed): the mount may keep its names.
+   */
+  wholeListing?(ticket: unknown, got: { names: string[]; namesVersion: number } | null): void;
 }
 
 export class DirHandle {
@@ -36,6 +43,10 @@ export class DirHandle {
   private pages = 0;
   /** A fetch in progress; concurrent READDIRs of one handle share it. */
   private loading: Promise<void> | null = null;
+  /** The names version of every page of this listing so far; null once two disagreed. */
+  private namesVersion: number | null = null;
+  /** From the source when the first page was asked (see DirSource.wholeListing). */
+  private ticket: unknown = null;
 
   constructor(fh: number, inode: number) {
     this.fh = fh;
@@ -54,11 +65,24 @@ export class DirHandle {
     return this.entries.slice(offset, offset + wanted);
   }
 
+  /** Hands a listing read whole to the source (once per listing). */
+  private handOver(source: DirSource): void {
+    const ticket = this.ticket;
+    this.ticket = null;
+    if (this.namesVersion === null) {
+      source.wholeListing?.(ticket, null);
+      return;
+    }
+    const names = this.entries.slice(2).map((e) => e.name); // after "." and ".."
+    source.wholeListing?.(ticket, { names, namesVersion: this.namesVersion });
+  }
+
   private restart(): void {
     this.entries = [];
     this.cursor = '';
     this.end = false;
     this.pages = 0;
+    this.namesVersion = null;
   }
 
   private async loadDots(source: DirSource): Promise<void> {
@@ -73,12 +97,21 @@ export class DirHandle {
     if (++this.pages > LISTING_PAGES_MAX) {
       throw new FsError('EFBIG', `inode ${this.inode}: more than ${LISTING_PAGES_MAX} pages`);
     }
+    const first = this.cursor === '';
+    const ticket = first ? source.ticketFor?.(this.inode) ?? null : this.ticket;
     const page = await source.page(this.inode, this.cursor, DIR_PAGE_ENTRIES);
     for (const e of page.entries) {
       this.entries.push({ name: e.name, attr: e.attr, ino: e.attr.inode, type: e.attr.type });
     }
+    if (first) {
+      this.ticket = ticket;
+      this.namesVersion = page.namesVersion;
+    } else if (this.namesVersion !== page.namesVersion) {
+      this.namesVersion = null;
+    }
     if (page.end || page.entries.length === 0) {
       this.end = true;
+      if (this.ticket !== null) this.handOver(source);
       return;
     }
     if (page.nextCursor === this.cursor) {

@@ -2,6 +2,7 @@
 // A listing is read from the master in pages (dir-handle.ts) and packed into the size the
 // kernel asks for. READDIRPLUS also hands over each entry's attributes, which counts one
 // lookup per entry (except "." and "..", which the kernel does not take).
+import type { ListingTicket } from './dir-cache.ts';
 import type { DirSource } from './dir-handle.ts';
 import { ENTRY_OUT_BYTES, DIRENT_HEAD, direntRecordBytes } from './kernel-abi.ts';
 import { direntType } from './kernel-attr.ts';
@@ -15,6 +16,9 @@ function sourceOf(ctx: MountContext): DirSource {
   return {
     page: (inode, cursor, entriesMax) => ctx.calls.readdir(inode, cursor, entriesMax),
     parentOf: async (inode) => (await ctx.calls.lookup(inode, '..')).inode,
+    // A folder listed whole (an `ls`) answers the LOOKUPs of absent names after it.
+    ticketFor: (inode) => ctx.dirCache.readdirTicket(inode),
+    wholeListing: (ticket, got) => ctx.dirCache.listedByReaddir(ticket as ListingTicket, got),
   };
 }
 

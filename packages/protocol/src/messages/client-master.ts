@@ -122,16 +122,17 @@ export const CLTOMA_RENAME = defineRequest({
 export const RenameFlags = { NOREPLACE: 1, EXCHANGE: 2 } as const;
 
 /**
- * inode:32 cursor:str entriesMax:32 -> entries:[name:str attr] nextCursor:str end:8.
- * Entries come in name order; `cursor` is the last name already returned ("" to start), so a
- * listing stays correct while the directory changes.
+ * inode:32 cursor:str entriesMax:32 -> entries:[name:str attr] nextCursor:str end:8
+ * namesVersion:64. Entries come in name order; `cursor` is the last name already returned (""
+ * to start), so a listing stays correct while the directory changes; pages of one names
+ * version (see the folder stamps) make an exact listing at that version.
  */
 export const CLTOMA_READDIR = defineRequest({
   type: 1020, name: 'CLTOMA_READDIR', replyName: 'MATOCL_READDIR', link,
   fields: [['inode', 'u32'], ['cursor', 'str'], ['entriesMax', 'u32']] as const,
   replyFields: [
     ['entries', { list: [['name', 'str'], ['attr', { struct: ATTR }]] as const }],
-    ['nextCursor', 'str'], ['end', 'u8'],
+    ['nextCursor', 'str'], ['end', 'u8'], ['namesVersion', 'u64'],
   ] as const,
 });
 
