@@ -2,9 +2,10 @@
 // corruption detected, names parsed back, and a real file in a temporary folder: partial-block
 // writes zero-padded, sizes that match the stored bytes only, truncate, version rename, a
 // reopened chunk read back whole (open reads ahead into its first block), files cut short
-// reported, and a flipped data byte reported as CHECKSUM_MISMATCH. Small reads are served from the page cache
-// inline when the native addon is built; the whole file runs again in a child process with the
-// addon disabled (ANTLER_NO_NATIVE=1), so both read paths give the same bytes and errors.
+// reported, and a flipped data byte reported as CHECKSUM_MISMATCH. Small reads are served from
+// the page cache inline when the native addon is built; the whole file runs again in a child
+// process with the addon disabled (ANTLER_NO_NATIVE=1), so both read paths give the same bytes
+// and errors.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';

@@ -469,8 +469,8 @@ test('through the handlers: creates, renames and unlinks here show at once', asy
   c.ms = 0;
   const eInode = await mkdirHere(ctx, m, 'e');
   m.add(eInode, 'x', fileAttr(501, 0));
-  const failed = await createHere(ctx, eInode, 'x',
-    fs.constants.O_CREAT | fs.constants.O_EXCL).then(() => 'created', (err: unknown) => (err as FsError).code);
+  const failed = await createHere(ctx, eInode, 'x', fs.constants.O_CREAT | fs.constants.O_EXCL)
+    .then(() => 'created', (err: unknown) => (err as FsError).code);
   assert.is(failed, 'EEXIST');
   assert.is(await lookupErrno(ctx, eInode, 'y'), 'ENOENT');
   assert.is(m.calls.at(-1), 'lookup y', 'asked of the master again');

@@ -6,15 +6,16 @@
 //   attribute timeout after the master's answer, as the kernel's own cache would.
 // - names: the whole listing of a directory made through this mount, read whole by READDIR
 //   (pages of one names version), or fetched (LIST_NAMES) once the master answered a LOOKUP
-//   there with ENOENT (a create is likely to follow, and more after it), kept up to date with this mount's changes, at the folder's names version
-//   (FolderStamp: it moves with every change of the folder's entries, by anybody). A LOOKUP of
-//   a name not in it is answered ENOENT here (a create's LOOKUP) for the entry timeout after
-//   the master last confirmed it. A change of this mount whose stamp starts at the listing's
-//   version confirms it (nobody else changed the folder in between) and moves it to the
-//   stamp's end; any other stamp stops confirmations until the listing expires. An expired
-//   listing is confirmed by one GETATTR_FOLDER (no dearer than the LOOKUP) when the folder's
-//   names version is still the listing's. Unlink, rmdir and rename take the folder's
-//   attributes from the master's reply (no GETATTR after them).
+//   there with ENOENT (a create is likely to follow, and more after it), kept up to date with
+//   this mount's changes, at the folder's names version (FolderStamp: it moves with every
+//   change of the folder's entries, by anybody). A LOOKUP of a name not in it is answered
+//   ENOENT here (a create's LOOKUP) for the entry timeout after the master last confirmed it.
+//   A change of this mount whose stamp starts at the listing's version confirms it (nobody
+//   else changed the folder in between) and moves it to the stamp's end; any other stamp stops
+//   confirmations until the listing expires. An expired listing is confirmed by one
+//   GETATTR_FOLDER (no dearer than the LOOKUP) when the folder's names version is still the
+//   listing's. Unlink, rmdir and rename take the folder's attributes from the master's reply
+//   (no GETATTR after them).
 // Every doubt (an error, a change elsewhere, a limit) drops what is known; nothing is guessed.
 import { assert, InodeType } from '@antlerfs/protocol';
 import { FUSE_ROOT_ID as ROOT_INODE } from './kernel-abi.ts';
