@@ -52,14 +52,19 @@ function st(before: number, after: number): FolderStamp {
   return { before, after };
 }
 
+/** A cache trusting attributes and names for 1 s, on a clock the test moves. */
+function clockedCache() {
+  const c = clock();
+  return { c, cache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now }) };
+}
+
 function clock() {
   const c = { ms: 0, now: () => c.ms };
   return c;
 }
 
 test('a listing made here answers absent names and follows this mount\'s changes', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.fetched(dirAttr(1, 0));
   cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   assert.ok(cache.knownAbsent(5, 'x'), 'a new directory is empty');
@@ -81,8 +86,7 @@ test('a listing made here answers absent names and follows this mount\'s changes
 });
 
 test('a listing is renewed only while the master shows nobody else changed it', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   c.ms = 900;
   cache.confirmed(dirAttr(5, 10), 2); // names version as this mount made it
@@ -138,8 +142,7 @@ test('a listing is renewed only while the master shows nobody else changed it', 
 });
 
 test('an exchange keeps both names, forgets folders known by them, and moves stamps on', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   cache.made(5, 'sub', dirAttr(6, 11), st(2, 3));
   cache.created(5, 'f', fileAttr(7, 12), st(3, 4));
@@ -155,8 +158,7 @@ test('an exchange keeps both names, forgets folders known by them, and moves sta
 });
 
 test('open(O_CREAT) of a name already there changes nothing: same version, same times', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   cache.created(5, 'a', fileAttr(6, 20), st(2, 3));
   cache.created(5, 'a', fileAttr(6, 20), st(3, 3));
@@ -167,8 +169,7 @@ test('open(O_CREAT) of a name already there changes nothing: same version, same 
 });
 
 test('a folder not made here is listed after a LOOKUP the master answered ENOENT', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.fetched(dirAttr(1, 0));
   cache.fetched(dirAttr(5, 10), { parent: 1, name: 'd' });
   assert.is(cache.wantsListing(5), null, 'no absent name asked for yet');
@@ -217,13 +218,12 @@ test('a folder not made here is listed after a LOOKUP the master answered ENOENT
 });
 
 test('a folder read whole through READDIR is listed unless it changed here meanwhile', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.fetched(dirAttr(5, 10), { parent: 1, name: 'd' });
   assert.is(cache.readdirTicket(77), null, 'not a remembered folder');
   const t = cache.readdirTicket(5)!;
   c.ms = 200;
-  cache.listedByReaddir(t, { names: ['a'], namesVersion: 9 });
+  cache.listed(t, { names: ['a'], namesVersion: 9 });
   assert.ok(cache.knownAbsent(5, 'b'));
   assert.not.ok(cache.knownAbsent(5, 'a'));
   assert.is(cache.readdirTicket(5), null, 'its names are known');
@@ -232,15 +232,14 @@ test('a folder read whole through READDIR is listed unless it changed here meanw
   cache.fetched(dirAttr(6, 10), { parent: 1, name: 'e' });
   const t6 = cache.readdirTicket(6)!;
   cache.created(6, 'mine', fileAttr(7, 20), st(3, 4));
-  cache.listedByReaddir(t6, { names: [], namesVersion: 3 });
+  cache.listed(t6, { names: [], namesVersion: 3 });
   assert.is(cache.absence(6, 'x'), 'unknown', 'changed here while being read');
-  cache.listedByReaddir(cache.readdirTicket(6)!, null);
+  cache.listed(cache.readdirTicket(6)!, null);
   assert.is(cache.absence(6, 'x'), 'unknown', 'pages of two versions');
 });
 
 test('removals and renames take the folders\' attributes from the reply, newest first', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.made(1, 'd', dirAttr(10, 1), st(1, 2));
   cache.created(10, 'a', fileAttr(20, 2), st(2, 3));
   cache.created(10, 'b', fileAttr(21, 3), st(3, 4));
@@ -262,8 +261,7 @@ test('removals and renames take the folders\' attributes from the reply, newest 
 });
 
 test('what the master says overrides the listing; sizes and names are bounded', () => {
-  const c = clock();
-  const cache = new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now });
+  const { c, cache } = clockedCache();
   cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
   cache.looked(5, 'ghost', true);
   assert.not.ok(cache.knownAbsent(5, 'other'), 'a name it lacked exists: listing dropped');

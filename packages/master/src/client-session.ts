@@ -24,7 +24,7 @@ import { CHANGE_KIND_NUMBERS, type Change, type ChangeKind, type Origin } from '
 import { MASTER_LEASE_SESSION } from './chunk-registry.ts';
 import type { Chunkservers } from './chunkservers.ts';
 import { attrOf, type Attr, type Node } from './inode-table.ts';
-import type { MetaStore } from './meta-store.ts';
+import type { Committed, MetaStore } from './meta-store.ts';
 import type { MetaloggerInfo } from './metalogger-feed.ts';
 import type { MetaloggerSync } from './metalogger-sync.ts';
 import type { AppliedRequest } from './request-window.ts';
@@ -383,20 +383,25 @@ export class ClientSessions {
 
   /** A creation in `change.parent`; the reply adds the folder's stamp. */
   private async commitEntry(change: Change & { parent: number }): Promise<CreatedBody> {
-    const stamp = this.stamped(change.parent, () => this.opts.store.commit(change));
-    const node = stamp.result.node;
+    const { committed, stamps: [stamp] } = this.commitStamped(change, [change.parent]);
+    const node = committed.result.node;
     if (node === undefined) throw new AssertionError(`${change.kind} returns a node`);
     const attr = attrOf(node); // as of this change, whatever follows before the fsync
-    await stamp.durable;
-    return { body: { attr, parentBefore: stamp.before, parentAfter: stamp.after } };
+    await committed.durable;
+    return { body: { attr, parentBefore: stamp!.before, parentAfter: stamp!.after } };
   }
 
-  /** Runs `commit` (one change that touches folder `parent`) and tells the folder's stamp. */
-  private stamped<T>(parent: number, commit: () => T): T & Stamp {
+  /** Commits `change`, which touches `folders`, and tells each folder's stamp. */
+  private commitStamped(
+    change: Change, folders: number[],
+  ): { committed: Committed; stamps: Stamp[] } {
     const md = this.opts.store.md;
-    const before = md.namesVersionOf(parent); // ENOENT/ENOTDIR before anything changes
-    const done = commit();
-    return { ...done, before, after: md.namesVersionOf(parent) };
+    // ENOENT/ENOTDIR before anything changes
+    const before = folders.map((inode) => md.namesVersionOf(inode));
+    const committed = this.opts.store.commit(change);
+    const stamps = folders.map((inode, i) =>
+      ({ before: before[i]!, after: md.namesVersionOf(inode) }));
+    return { committed, stamps };
   }
 
   private async commitEmpty(change: Change): Promise<object> {
@@ -406,26 +411,21 @@ export class ClientSessions {
 
   /** An unlink or rmdir; the reply carries the folder's attributes as of this change. */
   private async commitRemoval(change: Change & { parent: number }): Promise<ParentAttrBody> {
-    const { durable, before, after } = this.stamped(change.parent,
-      () => this.opts.store.commit(change));
+    const { committed, stamps: [stamp] } = this.commitStamped(change, [change.parent]);
     const parentAttr = attrOf(this.ns.node(change.parent)); // as of this change
-    await durable;
-    return { body: { parentAttr, parentBefore: before, parentAfter: after } };
+    await committed.durable;
+    return { body: { parentAttr, parentBefore: stamp!.before, parentAfter: stamp!.after } };
   }
 
   private async commitRename(
     change: Change & { srcParent: number; dstParent: number },
   ): Promise<RenameBody> {
-    const md = this.opts.store.md;
-    const dstBefore = md.namesVersionOf(change.dstParent);
-    const { durable, before, after } = this.stamped(change.srcParent,
-      () => this.opts.store.commit(change));
-    const dst = { before: dstBefore, after: md.namesVersionOf(change.dstParent) };
-    const stamps = { src: { before, after }, dst };
+    const { committed, stamps: [src, dst] } =
+      this.commitStamped(change, [change.srcParent, change.dstParent]);
     // as of this change, whatever follows before the fsync
-    const body = this.renameBody(change, stamps);
+    const body = this.renameBody(change, { src: src!, dst: dst! });
     assert(body.body.srcParentAttr.inode === change.srcParent, 'renamed from a folder');
-    await durable;
+    await committed.durable;
     return body;
   }
 

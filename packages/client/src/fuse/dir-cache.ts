@@ -69,6 +69,8 @@ export interface ListingTicket {
   st: DirState;
   changes: number;
   startedAtMs: number;
+  /** A LIST_NAMES fetch (wantsListing), which holds the folder's `listing` flag till it ends. */
+  fetching: boolean;
 }
 
 /** A remembered folder's listing fields before any listing. */
@@ -183,42 +185,29 @@ export class DirCache {
     if (now - st.negativeAtMs >= this.opts.namesMs) return null;
     if (now < st.unlistableUntilMs) return null;
     st.listing = true;
-    return { inode, st, changes: st.changes, startedAtMs: now };
+    return { inode, st, changes: st.changes, startedAtMs: now, fetching: true };
   }
 
   /**
-   * The names of a folder fetched with `ticket` (null: the fetch failed; names null: too many).
-   * Taken unless the folder was forgotten or changed here meanwhile; trusted from when the
-   * fetch started.
-   */
-  listed(
-    ticket: ListingTicket, got: { names: string[] | null; namesVersion: number } | null,
-  ): void {
-    ticket.st.listing = false;
-    this.take(ticket, got);
-  }
-
-  /**
-   * A ticket for a listing read whole through READDIR (see listedByReaddir), when the names of
-   * remembered folder `inode` are not known; null otherwise.
+   * A ticket for a listing read whole through READDIR, when the names of remembered folder
+   * `inode` are not known; null otherwise.
    */
   readdirTicket(inode: number): ListingTicket | null {
     const st = this.dirs.get(inode);
     if (st === undefined || st.names !== null || this.opts.namesMs === 0) return null;
-    return { inode, st, changes: st.changes, startedAtMs: this.nowMs() };
+    return { inode, st, changes: st.changes, startedAtMs: this.nowMs(), fetching: false };
   }
 
-  /** A listing read whole through READDIR with `ticket`, taken as a fetched one is. */
-  listedByReaddir(
-    ticket: ListingTicket, got: { names: string[]; namesVersion: number } | null,
-  ): void {
-    this.take(ticket, got);
-  }
-
-  private take(
+  /**
+   * The names of a folder fetched or read whole with `ticket` (null: the fetch failed or the
+   * pages disagreed; names null: too many). Taken unless the folder was forgotten or changed
+   * here meanwhile; trusted from when the listing started.
+   */
+  listed(
     ticket: ListingTicket, got: { names: string[] | null; namesVersion: number } | null,
   ): void {
     const st = ticket.st;
+    if (ticket.fetching) st.listing = false;
     if (got === null || this.dirs.get(ticket.inode) !== st) return;
     const { names } = got;
     const tooMany = names === null || names.length > LISTING_NAMES_MAX ||

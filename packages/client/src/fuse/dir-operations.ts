@@ -18,7 +18,7 @@ function sourceOf(ctx: MountContext): DirSource {
     parentOf: async (inode) => (await ctx.calls.lookup(inode, '..')).inode,
     // A folder listed whole (an `ls`) answers the LOOKUPs of absent names after it.
     ticketFor: (inode) => ctx.dirCache.readdirTicket(inode),
-    wholeListing: (ticket, got) => ctx.dirCache.listedByReaddir(ticket as ListingTicket, got),
+    wholeListing: (ticket, got) => ctx.dirCache.listed(ticket as ListingTicket, got),
   };
 }
 
