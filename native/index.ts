@@ -8,6 +8,11 @@ export interface NativeAddon {
   /** posix_fadvise(fd, offset, len, advice); advice per <fcntl.h>. */
   fadvise(fd: number, offset: number, length: number, advice: number): number;
   /**
+   * posix_fadvise in the libuv thread pool: a promise of its result (0 or an errno). Absent
+   * from builds older than it.
+   */
+  fadviseAsync?(fd: number, offset: number, length: number, advice: number): Promise<number>;
+  /**
    * A connected AF_UNIX stream socket pair [keep, give], both close-on-exec. Absent from
    * builds older than it: callers treat that as unavailable.
    */
@@ -42,6 +47,22 @@ export const addon: NativeAddon | null = load();
 export const available = addon !== null;
 export const FADV_SEQUENTIAL = 2;
 export const FADV_DONTNEED = 4;
+
+const fadviseAsyncNative = addon?.fadviseAsync?.bind(addon) ?? null;
+
+/** Whether dropCached can drop anything (false: it does nothing). */
+export const dropCachedAvailable = fadviseAsyncNative !== null;
+
+/**
+ * Asks the kernel, from the thread pool, to drop the page cache of bytes [offset, offset +
+ * length) of `fd` (length 0: to the end of the file): dirty pages start their writeback and
+ * stay, clean ones are freed. Advice only, so it never throws: the errno (0 when taken), and
+ * 0 without the addon, which leaves the cache alone.
+ */
+export async function dropCached(fd: number, offset: number, length: number): Promise<number> {
+  if (fadviseAsyncNative === null) return 0;
+  return fadviseAsyncNative(fd, offset, length, FADV_DONTNEED);
+}
 
 /** What preadNoWait gives when the bytes are not all in the page cache (or no addon). */
 export const PREAD_WOULD_BLOCK = -1;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -33,6 +34,60 @@ static napi_value Int32(napi_env env, int32_t v) {
   napi_value result;
   napi_create_int32(env, v, &result);
   return result;
+}
+
+// posix_fadvise in the libuv thread pool: POSIX_FADV_DONTNEED starts the writeback of dirty
+// pages and drops the clean ones, which may wait for the disk's queue; the event loop must not.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int32_t fd, advice, rc;
+  int64_t offset, length;
+} FadviseJob;
+
+static void FadviseRun(napi_env env, void *data) {
+  (void)env;
+  FadviseJob *job = data;
+  job->rc = posix_fadvise(job->fd, (off_t)job->offset, (off_t)job->length, job->advice);
+}
+
+static void FadviseDone(napi_env env, napi_status status, void *data) {
+  FadviseJob *job = data;
+  int32_t rc = status == napi_ok ? job->rc : ECANCELED;
+  napi_resolve_deferred(env, job->deferred, Int32(env, rc));
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+// fadviseAsync(fd, offset, length, advice): a promise of posix_fadvise's result (0 or errno).
+static napi_value FadviseAsync(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, advice;
+  int64_t offset, length;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &length) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &advice) != napi_ok || offset < 0 || length < 0) {
+    napi_throw_type_error(env, NULL, "fadviseAsync(fd, offset >= 0, length >= 0, advice)");
+    return NULL;
+  }
+  FadviseJob *job = calloc(1, sizeof(FadviseJob));
+  if (job == NULL) {
+    napi_throw_error(env, NULL, "fadviseAsync: out of memory");
+    return NULL;
+  }
+  job->fd = fd;
+  job->advice = advice;
+  job->offset = offset;
+  job->length = length;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  napi_create_string_utf8(env, "antler.fadvise", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, FadviseRun, FadviseDone, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
 }
 
 // A connected AF_UNIX stream pair, both ends close-on-exec (a child gets its end through
@@ -134,6 +189,7 @@ static void Export(napi_env env, napi_value exports, const char *name, napi_call
 
 static napi_value Init(napi_env env, napi_value exports) {
   Export(env, exports, "fadvise", Fadvise);
+  Export(env, exports, "fadviseAsync", FadviseAsync);
   Export(env, exports, "socketpair", Socketpair);
   Export(env, exports, "recvFd", RecvFd);
   Export(env, exports, "preadNoWait", PreadNoWait);

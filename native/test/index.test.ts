@@ -1,5 +1,6 @@
-// Goal: preadNoWait reads what the page cache holds and never waits for the disk, and the
-// fallback (addon disabled with ANTLER_NO_NATIVE=1) always says "would block". Method: a file
+// Goal: preadNoWait reads what the page cache holds and never waits for the disk, dropCached
+// frees a file's clean cached pages (dirty ones keep their bytes), and the fallbacks (addon
+// disabled with ANTLER_NO_NATIVE=1) say "would block" and drop nothing. Method: a file
 // just written (so cached) in a temporary folder, read at several places; errors and bad ranges
 // checked; the fallback checked in a child process, since loading is decided at import.
 import { spawnSync } from 'node:child_process';
@@ -8,7 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PREAD_WOULD_BLOCK, available, preadNoWait, preadNoWaitAvailable } from '../index.ts';
+import {
+  PREAD_WOULD_BLOCK, available, dropCached, dropCachedAvailable, preadNoWait, preadNoWaitAvailable,
+} from '../index.ts';
 
 const FILE_BYTES = 256 * 1024;
 
@@ -33,9 +36,16 @@ function withCachedFile(work: (fd: number, data: Buffer) => void): void {
 }
 
 if (process.env['ANTLER_NO_NATIVE'] === '1') {
-  test('without the addon every read says would block and leaves the buffer alone', () => {
+  test('without the addon every read says would block and leaves the buffer alone', async () => {
     assert.is(available, false);
     assert.is(preadNoWaitAvailable, false);
+    assert.is(dropCachedAvailable, false);
+    const fd = fs.openSync(process.execPath, 'r');
+    try {
+      assert.is(await dropCached(fd, 0, 0), 0, 'dropping does nothing and says nothing');
+    } finally {
+      fs.closeSync(fd);
+    }
     withCachedFile((fd) => {
       const buf = Buffer.alloc(4096, 7);
       assert.is(preadNoWait(fd, buf, 0, buf.length, 0), PREAD_WOULD_BLOCK);
@@ -64,6 +74,30 @@ if (process.env['ANTLER_NO_NATIVE'] === '1') {
       assert.is(preadNoWait(fd, buf, 0, 100, FILE_BYTES + 4096), 0);
       assert.is(preadNoWait(fd, buf, 0, 0, 0), 0);
     });
+  });
+
+  test('dropCached frees clean pages from the thread pool and keeps dirty ones', async () => {
+    assert.ok(dropCachedAvailable, 'addon exports fadviseAsync');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'antler-native-'));
+    const fd = fs.openSync(path.join(dir, 'drop.bin'), 'w+');
+    try {
+      const data = pattern(FILE_BYTES);
+      fs.writeSync(fd, data, 0, data.length, 0);
+      const buf = Buffer.alloc(4096);
+      // Dirty pages only start their writeback: the bytes are still there.
+      assert.is(await dropCached(fd, 0, 0), 0);
+      assert.ok(fs.readFileSync(path.join(dir, 'drop.bin')).equals(data));
+      fs.fdatasyncSync(fd);
+      assert.is(preadNoWait(fd, buf, 0, buf.length, 8192), buf.length, 'cached once written');
+      assert.is(await dropCached(fd, 0, 0), 0);
+      assert.is(preadNoWait(fd, buf, 0, buf.length, 8192), PREAD_WOULD_BLOCK, 'dropped');
+      const bad = fs.openSync(path.join(dir, 'closed.bin'), 'w');
+      fs.closeSync(bad);
+      assert.is(await dropCached(bad, 0, 0), os.constants.errno.EBADF, 'errno, not a throw');
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('failures other than would-block throw like fs errors; bad ranges are refused', () => {

@@ -12,7 +12,9 @@ import {
   BLOCK_SIZE_BYTES, BLOCKS_PER_CHUNK, CHUNK_SIZE_BYTES, FsError, READ_SIZE_MAX_BYTES,
   ZERO_BLOCK_CHECKSUM, assert, statusFromSystemError, type Invalid,
 } from '@antlerfs/protocol';
-import { addon, FADV_SEQUENTIAL, PREAD_WOULD_BLOCK, preadNoWait } from '@antlerfs/native';
+import {
+  addon, dropCached, FADV_SEQUENTIAL, PREAD_WOULD_BLOCK, preadNoWait,
+} from '@antlerfs/native';
 
 /** "ANTLRCHK": the first 8 bytes of every chunk file. */
 export const CHUNK_MAGIC = Buffer.from('ANTLRCHK', 'latin1');
@@ -224,6 +226,21 @@ export async function rewriteChunkHeader(filePath: string, header: ChunkHeader):
  */
 const BATCH_RUN_BLOCKS_MAX = 8;
 
+/** What a chunk file does with the page cache of the data written to it. */
+export interface CachePolicy {
+  /**
+   * Drop written data from the cache: behind the writes (DROP_BEHIND_BYTES back, in steps of
+   * as much) and all of it after a sync or at close. Clients cache what they read and data
+   * just written is seldom read back soon, so the cache is better kept for headers and
+   * folders; and where freed memory goes back to the host (VMs with free page reporting) a
+   * cache that grows pays a fault per fresh page, which a cache that reuses its pages does not.
+   */
+  dropWritten: boolean;
+}
+export const KEEP_CACHE: CachePolicy = { dropWritten: false };
+/** How far behind the end written data leaves the cache, and in steps of how much. */
+export const DROP_BEHIND_BYTES = 8 * 1024 * 1024;
+
 /** Reads of at most this many bytes are copied out of a scratch buffer (see ChunkFile.read). */
 const SMALL_READ_MAX_BYTES = 32 * 1024;
 /** A small read touches at most two blocks. */
@@ -328,9 +345,17 @@ export class ChunkFile {
   private headerPending = false;
   /** A pending header written on its own (sync or close before any write), while it runs. */
   private headerWrite: Promise<void> | null = null;
+  private readonly cache: CachePolicy;
+  /** File offset up to which written data was last dropped from the cache (see CachePolicy). */
+  private droppedTo = HEADER_BYTES;
+  /** A drop of cached data while it runs (close waits: it uses the descriptor). */
+  private dropping: Promise<unknown> | null = null;
 
-  private constructor(handle: fs.FileHandle, filePath: string, header: ChunkHeader) {
+  private constructor(
+    handle: fs.FileHandle, filePath: string, header: ChunkHeader, cache: CachePolicy,
+  ) {
     assert(header.checksums.length === CHECKSUMS_BYTES, 'the whole checksum table is loaded');
+    this.cache = cache;
     this.handle = handle;
     this.filePath = filePath;
     this.chunkId = header.chunkId;
@@ -364,11 +389,13 @@ export class ChunkFile {
    * leave it torn: a missing copy, which the start-up scan removes (a file no longer than the
    * header) and the master repairs.
    */
-  static async create(folder: string, chunkId: number, version: number): Promise<ChunkFile> {
+  static async create(
+    folder: string, chunkId: number, version: number, cache = KEEP_CACHE,
+  ): Promise<ChunkFile> {
     const finalPath = chunkFilePath(folder, chunkId, version);
     const handle = await fsCall('create', finalPath, () => fs.open(finalPath, 'w+'));
     const empty = { chunkId, version, lengthBytes: 0, checksums: EMPTY_CHECKSUM_TABLE };
-    const file = new ChunkFile(handle, finalPath, empty); // copies the table
+    const file = new ChunkFile(handle, finalPath, empty, cache); // copies the table
     file.headerPending = true;
     return file;
   }
@@ -378,7 +405,7 @@ export class ChunkFile {
    * is the stored length the owner knows, which the header may lag behind (never exceed).
    */
   static async open(
-    filePath: string, chunkId: number, version: number, lengthBytes: number,
+    filePath: string, chunkId: number, version: number, lengthBytes: number, cache = KEEP_CACHE,
   ): Promise<ChunkFile> {
     const handle = await fsCall('open', filePath, () => fs.open(filePath, 'r+'));
     try {
@@ -399,7 +426,7 @@ export class ChunkFile {
       }
       // Reads of a chunk are mostly sequential; readahead helps and costs nothing otherwise.
       if (addon !== null) addon.fadvise(handle.fd, HEADER_BYTES, 0, FADV_SEQUENTIAL);
-      const file = new ChunkFile(handle, filePath, header);
+      const file = new ChunkFile(handle, filePath, header, cache);
       file.lengthNow = lengthBytes;
       return file;
     } catch (err) {
@@ -583,6 +610,7 @@ export class ChunkFile {
       writes.push(fsCall('write', this.filePath, () => writevFully(this.handle, parts, position)));
     }
     await Promise.all(writes);
+    this.dropBehind(newEnd);
     if (withHeader) {
       this.headerPending = false;
       this.lengthNow = Math.max(this.lengthNow, newEnd);
@@ -738,11 +766,42 @@ export class ChunkFile {
   async sync(): Promise<void> {
     await this.settleHeader();
     await fsCall('fsync', this.filePath, () => this.handle.datasync());
+    if (this.cache.dropWritten) void this.dropCache(0); // all clean now
   }
 
   /** Closes the file, bringing the header's length up to date first (best effort). */
   async close(): Promise<void> {
     await this.settleHeader().catch(() => undefined);
+    if (this.cache.dropWritten) {
+      while (this.dropping !== null) await this.dropping;
+      await this.dropCache(0); // starts the writeback of what is dirty, frees what is clean
+    }
     await this.handle.close().catch(() => undefined);
+  }
+
+  /** After a batch that reached `writtenEnd` bytes of data: drops the cache behind it, in steps. */
+  private dropBehind(writtenEnd: number): void {
+    const upTo = HEADER_BYTES + writtenEnd - DROP_BEHIND_BYTES;
+    if (this.cache.dropWritten && upTo - this.droppedTo >= DROP_BEHIND_BYTES) {
+      void this.dropCache(upTo);
+    }
+  }
+
+  /**
+   * Drops cached data from the end of the header to file offset `end` (0: the end of the
+   * file), one drop at a time: asked while one runs, it is skipped (a later one covers it).
+   * The header stays: small writes keep changing it, and each would read it back from disk.
+   * Dirty pages only start their writeback; the next drop, which starts at the header again,
+   * frees them once clean.
+   */
+  private dropCache(end: number): Promise<unknown> {
+    if (this.dropping !== null) return this.dropping;
+    if (end > 0) this.droppedTo = end;
+    const length = end === 0 ? 0 : end - HEADER_BYTES;
+    const run = dropCached(this.handle.fd, HEADER_BYTES, length).finally(() => {
+      this.dropping = null;
+    });
+    this.dropping = run;
+    return run;
   }
 }

@@ -10,7 +10,9 @@ import {
   BLOCK_SIZE_BYTES, BLOCKS_PER_CHUNK, CHUNK_SIZE_BYTES, FsError, READ_SIZE_MAX_BYTES, assert,
   type Logger,
 } from '@antlerfs/protocol';
-import { ChunkFile, HEADER_BYTES, chunkFilePath, fsCall, syncFolder } from './chunk-file.ts';
+import {
+  ChunkFile, HEADER_BYTES, KEEP_CACHE, chunkFilePath, fsCall, syncFolder, type CachePolicy,
+} from './chunk-file.ts';
 import type { ChecksumPool } from './checksum-pool.ts';
 import { Disk } from './disk.ts';
 import type { HddFolder } from './hdd-config.ts';
@@ -51,6 +53,8 @@ export interface ChunkStoreOptions {
   checksumPool: ChecksumPool;
   /** Device errors on a folder before it is damaged (HDD_IO_ERRORS_MAX). */
   ioErrorsMax?: number;
+  /** What chunk files do with the page cache of written data (default: keep it). */
+  cache?: CachePolicy;
 }
 
 export interface ChunkStoreCounters {
@@ -78,6 +82,7 @@ export class ChunkStore {
   private readonly chunks = new Map<number, ChunkEntry>();
   private readonly files: OpenFileCache;
   private readonly log: Logger;
+  private readonly cache: CachePolicy;
   private readonly checksumPool: ChecksumPool;
   private closed = false;
 
@@ -90,6 +95,7 @@ export class ChunkStore {
     }
     this.files = new OpenFileCache(opts.openFilesMax);
     this.log = opts.log;
+    this.cache = opts.cache ?? KEEP_CACHE;
     this.checksumPool = opts.checksumPool;
   }
 
@@ -211,8 +217,9 @@ export class ChunkStore {
     // A fresh lock: with() takes it before its first await.
     const making = entry.lock.with('exclusive', async () => {
       try {
-        await disk.io(() => this.files.use(chunkId,
-          () => ChunkFile.create(disk.path, chunkId, version), async () => undefined), true);
+        const create = (): Promise<ChunkFile> =>
+          ChunkFile.create(disk.path, chunkId, version, this.cache);
+        await disk.io(() => this.files.use(chunkId, create, async () => undefined), true);
         disk.chunkCount++;
       } catch (err) {
         entry.gone = true;
@@ -236,7 +243,8 @@ export class ChunkStore {
     const oldPath = chunkFilePath(entry.disk.path, entry.chunkId, entry.version);
     await this.files.drop(entry.chunkId);
     await disk.io(() => this.files.use(entry.chunkId,
-      () => ChunkFile.create(disk.path, entry.chunkId, version), async () => undefined), true);
+      () => ChunkFile.create(disk.path, entry.chunkId, version, this.cache),
+      async () => undefined), true);
     const newPath = chunkFilePath(disk.path, entry.chunkId, version);
     if (oldPath !== newPath) await unlinkIfPresent(entry.disk, oldPath);
     this.log.info('chunk replaced by a new empty one', { chunkId: entry.chunkId, version });
@@ -514,7 +522,7 @@ export class ChunkStore {
   private async withFile<T>(entry: ChunkEntry, work: (f: ChunkFile) => Promise<T>): Promise<T> {
     const open = (): Promise<ChunkFile> => ChunkFile.open(
       chunkFilePath(entry.disk.path, entry.chunkId, entry.version), entry.chunkId, entry.version,
-      entry.lengthBytes);
+      entry.lengthBytes, this.cache);
     try {
       return await this.onDisk(entry, () => this.files.use(entry.chunkId, open, work));
     } catch (err) {

@@ -42,6 +42,9 @@ export const CHUNKSERVER_SCHEMA: ConfigKey[] = [
     doc: 'threads that verify whole chunks (start-up checks, scrub, replication)' },
   { key: 'OPEN_FILES_MAX', type: 'int', default: 256, min: 4, max: 1_000_000,
     doc: 'chunk files kept open at once (least recently used are closed)' },
+  { key: 'HDD_DROP_WRITTEN_CACHE', type: 'bool', default: true,
+    doc: 'drop written chunk data from the page cache once it is on its way to disk (clients '
+      + 'cache what they read; the cache is kept for headers and folders)' },
   { key: 'WRITES_INFLIGHT_MAX', type: 'int', default: 64, min: 1, max: 4096,
     doc: 'block writes in progress per connection before it stops reading' },
   { key: 'READS_INFLIGHT_MAX', type: 'int', default: 16, min: 1, max: 4096,
@@ -88,6 +91,7 @@ export interface ChunkserverConfig {
   chunkListBatchMax: number;
   checksumWorkers: number;
   openFilesMax: number;
+  hddDropWrittenCache: boolean;
   writesInflightMax: number;
   readsInflightMax: number;
   dataConnectionsMax: number;
@@ -179,6 +183,7 @@ export function chunkserverConfig(values: ConfigValues): ChunkserverConfig {
     chunkListBatchMax: int(values, 'CHUNK_LIST_BATCH_MAX'),
     checksumWorkers: int(values, 'CHECKSUM_WORKERS'),
     openFilesMax: int(values, 'OPEN_FILES_MAX'),
+    hddDropWrittenCache: values.HDD_DROP_WRITTEN_CACHE === true,
     writesInflightMax: int(values, 'WRITES_INFLIGHT_MAX'),
     readsInflightMax: int(values, 'READS_INFLIGHT_MAX'),
     dataConnectionsMax: int(values, 'DATA_CONNECTIONS_MAX'),

@@ -24,7 +24,8 @@ test('the example file lists every key with its default, and only those', () => 
   assert.equal([...listed.keys()].sort(), CHUNKSERVER_SCHEMA.map((k) => k.key).sort());
   for (const k of CHUNKSERVER_SCHEMA) {
     const shown = listed.get(k.key)!;
-    const value = k.type === 'bytes' ? parseBytes(shown) : k.type === 'int' ? Number(shown) : shown;
+    const value = k.type === 'bytes' ? parseBytes(shown) : k.type === 'int' ? Number(shown)
+      : k.type === 'bool' ? shown === 'yes' : shown;
     assert.is(value, k.default, `${k.key} default`);
   }
   const uncomment = (l: string): string => (/^# [A-Z0-9_]+ =/.test(l) ? l.slice(2) : l);
@@ -43,6 +44,7 @@ test('defaults and derived values', () => {
   assert.is(c.hddReserveBytes, 1024 ** 3);
   assert.is(c.advertiseHost, '127.0.0.1', 'listening on 0.0.0.0 advertises loopback');
   assert.equal(c.hddPaths, []);
+  assert.is(c.hddDropWrittenCache, true);
   const values: ConfigValues = {};
   for (const k of CHUNKSERVER_SCHEMA) values[k.key] = k.default;
   values.CSSERV_LISTEN_HOST = '10.1.2.3';
