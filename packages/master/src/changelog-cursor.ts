@@ -1,7 +1,8 @@
 // Reads changelog records back from the files, from a version on, exactly as they lie on disk:
 // the metalogger stream sends them unchanged. Only records the writer has made durable are
-// asked for, so every one is whole; a file removed meanwhile (pruned after a dump) or a record
-// that fails its checksum ends the cursor with a reason, never the process.
+// asked for, so every one is whole (zeros written ahead of them end a file's records, as its
+// end does); a file removed meanwhile (pruned after a dump) or a record that fails its
+// checksum ends the cursor with a reason, never the process.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
@@ -74,10 +75,14 @@ export class ChangelogCursor {
     const { bytesRead } = await this.fh.read(buf, 0, buf.length, this.positionBytes);
     const data = buf.subarray(0, bytesRead);
     let o = 0;
+    let zeros = false;
     while (this.next <= lastVersion && batch.bytes < maxBytes) {
       const rec = peekRecord(data, o);
       if (!rec.ok) {
         if (rec.incomplete) break;
+        // Zeros the writer put ahead of its records: the end of this file's records so far.
+        zeros = data.readUInt32BE(o) === 0;
+        if (zeros) break;
         return `${this.file}: offset ${this.positionBytes + o}: ${rec.reason}`;
       }
       if (rec.version > this.next) {
@@ -92,7 +97,7 @@ export class ChangelogCursor {
       o += rec.bytes;
     }
     this.positionBytes += o;
-    if (o === 0 && bytesRead < buf.length) {
+    if (o === 0 && (bytesRead < buf.length || zeros)) {
       // Nothing whole is left in this file: the records that follow are in the next one.
       this.finishedFile = this.file;
       await this.close();

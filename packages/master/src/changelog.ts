@@ -18,6 +18,16 @@ export const RECORD_HEAD_BYTES = 8;
 export const RECORD_MAX_BYTES = 16 * 1024;
 /** Bytes written in one batch at most; a torn tail is never longer than this. */
 export const BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Zeros written ahead of the records: an O_DSYNC record write then lands on blocks already in
+ * the file, within its size, and needs no change of size or extents on disk (a third cheaper
+ * here than an append). A zero record head ends the records of a file (the size 0 is never
+ * a record's); a file closed or rotated is cut to its last record.
+ */
+export const PREPARE_BYTES = 1024 * 1024;
+/** The next stretch of zeros is written once the records come within this much of the end. */
+const PREPARE_LOW_WATER_BYTES = 256 * 1024;
+const ZEROS = Buffer.alloc(PREPARE_BYTES);
 /** Read size while scanning a file at start. */
 const SCAN_READ_BYTES = 4 * 1024 * 1024;
 const FILE_PATTERN = /^changelog\.(\d+)\.alog$/;
@@ -132,6 +142,8 @@ export interface ScanResult {
   records: number;
   /** Where a torn tail starts (the file should be cut there), or null if the file is whole. */
   tornAt: number | null;
+  /** The tail is only zeros written ahead of the records (see PREPARE_BYTES), not a torn write. */
+  zerosOnly: boolean;
   tornBytes: number;
   tornReason: string;
 }
@@ -155,7 +167,7 @@ export function scanChangelogFile(
       if (!isLast) throw new ChangelogCorruptError(`${file}: header cut short (${got} bytes)`);
       return {
         firstVersion: nameVersion, lastVersion: nameVersion - 1, records: 0, tornAt: 0,
-        tornBytes: got, tornReason: 'header cut short',
+        tornBytes: got, tornReason: 'header cut short', zerosOnly: false,
       };
     }
     if (!header.subarray(0, 8).equals(CHANGELOG_MAGIC)) {
@@ -204,15 +216,20 @@ function scanRecords(
       continue;
     }
     const at = fileOffset + o;
+    const lastVersion = expected - 1;
     if (at === st.sizeBytes) {
-      const lastVersion = expected - 1;
-      return { firstVersion, lastVersion, records, tornAt: null, tornBytes: 0, tornReason: '' };
+      return {
+        firstVersion, lastVersion, records, tornAt: null, tornBytes: 0, tornReason: '',
+        zerosOnly: false,
+      };
     }
-    checkTornTail(st, at, expected - 1, parsed.reason);
-    return {
-      firstVersion, lastVersion: expected - 1, records, tornAt: at, tornBytes: st.sizeBytes - at,
-      tornReason: parsed.reason,
-    };
+    const tail = { tornAt: at, tornBytes: st.sizeBytes - at, tornReason: parsed.reason };
+    // Zeros to the end: written ahead of the records, in any file (a crash before the cut).
+    if (nonZeroEnd(st, at) === at) {
+      return { firstVersion, lastVersion, records, ...tail, zerosOnly: true };
+    }
+    checkTornTail(st, at, lastVersion, parsed.reason);
+    return { firstVersion, lastVersion, records, ...tail, zerosOnly: false };
   }
 }
 
@@ -223,7 +240,8 @@ function scanRecords(
 function checkTornTail(st: ScanState, at: number, lastGood: number, reason: string): void {
   const where = `${st.file}: offset ${at}, after version ${lastGood}: ${reason}`;
   if (!st.isLast) throw new ChangelogCorruptError(`${where} (not the last changelog file)`);
-  const tailBytes = st.sizeBytes - at;
+  // A batch torn by a crash may end in the zeros written ahead of it: they do not count.
+  const tailBytes = nonZeroEnd(st, at) - at;
   if (tailBytes > BATCH_BYTES_MAX + RECORD_MAX_BYTES) {
     throw new ChangelogCorruptError(`${where} (${tailBytes} bytes follow: more than one batch)`);
   }
@@ -236,6 +254,23 @@ function checkTornTail(st: ScanState, at: number, lastGood: number, reason: stri
         `offset ${at + o}: corruption in the middle, not a torn write)`);
     }
   }
+}
+
+/** The offset just past the last byte of the file from `at` on that is not zero (`at`: none). */
+function nonZeroEnd(st: ScanState, at: number): number {
+  const buf = Buffer.allocUnsafe(SCAN_READ_BYTES);
+  let end = at;
+  for (let o = at; o < st.sizeBytes; o += SCAN_READ_BYTES) {
+    const n = fs.readSync(st.fd, buf, 0, Math.min(SCAN_READ_BYTES, st.sizeBytes - o), o);
+    assert(n > 0, `read ${st.file} at ${o}`);
+    for (let i = n - 1; i >= 0; i--) {
+      if (buf[i] !== 0) {
+        end = o + i + 1;
+        break;
+      }
+    }
+  }
+  return end;
 }
 
 export interface ChangelogWriterOptions {
@@ -301,6 +336,12 @@ export class ChangelogWriter {
   private fileFirstVersion: number;
   private filePath: string;
   private positionBytes = CHANGELOG_HEADER_BYTES;
+  /** The file holds durable zeros from positionBytes up to this offset (see PREPARE_BYTES). */
+  private preparedTo = CHANGELOG_HEADER_BYTES;
+  /** The zeros being written, while they are (no record is written past preparedTo then). */
+  private preparing: Promise<void> | null = null;
+  /** Writing zeros failed in this file (a full disk): records are appended as they come. */
+  private prepareFailed = false;
   private lastVersion: number;
   private durable: number;
   private readonly batches: Batch[] = [];
@@ -404,6 +445,7 @@ export class ChangelogWriter {
     await this.whenDurable(this.lastVersion);
     while (this.flushing) await new Promise((r) => setImmediate(r));
     this.closed = true;
+    await this.cutZeros();
     await this.fh.close();
   }
 
@@ -468,6 +510,9 @@ export class ChangelogWriter {
 
   private async writeBatch(batch: Batch): Promise<void> {
     const t0 = performance.now();
+    const end = this.positionBytes + batch.bytes;
+    // Records never go where zeros are being written.
+    if (this.preparing !== null && end > this.preparedTo) await this.preparing;
     let written = 0;
     let buffers = batch.buffers;
     for (let attempt = 0; written < batch.bytes; attempt++) {
@@ -478,7 +523,9 @@ export class ChangelogWriter {
     }
     // No fdatasync: the file is O_DSYNC, so the data written is on disk now.
     const ms = performance.now() - t0;
-    this.positionBytes += batch.bytes;
+    this.positionBytes = end;
+    this.preparedTo = Math.max(this.preparedTo, end);
+    this.prepareAhead();
     const records = batch.lastVersion - batch.firstVersion + 1;
     this.stats.records += records;
     this.stats.bytes += batch.bytes;
@@ -493,6 +540,39 @@ export class ChangelogWriter {
     bucket.r += records;
   }
 
+  /**
+   * Writes the next PREPARE_BYTES of zeros past what is prepared, in the background, once the
+   * records come near the end of it. A failure only costs speed: records append from there.
+   */
+  private prepareAhead(): void {
+    if (this.preparing !== null || this.prepareFailed) return;
+    if (this.preparedTo - this.positionBytes > PREPARE_LOW_WATER_BYTES) return;
+    const { fh } = this;
+    const from = this.preparedTo;
+    this.preparing = fh.write(ZEROS, 0, PREPARE_BYTES, from).then(({ bytesWritten }) => {
+      if (this.fh === fh) this.preparedTo = from + bytesWritten;
+    }, (err: unknown) => {
+      this.prepareFailed = true;
+      this.opts.log.warn('changelog: zeros ahead of the records not written; appending', {
+        file: path.basename(this.filePath), error: (err as Error).message,
+      });
+    }).finally(() => { this.preparing = null; });
+  }
+
+  /** Cuts the current file after its last record (zeros prepared past it go). */
+  private async cutZeros(): Promise<void> {
+    while (this.preparing !== null) await this.preparing;
+    if (this.preparedTo > this.positionBytes) {
+      // Readers take zeros for the end of the records anyway: a failed cut only leaves them.
+      await this.fh.truncate(this.positionBytes).catch((err: unknown) => {
+        this.opts.log.warn('changelog: zeros after the last record not cut', {
+          file: path.basename(this.filePath), error: (err as Error).message,
+        });
+      });
+    }
+    this.preparedTo = this.positionBytes;
+  }
+
   private async rotateNow(): Promise<void> {
     assert(this.batches.length === 0 || !this.batches[0]!.sealed, 'rotate between batches');
     const waiters = this.rotateWaiters;
@@ -500,11 +580,14 @@ export class ChangelogWriter {
     const next = this.durable + 1;
     if (next !== this.fileFirstVersion) { // a file that holds records: start the next one
       const created = await ChangelogWriter.createFile(this.opts.dir, next);
+      await this.cutZeros();
       await this.fh.close();
       this.fh = created.fh;
       this.filePath = created.filePath;
       this.fileFirstVersion = next;
       this.positionBytes = CHANGELOG_HEADER_BYTES;
+      this.preparedTo = CHANGELOG_HEADER_BYTES;
+      this.prepareFailed = false;
       this.opts.log.info('changelog rotated', { file: path.basename(created.filePath) });
     }
     for (const w of waiters) w();

@@ -157,14 +157,21 @@ function applyRecord(md: Metadata, file: string, version: number, change: Change
 }
 
 function cutTornTail(
-  file: string, at: number, r: { tornBytes: number; tornReason: string; lastVersion: number },
+  file: string, at: number,
+  r: { tornBytes: number; tornReason: string; lastVersion: number; zerosOnly: boolean },
   log: Logger,
 ): void {
-  // A crash during a write: that batch was never fsynced, so no client heard of it.
-  log.warn('changelog: torn last record cut off (never acknowledged)', {
-    file: path.basename(file), offset: at, bytes: r.tornBytes, reason: r.tornReason,
-    lastVersion: r.lastVersion,
-  });
+  const fields = {
+    file: path.basename(file), offset: at, bytes: r.tornBytes, lastVersion: r.lastVersion,
+  };
+  // Zeros written ahead of the records (the master stopped before cutting them), or a crash
+  // during a write: that batch was never fsynced, so no client heard of it.
+  if (r.zerosOnly) {
+    log.info('changelog: zeros after the last record cut off', fields);
+  } else {
+    log.warn('changelog: torn last record cut off (never acknowledged)',
+      { ...fields, reason: r.tornReason });
+  }
   if (at < CHANGELOG_HEADER_BYTES) fs.rmSync(file);
   else fs.truncateSync(file, at);
 }

@@ -1,7 +1,8 @@
 // Goal: changelog records survive a round trip through real files with group commit; a torn
 // last record is reported as such, while damage in the middle, in a non-last file, or a
 // version gap is refused with the file and offset named. A change made for a retrying client
-// keeps its origin through the record. Method: real files in a temp folder.
+// keeps its origin through the record. The writer keeps zeros ahead of its records (cut at
+// rotation and close), which a scan takes for the end. Method: real files in a temp folder.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,8 +11,9 @@ import * as assert from 'uvu/assert';
 import { AssertionError, Logger } from '@antlerfs/protocol';
 import { ORIGIN_KIND, decodeChange, describeChange, type Change } from '../src/change.ts';
 import {
-  ChangelogCorruptError, ChangelogWriter, RECORD_HEAD_BYTES, encodeRecord, listChangelogFiles,
-  parseRecord, peekRecord, pruneChangelogFiles, scanChangelogFile, type ScanResult,
+  ChangelogCorruptError, ChangelogWriter, PREPARE_BYTES, RECORD_HEAD_BYTES, encodeRecord,
+  listChangelogFiles, parseRecord, peekRecord, pruneChangelogFiles, scanChangelogFile,
+  type ScanResult,
 } from '../src/changelog.ts';
 
 const log = new Logger('test');
@@ -116,6 +118,35 @@ test('rotation starts a new file at the next version; prune keeps what a dump ne
   assert.equal(await pruneChangelogFiles(dir, 12), [], 'a file with a record after 12 stays');
   assert.equal(await pruneChangelogFiles(dir, 13), ['changelog.11.alog']);
   assert.equal(listChangelogFiles(dir).map((f) => f.firstVersion), [14], 'the newest file stays');
+});
+
+test('zeros are kept ahead of the records, cut at rotation and close, and end a scan', async () => {
+  const dir = tempDir();
+  const w = await writeRecords(dir, 200);
+  const first = path.join(dir, 'changelog.1.alog');
+  const recordsEnd = (file: string): number => {
+    const { result } = readAll(file, true);
+    return result.tornAt ?? fs.statSync(file).size;
+  };
+  // While the writer runs, the file is longer than its records, and only zeros follow them.
+  const end = recordsEnd(first);
+  const whileOpen = fs.readFileSync(first);
+  assert.ok(whileOpen.length >= end + PREPARE_BYTES / 2, `zeros ahead (${whileOpen.length})`);
+  assert.ok(whileOpen.subarray(end).every((b) => b === 0));
+  const scanned = readAll(first, false); // even in a file that is not the last one
+  assert.equal(scanned.versions, Array.from({ length: 200 }, (_, i) => i + 1));
+  assert.ok(scanned.result.zerosOnly, 'the zeros are not taken for a torn write');
+  // A run longer than the zeros prepared: records go on past them, in order.
+  const many = Math.ceil(3 * PREPARE_BYTES / encodeRecord(1, change(0)).length);
+  await Promise.all(Array.from({ length: many }, (_, i) => w.append(201 + i, change(i))));
+  await w.rotate();
+  assert.is(fs.statSync(first).size, recordsEnd(first), 'rotation cut the zeros');
+  assert.equal(readAll(first, false).versions.length, 200 + many);
+  await w.append(201 + many, change(1));
+  await w.close();
+  const second = path.join(dir, `changelog.${201 + many}.alog`);
+  assert.is(fs.statSync(second).size, recordsEnd(second), 'close cut the zeros');
+  assert.equal(readAll(second, true).versions, [201 + many]);
 });
 
 test('a torn last record is reported, not refused', async () => {

@@ -5,11 +5,44 @@ import os from 'node:os';
 import path from 'node:path';
 import { InodeType, SetAttr } from '@antlerfs/protocol';
 import type { Change } from '../src/change.ts';
+import { CHANGELOG_HEADER_BYTES, RECORD_HEAD_BYTES } from '../src/changelog.ts';
 import type { Node } from '../src/inode-table.ts';
 import type { Metadata } from '../src/metadata.ts';
 import type { MetaStore } from '../src/meta-store.ts';
 
 const made: string[] = [];
+
+/**
+ * A changelog file's bytes up to the end of its records: a writer that has not closed the file
+ * keeps zeros after them (see PREPARE_BYTES).
+ */
+export function changelogRecords(file: string): Buffer {
+  const bytes = fs.readFileSync(file);
+  let o = CHANGELOG_HEADER_BYTES;
+  while (o + RECORD_HEAD_BYTES <= bytes.length && bytes.readUInt32BE(o) !== 0) {
+    o += RECORD_HEAD_BYTES + bytes.readUInt32BE(o);
+  }
+  return bytes.subarray(0, Math.min(o, bytes.length));
+}
+
+/** Writes `garbage` just after the records of a changelog file: a torn last write. */
+export function tearChangelog(file: string, garbage: Buffer): number {
+  const end = changelogRecords(file).length;
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.writeSync(fd, garbage, 0, garbage.length, end);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return end;
+}
+
+/** Flips a bit of the record byte in the middle of a changelog file's records. */
+export function flipMidRecords(file: string): void {
+  const bytes = fs.readFileSync(file);
+  bytes[changelogRecords(file).length >> 1]! ^= 0x10;
+  fs.writeFileSync(file, bytes);
+}
 
 export function tempDir(prefix = 'antler-master-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

@@ -17,7 +17,7 @@ import {
 import { CHANGELOG_HEADER_BYTES, changelogFileName, peekRecord } from '../src/changelog.ts';
 import { DUMP_FILE } from '../src/metadata-dump.ts';
 import type { MasterStatus } from '../src/monitor-http.ts';
-import { removeTempDirs, tempDir } from './helpers.ts';
+import { changelogRecords, removeTempDirs, tempDir } from './helpers.ts';
 import {
   killAllMasters, metaloggerLink, registeredClient, startMaster, stopMaster, until,
   type MasterProcess,
@@ -132,7 +132,7 @@ test('register, download the dump, catch up, go live, ack: bytes equal the chang
 
   await createFiles(clientPort!, 1, 'c', 5); // live records
   await until(() => ml.next === metaVersion + 6, 'the live records');
-  const file = fs.readFileSync(path.join(dataPath, changelogFileName(dumpVersion + 1)));
+  const file = changelogRecords(path.join(dataPath, changelogFileName(dumpVersion + 1)));
   const received = ml.records();
   assert.ok(received.equals(file.subarray(CHANGELOG_HEADER_BYTES)),
     'the records are the changelog file\'s bytes');
@@ -181,8 +181,8 @@ test('stream on from a version held; refusals; an ACK beyond what was sent drops
   await ml.link.call(MLTOMA_STREAM, { fromVersion: 6 });
   assert.is((await ml.link.request(MLTOMA_STREAM, { fromVersion: 6 })).status, Status.EINVAL);
   await until(() => ml.next === reg.metaVersion + 1, 'records 6 and on');
-  const first = fs.readFileSync(path.join(dataPath, changelogFileName(1)));
-  const second = fs.readFileSync(path.join(dataPath, changelogFileName(dumpVersion + 1)));
+  const first = changelogRecords(path.join(dataPath, changelogFileName(1)));
+  const second = changelogRecords(path.join(dataPath, changelogFileName(dumpVersion + 1)));
   const firstRecords = first.subarray(CHANGELOG_HEADER_BYTES);
   let skip = 0;
   for (let i = 0; i < 5; i++) skip += (peekRecord(firstRecords, skip) as { bytes: number }).bytes;

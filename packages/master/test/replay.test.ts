@@ -14,7 +14,8 @@ import { MetaStore } from '../src/meta-store.ts';
 import { serializeDump } from '../src/metadata-dump.ts';
 import { RecoveryError } from '../src/replay.ts';
 import {
-  canonical, captureLog, randomWorkload, removeTempDirs, seeded, tempDir,
+  canonical, captureLog, flipMidRecords, randomWorkload, removeTempDirs, seeded, tearChangelog,
+  tempDir,
 } from './helpers.ts';
 
 const log = new Logger('test');
@@ -73,14 +74,15 @@ test('a torn last record is cut off and reported; the rest replays', async () =>
   await randomWorkload(live, 200, seeded(3));
   const expected = canonical(live.md);
   const last = listChangelogFiles(dir).at(-1)!.path;
-  const size = fs.statSync(last).size;
-  fs.appendFileSync(last, Buffer.from([0, 0, 0, 40, 1, 2, 3]));
+  const end = tearChangelog(last, Buffer.from([0, 0, 0, 40, 1, 2, 3]));
+  const tornBytes = fs.statSync(last).size - end; // with the zeros after it
   let again: MetaStore | null = null;
   const lines = await captureLog(async () => { again = await open(dir); });
   assert.is(canonical(again!.md), expected);
-  const reported = lines.some((l) => /torn last record cut off/.test(l) && /bytes=7/.test(l));
+  const reported = lines.some((l) => /torn last record cut off/.test(l) &&
+    l.includes(`bytes=${tornBytes}`) && l.includes(`offset=${end}`));
   assert.ok(reported, 'reported in the log');
-  assert.is(fs.statSync(last).size, size, 'the file was cut back');
+  assert.is(fs.statSync(last).size, end, 'the file was cut back');
   await again!.close();
 });
 
@@ -140,9 +142,7 @@ test('corruption in the middle of the changelog stops start-up, naming the file'
   crashed.push(live);
   await randomWorkload(live, 200, seeded(8));
   const file = listChangelogFiles(dir).at(-1)!.path;
-  const bytes = fs.readFileSync(file);
-  bytes[bytes.length >> 1]! ^= 0x10;
-  fs.writeFileSync(file, bytes);
+  flipMidRecords(file);
   const message = await refused(dir, /changelog corrupt/);
   assert.match(message, path.basename(file));
   assert.match(message, /after version \d+/);

@@ -15,7 +15,9 @@ import { defaultMasterConfig } from '../src/config.ts';
 import { MetaStore } from '../src/meta-store.ts';
 import { DUMP_FILE, loadDump } from '../src/metadata-dump.ts';
 import { RestoreError, restoreMetadata, type RestoreOptions } from '../src/restore.ts';
-import { canonical, randomWorkload, removeTempDirs, seeded, tempDir } from './helpers.ts';
+import {
+  canonical, flipMidRecords, randomWorkload, removeTempDirs, seeded, tearChangelog, tempDir,
+} from './helpers.ts';
 import { BIN, runBin } from './metalogger-harness.ts';
 
 setLogLevel('error');
@@ -81,20 +83,21 @@ test('in place: a fresh dump at the final version, the previous one kept as .bac
 test('--check changes nothing; -o writes elsewhere and leaves the source as it was', async () => {
   const m = await crashedMaster(3);
   const last = listChangelogFiles(m.dir).at(-1)!.path;
-  fs.appendFileSync(last, Buffer.from([0, 0, 0, 30, 7, 7])); // a torn tail, reported only
+  const end = tearChangelog(last, Buffer.from([0, 0, 0, 30, 7, 7])); // a torn tail
+  const tornBytes = fs.statSync(last).size - end; // with the zeros after it
   const before = snapshot(m.dir);
   const check = await restore({ dataPath: m.dir, check: true });
   assert.is(check.mode, 'check');
   assert.is(check.finalVersion, m.version);
   assert.is(check.written, null);
-  assert.is(check.tornTail?.bytes, 6);
+  assert.is(check.tornTail?.bytes, tornBytes);
   assert.equal(snapshot(m.dir), before, 'the source is byte for byte unchanged');
 
   const out = path.join(tempDir('antler-restore-out-'), 'new');
   const report = await restore({ dataPath: m.dir, outputPath: out });
   assert.is(report.mode, 'output');
   assert.is(report.written, path.join(out, DUMP_FILE));
-  assert.is(report.tornTail?.bytes, 6);
+  assert.is(report.tornTail?.bytes, tornBytes);
   assert.equal(snapshot(m.dir), before, 'still unchanged');
   assert.equal(fs.readdirSync(out), [DUMP_FILE], 'only the dump (no scratch files left)');
   assert.is(canonical(loadDump(path.join(out, DUMP_FILE)).metadata), m.expected);
@@ -108,12 +111,13 @@ test('--check changes nothing; -o writes elsewhere and leaves the source as it w
 test('a torn tail is cut and reported; the binary prints what it did', async () => {
   const m = await crashedMaster(5);
   const last = listChangelogFiles(m.dir).at(-1)!.path;
-  const size = fs.statSync(last).size;
-  fs.appendFileSync(last, Buffer.from([0, 0, 0, 40, 1, 2, 3]));
+  const end = tearChangelog(last, Buffer.from([0, 0, 0, 40, 1, 2, 3]));
+  const tornBytes = fs.statSync(last).size - end;
   const r = runBin(BIN.metarestore, ['-d', m.dir]);
   assert.is(r.code, 0, r.stderr);
-  assert.is(fs.statSync(last).size, size, 'cut back to the last whole record');
-  assert.match(r.stdout, new RegExp(`torn tail\\s+${path.basename(last)}: 7 bytes cut`));
+  assert.is(fs.statSync(last).size, end, 'cut back to the last whole record');
+  assert.match(r.stdout,
+    new RegExp(`torn tail\\s+${path.basename(last)}: ${tornBytes} bytes cut at offset ${end}`));
   assert.match(r.stdout, new RegExp(`dump\\s+metadata\\.amd at version ${m.dumpVersion}`));
   assert.match(r.stdout, new RegExp(`replayed\\s+${m.version - m.dumpVersion} records`));
   assert.match(r.stdout, new RegExp(`final version\\s+${m.version} `));
@@ -125,9 +129,7 @@ test('a torn tail is cut and reported; the binary prints what it did', async () 
 test('a flipped byte in the middle is refused naming the file and the version', async () => {
   const m = await crashedMaster(7);
   const file = listChangelogFiles(m.dir).at(-1)!.path;
-  const bytes = fs.readFileSync(file);
-  bytes[bytes.length >> 1]! ^= 0x10;
-  fs.writeFileSync(file, bytes);
+  flipMidRecords(file);
   const before = snapshot(m.dir);
   const r = runBin(BIN.metarestore, ['-d', m.dir, '--check']);
   assert.is(r.code, 1);
