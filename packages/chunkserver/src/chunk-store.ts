@@ -82,7 +82,8 @@ export class ChunkStore {
   private readonly chunks = new Map<number, ChunkEntry>();
   private readonly files: OpenFileCache;
   private readonly log: Logger;
-  private readonly cache: CachePolicy;
+  /** What chunk files do with the page cache of written data. */
+  readonly cache: CachePolicy;
   private readonly checksumPool: ChecksumPool;
   private closed = false;
 

@@ -3,11 +3,14 @@
 // data at its place as pieces arrive in any order. Written data is flushed in the background
 // every FLUSH_EVERY_BYTES, so the fsync that ends the copy has little left to do. Until it is
 // renamed into place by the chunk store it is not a chunk: a crash leaves only this file, which
-// the start-up scan removes. Every I/O runs through the disk's error accounting.
+// the start-up scan removes. Every I/O runs through the disk's error accounting. Data flushed
+// leaves the page cache when the cache policy says so (see CachePolicy).
 import fs from 'node:fs/promises';
+import { dropCached } from '@antlerfs/native';
 import { assert } from '@antlerfs/protocol';
 import {
-  HEADER_BYTES, REPLICA_TEMP_SUFFIX, chunkFilePath, encodeHeader, fsCall, writeFully,
+  HEADER_BYTES, KEEP_CACHE, REPLICA_TEMP_SUFFIX, chunkFilePath, encodeHeader, fsCall,
+  writeFully, type CachePolicy,
 } from './chunk-file.ts';
 import type { Disk } from './disk.ts';
 
@@ -25,21 +28,23 @@ export class ReplicaFile {
   /** The background flush running, if any (at most one). */
   private flushing: Promise<void> | null = null;
   private flushError: unknown = null;
+  private readonly cache: CachePolicy;
 
-  private constructor(disk: Disk, filePath: string, handle: fs.FileHandle) {
+  private constructor(disk: Disk, filePath: string, handle: fs.FileHandle, cache: CachePolicy) {
     this.disk = disk;
     this.path = filePath;
     this.handle = handle;
+    this.cache = cache;
   }
 
   /** Creates (or truncates) the temporary file and writes the final header. */
   static async create(disk: Disk, header: {
     chunkId: number; version: number; lengthBytes: number; checksums: Buffer;
-  }): Promise<ReplicaFile> {
+  }, cache = KEEP_CACHE): Promise<ReplicaFile> {
     const filePath = chunkFilePath(disk.path, header.chunkId, header.version) + REPLICA_TEMP_SUFFIX;
     const handle = await disk.io(
       () => fsCall('create', filePath, () => fs.open(filePath, 'w')), true);
-    const file = new ReplicaFile(disk, filePath, handle);
+    const file = new ReplicaFile(disk, filePath, handle, cache);
     try {
       const bytes = encodeHeader(header);
       await disk.io(() => fsCall('write', filePath, () => writeFully(handle, bytes, 0)));
@@ -59,6 +64,7 @@ export class ReplicaFile {
     if (this.unflushedBytes >= FLUSH_EVERY_BYTES && this.flushing === null) {
       this.unflushedBytes = 0;
       this.flushing = this.disk.io(() => fsCall('fsync', this.path, () => this.handle.datasync()))
+        .then(() => this.dropFlushed())
         .catch((err: unknown) => { this.flushError ??= err; })
         .finally(() => { this.flushing = null; });
     }
@@ -69,7 +75,13 @@ export class ReplicaFile {
     await this.flushing;
     if (this.flushError !== null) throw this.flushError;
     await this.disk.io(() => fsCall('fsync', this.path, () => this.handle.sync()));
+    await this.dropFlushed();
     await this.handle.close();
+  }
+
+  /** After a flush: the data (not the header) leaves the cache, if the policy says so. */
+  private async dropFlushed(): Promise<void> {
+    if (this.cache.dropWritten) await dropCached(this.handle.fd, HEADER_BYTES, 0);
   }
 
   /** Closes and removes the file (after a failure; best effort). */

@@ -187,7 +187,8 @@ export class Replicator {
     try {
       const { lengthBytes, table } = await this.sourceChecksums(link, order);
       const disk = await this.opts.store.diskForReplica(lengthBytes);
-      const file = await ReplicaFile.create(disk, { ...order, lengthBytes, checksums: table });
+      const file = await ReplicaFile.create(disk, { ...order, lengthBytes, checksums: table },
+        this.opts.store.cache);
       try {
         await this.pull(link, order, lengthBytes, table, file);
         await file.finish();

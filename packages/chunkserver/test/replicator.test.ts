@@ -1,6 +1,6 @@
 // Goal: replication between real data servers on 127.0.0.1. A whole 64 MiB chunk ordered by a
 // (fake) master is copied from a real source and reads back byte for byte, and survives a
-// restart; a source with a flipped byte on disk and sources that send wrong bytes are skipped
+// restart (its flushed data left the page cache); a source with a flipped byte on disk and sources that send wrong bytes are skipped
 // for the next source, on both verification paths (inline, and the worker pool for 1 MiB pieces
 // with the tail inline); an order whose every source fails leaves the copy held before
 // untouched and nothing behind; REPLICATIONS_MAX and the bounded queue (EAGAIN past it) hold, a
@@ -19,6 +19,9 @@ import {
   HEADER_BYTES, REPLICA_TEMP_SUFFIX, chunkFilePath, chunkSubfolder,
 } from '../src/chunk-file.ts';
 import type { ChunkStore } from '../src/chunk-store.ts';
+import {
+  PREAD_WOULD_BLOCK, dropCachedAvailable, preadNoWait, preadNoWaitAvailable,
+} from '@antlerfs/native';
 import { Chunkserver } from '../src/chunkserver.ts';
 import { Replicator } from '../src/replicator.ts';
 import {
@@ -66,6 +69,17 @@ test('a 64 MiB chunk is copied from a real source, reads back identical, survive
     log.info('replicated a whole chunk', { ms, mbPerS: Math.round(CHUNK_SIZE_BYTES / 1000 / ms) });
     assert.is(reply.status, Status.OK);
     assert.is(reply.body!.lengthBytes, CHUNK_SIZE_BYTES);
+    const chunks = path.join(dataPath, 'chunks');
+    if (dropCachedAvailable && preadNoWaitAvailable) {
+      // Flushed data left the page cache (HDD_DROP_WRITTEN_CACHE is on by default).
+      const fh = await fs.open(chunkFilePath(chunks, 77, 3), 'r');
+      const probe = Buffer.alloc(4096);
+      for (const at of [CHUNK_SIZE_BYTES / 2, CHUNK_SIZE_BYTES - 4096]) {
+        assert.is(preadNoWait(fh.fd, probe, 0, probe.length, HEADER_BYTES + at),
+          PREAD_WOULD_BLOCK, `replica data at ${at} is not cached`);
+      }
+      await fh.close();
+    }
     const link = await dialData(cs.dataPort);
     const back = await readChunk(link, 77, 3, CHUNK_SIZE_BYTES);
     assert.is(sha256(back), sha256(data), 'same bytes');
@@ -73,7 +87,6 @@ test('a 64 MiB chunk is copied from a real source, reads back identical, survive
     assert.is(c.replications_done, 1);
     assert.is(c.replications_failed, 0);
     assert.is(c.replication_bytes, CHUNK_SIZE_BYTES);
-    const chunks = path.join(dataPath, 'chunks');
     assert.equal(await filesOf(chunks, 77), [path.basename(chunkFilePath(chunks, 77, 3))]);
     link.close('done');
     await cs.stop();
