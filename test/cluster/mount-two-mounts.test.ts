@@ -5,7 +5,9 @@
 // creates in a folder a mount made asks the master no LOOKUP however long it lasts (each
 // create's folder stamp renews the listing), yet a name the other mount creates there in the
 // meantime shows within the timeouts; the same in a folder the other mount made (it is listed
-// once, at the first absent names, or by an `ls` before).
+// once, at the first absent names, or by an `ls` before). Stats and unlinks of the names of a
+// folder listed here are answered from one read of the folder with its attributes, and sizes
+// written here or on the other mount still show.
 // Method: one real cluster (goal 2 on 2 chunkservers), two antler-mount processes; every
 // program on a mount runs as a child process; master requests counted by the mount's own
 // counters (SIGUSR2 logs them).
@@ -127,5 +129,46 @@ for (const madeBy of ['this mount', 'the other mount', 'the other mount, listed 
   assert.is(await a.unmount(), 0);
   });
 }
+
+test('stats and unlinks in a listed folder ask the master per folder read, not per name; ' +
+  'sizes changed here or on the other mount show', async () => {
+  requireFuse();
+  await requirePrograms(['stat']);
+  await using cluster = await startCluster({ chunkservers: 2 });
+  await using a = await startMount(cluster);
+  await using b = await startMount(cluster);
+  const FILES = 1000;
+  await a.must(`mkdir run && for i in $(seq 1 ${FILES}); do : > run/f$i; done`);
+  await a.must('printf abcd > run/f7');
+  // Past the entry and attribute timeouts: the kernel asks again for every name.
+  await new Promise((r) => setTimeout(r, 1500));
+  const before = await masterCounts(a);
+  const sizes = (await a.must('stat -c %s run/f*')).trim().split('\n').map(Number);
+  assert.is(sizes.length, FILES);
+  assert.is(sizes.filter((n) => n === 4).length, 1, 'the file written here has its size');
+  const afterStats = await masterCounts(a);
+  const delta = (k: string, from = before, to = afterStats) => (to[k] ?? 0) - (from[k] ?? 0);
+  // Without the folder read each stat's LOOKUP went to the master.
+  assert.ok(delta('CLTOMA_LOOKUP') < FILES / 20, `${delta('CLTOMA_LOOKUP')} LOOKUPs`);
+  assert.ok(delta('CLTOMA_READDIR') >= 1 && delta('CLTOMA_READDIR') < FILES / 20,
+    `${delta('CLTOMA_READDIR')} folder reads`);
+  // b writes a file a knows the attributes of: a sees the new size once they expire.
+  await b.must('printf hello > run/f5');
+  await waitUntil('a sees the size b wrote', async () => {
+    return (await a.must('stat -c %s run/f5')).trim() === '5';
+  }, { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 100 });
+  // Unlinks: the LOOKUP before each is answered here too.
+  const beforeRm = await masterCounts(a);
+  await a.must('rm run/f*');
+  const afterRm = await masterCounts(a);
+  assert.is(delta('CLTOMA_UNLINK', beforeRm, afterRm), FILES);
+  assert.ok(delta('CLTOMA_LOOKUP', beforeRm, afterRm) < FILES / 20,
+    `${delta('CLTOMA_LOOKUP', beforeRm, afterRm)} LOOKUPs for ${FILES} unlinks`);
+  assert.is(await a.must('ls run'), '');
+  await waitUntil('b sees the folder empty', async () => (await b.must('ls run')) === '',
+    { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 100 });
+  assert.is(await b.unmount(), 0);
+  assert.is(await a.unmount(), 0);
+});
 
 test.run();

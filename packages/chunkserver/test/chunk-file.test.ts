@@ -343,7 +343,7 @@ test('small reads of cached blocks are served inline when the addon is there', a
   });
 });
 
-test('written data leaves the page cache after a sync and close, when the policy says so', async () => {
+test('written data leaves the page cache at sync and close if the policy says so', async () => {
   const dir = await tempDir('cache');
   try {
     const blocks = (3 * DROP_BEHIND_BYTES) / BLOCK_SIZE_BYTES;

@@ -8,6 +8,8 @@
 // it is too large or changed here while it was being listed. Through the handlers: a create's
 // LOOKUP costs no master request in a directory made or listed here, however long a run of
 // creates lasts, and names created, renamed or unlinked through the mount are seen at once.
+// A trusted listing knows the inodes of its names; read again whole with attributes at its
+// names version it is renewed, at another version dropped.
 // Method: DirCache with an injected clock; the handlers with an in-memory stand-in master.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,8 +17,9 @@ import fs from 'node:fs';
 import { FsError, InodeType, Logger } from '@antlerfs/protocol';
 import type { Attr, FileHandle, FolderStamp, InodeApi } from '../src/index.ts';
 import {
-  DirCache, DIRS_MAX, LISTING_NAMES_MAX, UNLISTABLE_MS,
+  DirCache, DIRS_MAX, LISTING_NAMES_MAX, REFRESH_GAP_MS, UNLISTABLE_MS,
 } from '../src/fuse/dir-cache.ts';
+import { FileAttrs } from '../src/fuse/file-attrs.ts';
 import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { ERRNO } from '../src/fuse/errno.ts';
 import { ENTRY_HANDLERS } from '../src/fuse/entry-operations.ts';
@@ -174,7 +177,7 @@ test('a folder not made here is listed after a LOOKUP the master answered ENOENT
   cache.fetched(dirAttr(5, 10), { parent: 1, name: 'd' });
   assert.is(cache.wantsListing(5), null, 'no absent name asked for yet');
   assert.is(cache.wantsListing(77), null, 'not a remembered folder');
-  cache.looked(5, 'x', false);
+  cache.looked(5, 'x', null);
   const ticket = cache.wantsListing(5)!;
   assert.ok(ticket !== null);
   assert.is(cache.wantsListing(5), null, 'one fetch at a time');
@@ -193,7 +196,7 @@ test('a folder not made here is listed after a LOOKUP the master answered ENOENT
   // Changed here while being listed: not taken. A failed fetch: nothing. Too many: not again
   // for a while, whatever LOOKUPs come.
   cache.fetched(dirAttr(7, 10), { parent: 1, name: 'e' });
-  cache.looked(7, 'x', false);
+  cache.looked(7, 'x', null);
   const t7 = cache.wantsListing(7)!;
   cache.created(7, 'mine', fileAttr(8, 30), st(50, 51));
   cache.listed(t7, { names: [], namesVersion: 50 });
@@ -201,18 +204,18 @@ test('a folder not made here is listed after a LOOKUP the master answered ENOENT
   cache.listed(cache.wantsListing(7)!, null);
   assert.is(cache.absence(7, 'z'), 'unknown', 'a failed fetch');
   cache.listed(cache.wantsListing(7)!, { names: null, namesVersion: 52 });
-  cache.looked(7, 'x', false);
+  cache.looked(7, 'x', null);
   assert.is(cache.wantsListing(7), null, 'too large: not listed again soon');
   const many = Array.from({ length: LISTING_NAMES_MAX + 1 }, (_, i) => `n${i}`);
   cache.fetched(dirAttr(9, 10), { parent: 1, name: 'big' });
-  cache.looked(9, 'x', false);
+  cache.looked(9, 'x', null);
   cache.listed(cache.wantsListing(9)!, { names: many, namesVersion: 60 });
   assert.is(cache.absence(9, 'x'), 'unknown', 'more names than a listing may hold');
   c.ms += UNLISTABLE_MS;
-  cache.looked(7, 'x', false);
+  cache.looked(7, 'x', null);
   assert.ok(cache.wantsListing(7) !== null, 'asked again after a while');
   c.ms += 1000;
-  cache.looked(9, 'x', false);
+  cache.looked(9, 'x', null);
   c.ms += 1000;
   assert.is(cache.wantsListing(9), null, 'only right after a LOOKUP answered ENOENT');
 });
@@ -260,10 +263,71 @@ test('removals and renames take the folders\' attributes from the reply, newest 
   assert.is(cache.absence(10, 'nothing'), 'unknown', 'crossed replies: not renewed');
 });
 
+test('a trusted listing knows the inode of each name made, renamed or looked up here', () => {
+  const { c, cache } = clockedCache();
+  cache.fetched(dirAttr(1, 0));
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
+  cache.created(5, 'a', fileAttr(20, 11), st(2, 3));
+  assert.equal(cache.entryOf(5, 'a'), { inode: 20, remainingMs: 1000 });
+  assert.is(cache.entryOf(5, 'b'), null, 'not in the listing');
+  const r = cache.renamed({ parent: 5, name: 'a' }, { parent: 5, name: 'b' },
+    { src: dirAttr(5, 12), dst: dirAttr(5, 12) }, { src: st(3, 4), dst: st(3, 4) });
+  assert.equal(r, { moved: 20, replaced: 0 });
+  assert.is(cache.entryOf(5, 'a'), null);
+  assert.is(cache.entryOf(5, 'b')?.inode, 20);
+  cache.created(5, 'c', fileAttr(21, 13), st(4, 5));
+  const over = cache.renamed({ parent: 5, name: 'c' }, { parent: 5, name: 'b' },
+    { src: dirAttr(5, 14), dst: dirAttr(5, 14) }, { src: st(5, 6), dst: st(5, 6) });
+  assert.equal(over, { moved: 21, replaced: 20 }, 'the name replaced was inode 20');
+  assert.is(cache.removed(5, 'b', dirAttr(5, 15), st(6, 7)), 21);
+  cache.created(5, 'x', fileAttr(23, 16), st(7, 8));
+  cache.exchanged({ parent: 5, name: 'x' }, { parent: 5, name: 'y' },
+    { src: dirAttr(5, 17), dst: dirAttr(5, 17) }, { src: st(8, 9), dst: st(8, 9) });
+  assert.is(cache.entryOf(5, 'x'), null, 'after an exchange the master says what a name is');
+  c.ms = 1001;
+  cache.created(5, 'e', fileAttr(22, 18), st(9, 10)); // renews: the listing is trusted again
+  assert.is(cache.entryOf(5, 'e')?.inode, 22);
+  c.ms = 2100;
+  assert.is(cache.entryOf(5, 'e'), null, 'an expired listing answers nothing');
+});
+
+test('a listing read again with attributes is renewed only at its names version', () => {
+  const page = (names: string[], namesVersion: number, end = true) => ({
+    entries: names.map((name, i) => ({ name, attr: fileAttr(100 + i, 5) })), nextCursor: '',
+    end, namesVersion,
+  });
+  const { c, cache } = clockedCache();
+  cache.fetched(dirAttr(1, 0));
+  cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
+  cache.created(5, 'a', fileAttr(100, 11), st(2, 3));
+  cache.created(5, 'b', fileAttr(101, 11), st(3, 4));
+  c.ms = 1500; // expired
+  assert.is(cache.refreshTicket(5, 'zz', 4096), null, 'a name not listed');
+  assert.is(cache.refreshTicket(5, 'a', 1), null, 'a folder larger than one page');
+  let t = cache.refreshTicket(5, 'a', 4096);
+  assert.ok(t !== null);
+  assert.is(cache.refreshTicket(5, 'b', 4096), null, 'one at a time');
+  assert.ok(cache.refreshed(t!, page(['a', 'b'], 4)));
+  assert.equal(cache.entryOf(5, 'b'), { inode: 101, remainingMs: 1000 });
+  assert.is(cache.refreshTicket(5, 'a', 4096), null, `not again within ${REFRESH_GAP_MS} ms`);
+  // A change of this mount while the folder is read: not taken, the listing stays.
+  c.ms += REFRESH_GAP_MS;
+  t = cache.refreshTicket(5, 'a', 4096);
+  cache.created(5, 'c', fileAttr(102, 12), st(4, 5));
+  assert.not.ok(cache.refreshed(t!, page(['a', 'b'], 4)));
+  assert.is(cache.entryOf(5, 'c')?.inode, 102);
+  // Read at another names version (changed elsewhere), or not whole: the listing goes.
+  c.ms += REFRESH_GAP_MS;
+  t = cache.refreshTicket(5, 'a', 4096);
+  assert.not.ok(cache.refreshed(t!, page(['a', 'b', 'c'], 9)));
+  assert.is(cache.entryOf(5, 'a'), null);
+  assert.is(cache.absence(5, 'q'), 'unknown', 'nothing known of the names any more');
+});
+
 test('what the master says overrides the listing; sizes and names are bounded', () => {
   const { c, cache } = clockedCache();
   cache.made(1, 'd', dirAttr(5, 10), st(1, 2));
-  cache.looked(5, 'ghost', true);
+  cache.looked(5, 'ghost', 99);
   assert.not.ok(cache.knownAbsent(5, 'other'), 'a name it lacked exists: listing dropped');
   cache.made(1, 'e', dirAttr(7, 10), st(2, 3));
   cache.made(7, 'sub', dirAttr(8, 11), st(3, 4));
@@ -387,6 +451,7 @@ function context(m: ReturnType<typeof fakeMaster>, c: ReturnType<typeof clock>):
     nodes: new NodeTable(), files: new OpenFiles(opener), dirs: new DirHandles(),
     readBuffers: new ReadBuffers(64 * 1024),
     dirCache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: c.now }),
+    fileAttrs: new FileAttrs({ attrMs: 1000, nowMs: c.now }),
     log: new QuietLogger('test'), hidden: new Map(), invalidateAttrs: () => undefined,
     settings: { timeouts: { entryMs: 1000, attrMs: 1000 }, readOnly: false, negativeTimeoutMs: 0 },
   };

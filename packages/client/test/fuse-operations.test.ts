@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { FsError, InodeType, Logger, SetAttr } from '@antlerfs/protocol';
 import type { Attr, FileHandle } from '../src/index.ts';
 import { DirCache } from '../src/fuse/dir-cache.ts';
+import { FileAttrs } from '../src/fuse/file-attrs.ts';
 import { ERRNO } from '../src/fuse/errno.ts';
 import { DirHandles } from '../src/fuse/dir-handle.ts';
 import { DIR_HANDLERS } from '../src/fuse/dir-operations.ts';
@@ -124,6 +125,7 @@ function context(master: ReturnType<typeof fakeMaster>, opts: { readOnly?: boole
     nodes: new NodeTable(), files: new OpenFiles(opener), dirs: new DirHandles(),
     readBuffers: new ReadBuffers(64 * 1024),
     dirCache: new DirCache({ attrMs: 1000, namesMs: 1000, nowMs: () => 0 }),
+    fileAttrs: new FileAttrs({ attrMs: 1000, nowMs: () => 0 }),
     log: new QuietLogger('test'), hidden: new Map(), invalidateAttrs: (i) => invalidated.push(i),
     settings: {
       timeouts: { entryMs: 1000, attrMs: 1000 }, readOnly: opts.readOnly ?? false,

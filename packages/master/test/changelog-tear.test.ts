@@ -62,7 +62,7 @@ function copyWithLastFileCut(src: string, cutAt: number, zeroFrom = false): stri
   return dst;
 }
 
-test('a last record torn at random offsets is cut, reported, and nothing else is lost', async () => {
+test('a last record torn at random offsets is cut and reported; nothing else is lost', async () => {
   const dir = tempDir();
   const live = await open(dir);
   crashed.push(live);

@@ -16,10 +16,14 @@
 //   GETATTR_FOLDER (no dearer than the LOOKUP) when the folder's names version is still the
 //   listing's. Unlink, rmdir and rename take the folder's attributes from the master's reply
 //   (no GETATTR after them).
+// - inodes: a trusted listing knows the inode of the names made, renamed or looked up here,
+//   so a LOOKUP of one may be answered here too when its attributes are known (FileAttrs); a
+//   folder whose names are listed is read again whole with every entry's attributes (one
+//   READDIR page at the listing's names version) when such a LOOKUP finds them expired.
 // Every doubt (an error, a change elsewhere, a limit) drops what is known; nothing is guessed.
 import { assert, InodeType } from '@antlerfs/protocol';
 import { FUSE_ROOT_ID as ROOT_INODE } from './kernel-abi.ts';
-import type { Attr, FolderStamp } from '../index.ts';
+import type { Attr, DirPage, FolderStamp } from '../index.ts';
 
 /** Directories remembered at once; the oldest is dropped past it. */
 export const DIRS_MAX = 4096;
@@ -29,6 +33,8 @@ export const LISTING_NAMES_MAX = 65_536;
 export const NAMES_TOTAL_MAX = 1_048_576;
 /** A folder too large to list (or past the total) is not asked for its names again this long. */
 export const UNLISTABLE_MS = 60_000;
+/** A listing is read again with its attributes (refreshTicket) at most once in this long. */
+export const REFRESH_GAP_MS = 100;
 
 export interface DirCacheOptions {
   /** How long attributes are trusted after the master gave them (0: never). */
@@ -43,8 +49,8 @@ interface DirState {
   /** The master's attributes plus this mount's own creations since; null: unknown. */
   attr: Attr | null;
   attrUntilMs: number;
-  /** Every name in the directory, or null when not known. */
-  names: Set<string> | null;
+  /** Every name in the directory with its inode (0: not known here), or null when not known. */
+  names: Map<string, number> | null;
   namesUntilMs: number;
   /**
    * The folder's names version the listing is exact at; null after a change of unknown stamp
@@ -61,6 +67,10 @@ interface DirState {
   listing: boolean;
   /** Changes of this mount here (a listing fetched across one of them is not taken). */
   changes: number;
+  /** When the listing was last read again with its attributes (refreshTicket). */
+  refreshedAtMs: number;
+  /** True while it is. */
+  refreshing: boolean;
 }
 
 /** A listing being fetched: what it is checked against when it arrives. */
@@ -76,6 +86,7 @@ export interface ListingTicket {
 /** A remembered folder's listing fields before any listing. */
 const NO_LISTING_YET = {
   negativeAtMs: -Infinity, unlistableUntilMs: 0, listing: false, changes: 0,
+  refreshedAtMs: -Infinity, refreshing: false,
 };
 
 function keyOf(parent: number, name: string): string {
@@ -167,7 +178,7 @@ export class DirCache {
     if (this.opts.attrMs === 0 || this.opts.namesMs === 0) return;
     const now = this.nowMs();
     this.put(attr.inode, {
-      attr, attrUntilMs: now + this.opts.attrMs, names: new Set(),
+      attr, attrUntilMs: now + this.opts.attrMs, names: new Map(),
       namesUntilMs: now + this.opts.namesMs, namesVersion: stamp?.after ?? null,
       key: keyOf(parent, name), ...NO_LISTING_YET,
     });
@@ -217,10 +228,49 @@ export class DirCache {
       return;
     }
     if (st.names !== null || st.changes !== ticket.changes) return;
-    st.names = new Set(names);
+    st.names = new Map(names.map((n) => [n, 0]));
     this.namesTotal += st.names.size;
     st.namesVersion = got.namesVersion;
     st.namesUntilMs = ticket.startedAtMs + this.opts.namesMs;
+  }
+
+  /**
+   * A ticket to read the listing of `parent` again with every entry's attributes (one READDIR
+   * page), when `name` is in it with a known inode and the listing has a names version to be
+   * confirmed against: a LOOKUP whose file attributes expired renews them all at once. At most
+   * one at a time per folder and one per REFRESH_GAP_MS; null otherwise.
+   */
+  refreshTicket(parent: number, name: string, entriesMax: number): ListingTicket | null {
+    const st = this.dirs.get(parent);
+    if (st === undefined || st.names === null || st.namesVersion === null) return null;
+    if (!st.names.get(name) || st.refreshing || st.names.size > entriesMax) return null;
+    const now = this.nowMs();
+    if (now - st.refreshedAtMs < REFRESH_GAP_MS) return null;
+    st.refreshing = true;
+    st.refreshedAtMs = now;
+    return { inode: parent, st, changes: st.changes, startedAtMs: now, fetching: false };
+  }
+
+  /**
+   * The listing of `ticket` read again (null: the read failed): taken when it is whole, at
+   * the listing's names version, holds the same names and nothing changed here meanwhile; the
+   * listing is then trusted again from when the read started and knows every inode. True when
+   * taken (the caller keeps the attributes).
+   */
+  refreshed(ticket: ListingTicket, page: DirPage | null): boolean {
+    const st = ticket.st;
+    st.refreshing = false;
+    if (page === null || this.dirs.get(ticket.inode) !== st || st.names === null) return false;
+    if (st.changes !== ticket.changes) return false; // read across a change of this mount
+    const same = page.end && page.namesVersion === st.namesVersion &&
+      page.entries.length === st.names.size && page.entries.every((e) => st.names!.has(e.name));
+    if (!same) {
+      this.dropNames(st);
+      return false;
+    }
+    for (const e of page.entries) st.names.set(e.name, e.attr.inode);
+    st.namesUntilMs = ticket.startedAtMs + this.opts.namesMs;
+    return true;
   }
 
   /**
@@ -258,13 +308,27 @@ export class DirCache {
     return this.absence(parent, name) === 'absent';
   }
 
-  /** The master said `name` exists in `parent` (true) or not (false). */
-  looked(parent: number, name: string, exists: boolean): void {
+  /** The master said `name` in `parent` is `inode` (null: it does not exist). */
+  looked(parent: number, name: string, inode: number | null): void {
     const st = this.dirs.get(parent);
     if (st === undefined) return;
+    const exists = inode !== null;
     if (!exists) st.negativeAtMs = this.nowMs();
     if (st.names === null) return;
     if (st.names.has(name) !== exists) this.dropNames(st);
+    else if (exists) st.names.set(name, inode);
+  }
+
+  /**
+   * The inode `name` in `parent` refers to, while a trusted listing says so (a LOOKUP may be
+   * answered here when its attributes are known too), and for how much longer; else null.
+   */
+  entryOf(parent: number, name: string): { inode: number; remainingMs: number } | null {
+    const st = this.dirs.get(parent);
+    const inode = st?.names?.get(name);
+    if (st === undefined || inode === undefined || inode === 0) return null;
+    const remainingMs = Math.floor(st.namesUntilMs - this.nowMs());
+    return remainingMs > 0 ? { inode, remainingMs } : null;
   }
 
   /** This mount created `attr` under `name` (CREATE, MKNOD, MKDIR, SYMLINK) with `stamp`. */
@@ -278,40 +342,47 @@ export class DirCache {
       const nlink = st.attr.nlink + (attr.type === InodeType.DIR ? 1 : 0);
       st.attr = { ...st.attr, mtimeMs: attr.ctimeMs, ctimeMs: attr.ctimeMs, nlink };
     }
-    this.addName(st, name);
+    this.addName(st, name, attr.inode);
   }
 
   /**
    * This mount removed (or renamed away) `name` in `parent`; `parentAttr` is the folder just
-   * after, as the master's reply said, and `stamp` the folder's (null: not known).
+   * after, as the master's reply said, and `stamp` the folder's (null: not known). Returns the
+   * inode the name referred to as far as the listing knew (0: not known).
    */
   removed(
     parent: number, name: string, parentAttr: Attr | null, stamp: FolderStamp | null,
-  ): void {
+  ): number {
     const child = this.byName.get(keyOf(parent, name));
     if (child !== undefined) this.forget(child);
     const st = this.dirs.get(parent);
-    if (st === undefined) return;
+    if (st === undefined) return child ?? 0;
     this.changedHere(parent, st, parentAttr, stamp);
+    const inode = st.names?.get(name) ?? child ?? 0;
     if (st.names?.delete(name) === true) this.namesTotal--;
+    return inode;
   }
 
   /**
-   * This mount renamed `from` to `to` (LINK is a rename that keeps `from`); `attrs`: both
-   * folders just after, `stamps` theirs, as the master's reply said (null: not known).
+   * This mount renamed `from` to `to` (LINK is a rename that keeps `from`, of inode `linked`);
+   * `attrs`: both folders just after, `stamps` theirs, as the master's reply said (null: not
+   * known). Returns the inodes of the name moved and of the one it replaced (0: not known).
    */
   renamed(
     from: { parent: number; name: string } | null, to: { parent: number; name: string },
     attrs: { src: Attr | null; dst: Attr | null },
-    stamps: { src: FolderStamp | null; dst: FolderStamp | null },
-  ): void {
-    if (from !== null) this.removed(from.parent, from.name, attrs.src, stamps.src);
-    const replaced = this.byName.get(keyOf(to.parent, to.name));
-    if (replaced !== undefined) this.forget(replaced);
+    stamps: { src: FolderStamp | null; dst: FolderStamp | null }, linked = 0,
+  ): { moved: number; replaced: number } {
+    const moved = from !== null ? this.removed(from.parent, from.name, attrs.src, stamps.src)
+      : linked;
+    const replacedDir = this.byName.get(keyOf(to.parent, to.name));
+    if (replacedDir !== undefined) this.forget(replacedDir);
     const st = this.dirs.get(to.parent);
-    if (st === undefined) return;
+    const replaced = st?.names?.get(to.name) ?? replacedDir ?? 0;
+    if (st === undefined) return { moved, replaced };
     this.changedHere(to.parent, st, attrs.dst, stamps.dst);
-    this.addName(st, to.name);
+    this.addName(st, to.name, moved);
+    return { moved, replaced };
   }
 
   /**
@@ -326,6 +397,11 @@ export class DirCache {
     for (const key of [keyOf(a.parent, a.name), keyOf(b.parent, b.name)]) {
       const inode = this.byName.get(key);
       if (inode !== undefined) this.forget(inode);
+    }
+    // Both names stay; which inode each now refers to is left to the master.
+    for (const { parent, name } of [a, b]) {
+      const names = this.dirs.get(parent)?.names;
+      if (names?.has(name) === true) names.set(name, 0);
     }
     const src = this.dirs.get(a.parent);
     if (src !== undefined) this.changedHere(a.parent, src, attrs.src, stamps.src);
@@ -389,9 +465,11 @@ export class DirCache {
     if (this.byName.get(st.key) === inode) this.byName.delete(st.key);
   }
 
-  private addName(st: DirState, name: string): void {
-    if (st.names === null || st.names.has(name)) return;
-    st.names.add(name);
+  private addName(st: DirState, name: string, inode: number): void {
+    if (st.names === null) return;
+    const had = st.names.has(name);
+    st.names.set(name, inode);
+    if (had) return;
     this.namesTotal++;
     if (st.names.size > LISTING_NAMES_MAX || this.namesTotal > NAMES_TOTAL_MAX) {
       this.dropNames(st);

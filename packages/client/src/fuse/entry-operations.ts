@@ -4,8 +4,10 @@
 // over) while this mount has it open is renamed to a hidden name instead, like NFS does, and
 // removed at its last close: the master drops a file's data with its last name.
 import crypto from 'node:crypto';
-import { FsError, InodeType, NAME_MAX_BYTES, RenameFlags, SetAttr } from '@antlerfs/protocol';
-import type { Attr } from '../index.ts';
+import {
+  FsError, InodeType, NAME_MAX_BYTES, READDIR_ENTRIES_MAX, RenameFlags, SetAttr,
+} from '@antlerfs/protocol';
+import type { Attr, DirPage } from '../index.ts';
 import { LISTING_NAMES_MAX } from './dir-cache.ts';
 import { ERRNO } from './errno.ts';
 import type { SetattrFields } from '../index.ts';
@@ -27,6 +29,8 @@ const PERMISSION_BITS = 0o7777;
 const lookup: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const name = nameOf(req, 0, false);
+  const here = knownEntry(ctx, parent, name) ?? await refreshedEntry(ctx, parent, name);
+  if (here !== null) return here;
   if (await knownAbsent(ctx, parent, name)) return notFound(ctx);
   if (await listedAbsent(ctx, parent, name)) return notFound(ctx);
   let attr: Attr;
@@ -34,13 +38,60 @@ const lookup: Handler = async (req, ctx) => {
     attr = await ctx.calls.lookup(parent, name);
   } catch (err) {
     if (!(err instanceof FsError) || err.code !== 'ENOENT') throw err;
-    ctx.dirCache.looked(parent, name, false);
+    ctx.dirCache.looked(parent, name, null);
     return notFound(ctx);
   }
-  ctx.dirCache.looked(parent, name, true);
+  ctx.dirCache.looked(parent, name, attr.inode);
   ctx.dirCache.fetched(attr, { parent, name });
+  fetchedFile(ctx, attr);
   return entryReply(ctx, attr);
 };
+
+/**
+ * A LOOKUP answered here: a trusted listing of `parent` maps `name` to a file whose attributes
+ * are known and which is not open here. The kernel keeps the entry and the attributes only for
+ * what is left of their timeouts. Null when the master must answer.
+ */
+function knownEntry(ctx: MountContext, parent: number, name: string): Reply | null {
+  const entry = ctx.dirCache.entryOf(parent, name);
+  if (entry === null || ctx.files.isOpen(entry.inode)) return null;
+  const known = ctx.fileAttrs.get(entry.inode);
+  if (known === null) return null;
+  ctx.dirCache.hits++;
+  const { entryMs, attrMs } = ctx.settings.timeouts;
+  return entryReply(ctx, known.attr, {
+    entryMs: Math.min(entryMs, entry.remainingMs), attrMs: Math.min(attrMs, known.remainingMs),
+  });
+}
+
+/**
+ * A LOOKUP of a name the listing of `parent` maps to an inode whose attributes expired: the
+ * folder is read again whole with its entries' attributes (one READDIR page, at the listing's
+ * names version) so this LOOKUP and those that follow (a run of stats, renames or unlinks) are
+ * answered here. Null when the read is not worth it, fails, or shows a change.
+ */
+async function refreshedEntry(
+  ctx: MountContext, parent: number, name: string,
+): Promise<Reply | null> {
+  const ticket = ctx.dirCache.refreshTicket(parent, name, READDIR_ENTRIES_MAX);
+  if (ticket === null) return null;
+  let page: DirPage | null = null;
+  try {
+    page = await ctx.calls.readdir(parent, '', READDIR_ENTRIES_MAX);
+  } catch (err) {
+    ctx.log.debug('folder read for its attributes failed: the LOOKUP asks the master', {
+      inode: parent, error: (err as Error).message,
+    });
+  }
+  if (page === null || !ctx.dirCache.refreshed(ticket, page)) return null;
+  for (const e of page.entries) fetchedFile(ctx, e.attr);
+  return knownEntry(ctx, parent, name);
+}
+
+/** The master gave `attr` just now: kept for LOOKUPs unless the file is open here. */
+function fetchedFile(ctx: MountContext, attr: Attr): void {
+  if (!ctx.files.isOpen(attr.inode)) ctx.fileAttrs.fetched(attr);
+}
 
 /**
  * True when this mount's listing of `parent` lacks `name` and is trusted; an expired listing is
@@ -109,6 +160,7 @@ const getattr: Handler = async (req, ctx) => {
   if (known !== null) return attrReply(ctx, known.attr, known.remainingMs);
   const attr = await ctx.calls.getattr(inode);
   ctx.dirCache.fetched(attr);
+  fetchedFile(ctx, attr);
   return attrReply(ctx, attr, ctx.settings.timeouts.attrMs);
 };
 
@@ -150,8 +202,10 @@ const setattr: Handler = async (req, ctx) => {
     ctx.nodes.dataChanged(inode);
   }
   ctx.dirCache.forget(inode);
+  ctx.fileAttrs.changed(inode);
   const attr = f.setMask === 0 ? await ctx.calls.getattr(inode) : await ctx.calls.setattr(inode, f);
   ctx.dirCache.fetched(attr);
+  fetchedFile(ctx, attr);
   return attrReply(ctx, attr, ctx.settings.timeouts.attrMs);
 };
 
@@ -167,6 +221,7 @@ const symlink: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const made = await changing(ctx, parent, ctx.calls.symlink(parent, name, target, ownerOf(req)));
   ctx.dirCache.created(parent, name, made.attr, made.folder);
+  fetchedFile(ctx, made.attr);
   return entryReply(ctx, made.attr);
 };
 
@@ -184,6 +239,7 @@ const mknod: Handler = async (req, ctx) => {
   const made = await changing(ctx, parent,
     ctx.calls.create(parent, name, mode & PERMISSION_BITS, owner, true));
   ctx.dirCache.created(parent, name, made.attr, made.folder);
+  fetchedFile(ctx, made.attr);
   return entryReply(ctx, made.attr);
 };
 
@@ -203,7 +259,8 @@ const unlink: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, false);
   if (await hideIfOpen(ctx, parent, name)) return EMPTY_REPLY;
   const r = await changing(ctx, parent, ctx.calls.unlink(parent, name));
-  ctx.dirCache.removed(parent, name, r.parentAttr, r.folder);
+  // Its link count fell (other names of it may stay).
+  ctx.fileAttrs.changed(ctx.dirCache.removed(parent, name, r.parentAttr, r.folder));
   return EMPTY_REPLY;
 };
 
@@ -230,11 +287,26 @@ async function renameWith(req: FuseRequest, ctx: MountContext, flags: number): P
   // The master checks NOREPLACE and renames in one step, and an exchange removes nothing;
   // otherwise an open file about to be replaced is kept under a hidden name first.
   if (wire === 0) await hideIfOpen(ctx, to.parent, to.name);
+  const inodes = [from, to].map((n) => ctx.dirCache.entryOf(n.parent, n.name)?.inode ?? 0);
   const renamed = ctx.calls.rename(from, to, wire);
-  const r = await changing(ctx, from.parent, changing(ctx, to.parent, renamed));
+  let r;
+  try {
+    r = await changing(ctx, from.parent, changing(ctx, to.parent, renamed));
+  } catch (err) {
+    for (const inode of inodes) ctx.fileAttrs.changed(inode);
+    throw err;
+  }
   const attrs = { src: r.srcParentAttr, dst: r.dstParentAttr };
-  if (wire === RenameFlags.EXCHANGE) ctx.dirCache.exchanged(from, to, attrs, r);
-  else ctx.dirCache.renamed(from, to, attrs, r);
+  if (wire === RenameFlags.EXCHANGE) {
+    ctx.dirCache.exchanged(from, to, attrs, r);
+    for (const inode of inodes) ctx.fileAttrs.changed(inode);
+    return EMPTY_REPLY;
+  }
+  const { moved, replaced } = ctx.dirCache.renamed(from, to, attrs, r);
+  // The master stamps the inode moved with the folders' ctime; the one replaced lost a link.
+  ctx.fileAttrs.renamed(moved, r.dstParentAttr?.ctimeMs ?? null);
+  if (inodes[0]! !== moved) ctx.fileAttrs.changed(inodes[0]!);
+  ctx.fileAttrs.changed(replaced);
   return EMPTY_REPLY;
 }
 
@@ -270,6 +342,7 @@ async function hideIfOpen(ctx: MountContext, parent: number, name: string): Prom
   const r = await changing(ctx, parent, renamed);
   ctx.dirCache.renamed({ parent, name }, { parent, name: hidden },
     { src: r.srcParentAttr, dst: r.dstParentAttr }, r);
+  ctx.fileAttrs.changed(attr.inode);
   ctx.hidden.set(attr.inode, { parent, name: hidden });
   ctx.log.debug('open file unlinked: kept under a hidden name until closed', {
     inode: attr.inode, name: hidden,
@@ -290,6 +363,7 @@ export async function dropHidden(ctx: MountContext, inode: number): Promise<void
   try {
     const r = await changing(ctx, hidden.parent, ctx.calls.unlink(hidden.parent, hidden.name));
     ctx.dirCache.removed(hidden.parent, hidden.name, r.parentAttr, r.folder);
+    ctx.fileAttrs.changed(inode);
   } catch (err) {
     ctx.log.warn('could not remove an unlinked file kept while open', {
       inode, name: hidden.name, error: (err as Error).message,
@@ -303,7 +377,8 @@ const link: Handler = async (req, ctx) => {
   const parent = req.header.nodeid;
   const made = await changing(ctx, parent, ctx.calls.link(field(req, 'oldnodeid'), parent, name));
   ctx.dirCache.renamed(null, { parent, name }, { src: null, dst: null },
-    { src: null, dst: made.folder });
+    { src: null, dst: made.folder }, made.attr.inode);
+  fetchedFile(ctx, made.attr); // with its new link count
   return entryReply(ctx, made.attr);
 };
 

@@ -53,6 +53,7 @@ const open: Handler = async (req, ctx) => {
   const mode = modeOf(flags);
   if (writes(mode)) requireWritable(ctx);
   const inode = req.header.nodeid;
+  ctx.fileAttrs.changed(inode); // nothing is kept of a file open here (see FileAttrs)
   // A read-only open gets the chunk locations with the attributes: its first READ needs no
   // master round trip of its own.
   const opened = writes(mode) ? { attr: await ctx.calls.getattr(inode), located: null }

@@ -6,6 +6,7 @@ import { assert, FsError, InodeType, type Logger } from '@antlerfs/protocol';
 import type { Attr, Client, InodeApi, Owner } from '../index.ts';
 import type { DirCache } from './dir-cache.ts';
 import type { DirHandles } from './dir-handle.ts';
+import type { FileAttrs } from './file-attrs.ts';
 import type { ReadBuffers } from './read-buffers.ts';
 import { kernelAttr, type KernelAttr } from './kernel-attr.ts';
 import type { NodeTable } from './node-table.ts';
@@ -28,6 +29,8 @@ export interface MountContext {
   dirs: DirHandles;
   /** Directory attributes and listings known here between master requests. */
   dirCache: DirCache;
+  /** Attributes of files and symlinks known here between master requests. */
+  fileAttrs: FileAttrs;
   /** Reply buffers of READ, reused. */
   readBuffers: ReadBuffers;
   settings: MountSettings;
@@ -88,11 +91,16 @@ export function kernelAttrOf(ctx: MountContext, attr: Attr): KernelAttr {
   return kernelAttr(attr, Math.max(attr.length, ctx.files.unendedLengthBytes(attr.inode)));
 }
 
-/** An entry reply; the kernel holds one more lookup of the inode once it has it. */
-export function entryReply(ctx: MountContext, attr: Attr): Reply {
+/**
+ * An entry reply, trusted by the kernel for `timeouts` (default: the mount's); the kernel holds
+ * one more lookup of the inode once it has it.
+ */
+export function entryReply(
+  ctx: MountContext, attr: Attr, timeouts: CacheTimeouts = ctx.settings.timeouts,
+): Reply {
   const kattr = kernelAttrOf(ctx, attr);
   return {
-    parts: [entryOut(kattr, ctx.settings.timeouts)],
+    parts: [entryOut(kattr, timeouts)],
     delivered: () => {
       ctx.nodes.remember(attr.inode);
       ctx.nodes.noteKernelAttr(attr.inode, kernelVersion(kattr));

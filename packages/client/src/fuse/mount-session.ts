@@ -11,6 +11,7 @@ import { ENTRY_HANDLERS } from './entry-operations.ts';
 import { releaseFile, FILE_HANDLERS } from './file-operations.ts';
 import { FuseDevice } from './fuse-device.ts';
 import { DirCache } from './dir-cache.ts';
+import { FileAttrs } from './file-attrs.ts';
 import { DirHandles } from './dir-handle.ts';
 import { negotiateInit, readBufferBytes, type InitAnswer } from './init-negotiation.ts';
 import { NotifyCode, Opcode } from './kernel-abi.ts';
@@ -69,6 +70,7 @@ export class MountSession {
         client.openInode(inode, mode, attr === null ? undefined : { attr, located })),
       dirs: new DirHandles(), log, hidden: new Map(),
       dirCache: new DirCache({ attrMs: config.attrTimeoutMs, namesMs: config.entryTimeoutMs }),
+      fileAttrs: new FileAttrs({ attrMs: config.attrTimeoutMs }),
       readBuffers: new ReadBuffers(config.maxWriteBytes),
       invalidateAttrs: (inode) => {
         this.device.notify(NotifyCode.INVAL_INODE, [invalInodeOut(inode)]);
