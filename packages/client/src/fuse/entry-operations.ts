@@ -33,6 +33,7 @@ const lookup: Handler = async (req, ctx) => {
   if (here !== null) return here;
   if (await knownAbsent(ctx, parent, name)) return notFound(ctx);
   if (await listedAbsent(ctx, parent, name)) return notFound(ctx);
+  const since = ctx.fileAttrs.since();
   let attr: Attr;
   try {
     attr = await ctx.calls.lookup(parent, name);
@@ -43,7 +44,7 @@ const lookup: Handler = async (req, ctx) => {
   }
   ctx.dirCache.looked(parent, name, attr.inode);
   ctx.dirCache.fetched(attr, { parent, name });
-  fetchedFile(ctx, attr);
+  fetchedFile(ctx, attr, since);
   return entryReply(ctx, attr);
 };
 
@@ -75,6 +76,7 @@ async function refreshedEntry(
 ): Promise<Reply | null> {
   const ticket = ctx.dirCache.refreshTicket(parent, name, READDIR_ENTRIES_MAX);
   if (ticket === null) return null;
+  const since = ctx.fileAttrs.since();
   let page: DirPage | null = null;
   try {
     page = await ctx.calls.readdir(parent, '', READDIR_ENTRIES_MAX);
@@ -84,13 +86,16 @@ async function refreshedEntry(
     });
   }
   if (page === null || !ctx.dirCache.refreshed(ticket, page)) return null;
-  for (const e of page.entries) fetchedFile(ctx, e.attr);
+  for (const e of page.entries) fetchedFile(ctx, e.attr, since);
   return knownEntry(ctx, parent, name);
 }
 
-/** The master gave `attr` just now: kept for LOOKUPs unless the file is open here. */
-function fetchedFile(ctx: MountContext, attr: Attr): void {
-  if (!ctx.files.isOpen(attr.inode)) ctx.fileAttrs.fetched(attr);
+/**
+ * The master gave `attr` just now, asked for at mark `since` (FileAttrs.since): kept for
+ * LOOKUPs unless the file is open here or was changed here after the mark.
+ */
+function fetchedFile(ctx: MountContext, attr: Attr, since: number): void {
+  if (!ctx.files.isOpen(attr.inode)) ctx.fileAttrs.fetched(attr, since);
 }
 
 /**
@@ -158,9 +163,10 @@ const getattr: Handler = async (req, ctx) => {
   const inode = req.header.nodeid;
   const known = ctx.dirCache.attrOf(inode);
   if (known !== null) return attrReply(ctx, known.attr, known.remainingMs);
+  const since = ctx.fileAttrs.since();
   const attr = await ctx.calls.getattr(inode);
   ctx.dirCache.fetched(attr);
-  fetchedFile(ctx, attr);
+  fetchedFile(ctx, attr, since);
   return attrReply(ctx, attr, ctx.settings.timeouts.attrMs);
 };
 
@@ -203,9 +209,10 @@ const setattr: Handler = async (req, ctx) => {
   }
   ctx.dirCache.forget(inode);
   ctx.fileAttrs.changed(inode);
+  const since = ctx.fileAttrs.since();
   const attr = f.setMask === 0 ? await ctx.calls.getattr(inode) : await ctx.calls.setattr(inode, f);
   ctx.dirCache.fetched(attr);
-  fetchedFile(ctx, attr);
+  fetchedFile(ctx, attr, since);
   return attrReply(ctx, attr, ctx.settings.timeouts.attrMs);
 };
 
@@ -219,9 +226,10 @@ const symlink: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const target = nameOf(req, 1, true);
   const parent = req.header.nodeid;
+  const since = ctx.fileAttrs.since();
   const made = await changing(ctx, parent, ctx.calls.symlink(parent, name, target, ownerOf(req)));
   ctx.dirCache.created(parent, name, made.attr, made.folder);
-  fetchedFile(ctx, made.attr);
+  fetchedFile(ctx, made.attr, since);
   return entryReply(ctx, made.attr);
 };
 
@@ -236,10 +244,11 @@ const mknod: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const owner = ownerOf(req);
   const parent = req.header.nodeid;
+  const since = ctx.fileAttrs.since();
   const made = await changing(ctx, parent,
     ctx.calls.create(parent, name, mode & PERMISSION_BITS, owner, true));
   ctx.dirCache.created(parent, name, made.attr, made.folder);
-  fetchedFile(ctx, made.attr);
+  fetchedFile(ctx, made.attr, since);
   return entryReply(ctx, made.attr);
 };
 
@@ -375,10 +384,11 @@ const link: Handler = async (req, ctx) => {
   requireWritable(ctx);
   const name = nameOf(req, 0, true);
   const parent = req.header.nodeid;
+  const since = ctx.fileAttrs.since();
   const made = await changing(ctx, parent, ctx.calls.link(field(req, 'oldnodeid'), parent, name));
   ctx.dirCache.renamed(null, { parent, name }, { src: null, dst: null },
     { src: null, dst: made.folder }, made.attr.inode);
-  fetchedFile(ctx, made.attr); // with its new link count
+  fetchedFile(ctx, made.attr, since); // with its new link count
   return entryReply(ctx, made.attr);
 };
 

@@ -5,7 +5,8 @@
 // cache would miss: changes made elsewhere within the timeout, so the kernel is only given
 // what is left of it. Changes made here drop them: an OPEN (writes may follow; nothing is kept
 // of a file open here), a CREATE, LINK, UNLINK, RENAME or EXCHANGE of the inode; a rename keeps
-// them with the new ctime the master gave it (its folders' ctime). Directories are DirCache's.
+// them with the new ctime the master gave it (its folders' ctime). Attributes asked for before
+// a change here and answered after it are not kept (`since`). Directories are DirCache's.
 import { assert, InodeType } from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
 
@@ -28,6 +29,11 @@ export class FileAttrs {
   private readonly attrMs: number;
   private readonly nowMs: () => number;
   private readonly entries = new Map<number, Entry>();
+  /** Changes made here so far, and the number of the last one of each inode (bounded). */
+  private changes = 0;
+  private readonly lastChange = new Map<number, number>();
+  /** The newest change whose inode was dropped from lastChange (past the bound). */
+  private forgottenChange = 0;
 
   constructor(opts: FileAttrsOptions) {
     assert(opts.attrMs >= 0, 'the attribute timeout is >= 0');
@@ -39,9 +45,19 @@ export class FileAttrs {
     return this.entries.size;
   }
 
-  /** The master gave `attr` just now; directories are not kept here. */
-  fetched(attr: Attr): void {
+  /** A mark to pass to fetched() with attributes asked for from now on. */
+  since(): number {
+    return this.changes;
+  }
+
+  /**
+   * The master gave `attr` just now, asked for at mark `since`: kept unless this mount changed
+   * the inode after the mark (the answer may predate it). Directories are not kept here.
+   */
+  fetched(attr: Attr, since: number): void {
     if (this.attrMs === 0 || attr.type === InodeType.DIR) return;
+    const last = this.lastChange.get(attr.inode) ?? this.forgottenChange;
+    if (last > since) return;
     this.entries.delete(attr.inode); // re-inserted last: the oldest stays first
     this.entries.set(attr.inode, { attr, untilMs: this.nowMs() + this.attrMs });
     if (this.entries.size > FILE_ATTRS_MAX) {
@@ -66,6 +82,14 @@ export class FileAttrs {
   /** This mount changed `inode` (or may: it opened it): its attributes are no longer known. */
   changed(inode: number): void {
     this.entries.delete(inode);
+    this.changes++;
+    this.lastChange.delete(inode);
+    this.lastChange.set(inode, this.changes);
+    if (this.lastChange.size > FILE_ATTRS_MAX) {
+      const [oldest, n] = this.lastChange.entries().next().value!;
+      this.lastChange.delete(oldest);
+      this.forgottenChange = n;
+    }
   }
 
   /** This mount renamed `inode`; the master set its ctime to `ctimeMs` (null: not known). */
@@ -73,7 +97,7 @@ export class FileAttrs {
     const e = this.entries.get(inode);
     if (e === undefined) return;
     if (ctimeMs === null || ctimeMs < e.attr.ctimeMs) {
-      this.entries.delete(inode);
+      this.changed(inode);
       return;
     }
     e.attr = { ...e.attr, ctimeMs };
