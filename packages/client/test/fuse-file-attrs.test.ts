@@ -26,7 +26,10 @@ test('kept for the timeout with what is left of it; changes drop them; renames m
   c.ms = 400;
   assert.equal(fa.get(7), { attr: attr(7), remainingMs: 600 });
   assert.ok(fa.get(9) !== null);
+  const beforeRename = fa.since();
   fa.renamed(7, 450);
+  assert.is(fa.get(7)?.attr.ctimeMs, 450);
+  fa.fetched(attr(7), beforeRename); // asked for before the rename: its ctime is the old one
   assert.is(fa.get(7)?.attr.ctimeMs, 450);
   fa.renamed(7, 100); // older than what is known: not trusted
   assert.is(fa.get(7), null);

@@ -79,27 +79,35 @@ export class FileAttrs {
     return { attr: e.attr, remainingMs };
   }
 
-  /** This mount changed `inode` (or may: it opened it): its attributes are no longer known. */
+  /**
+   * This mount changed `inode` (or may: it opened it): its attributes are no longer known.
+   * Inode 0 (not known to the caller) changes nothing.
+   */
   changed(inode: number): void {
+    if (inode === 0) return;
     this.entries.delete(inode);
+    this.noteChange(inode);
+  }
+
+  /** This mount renamed `inode`; the master set its ctime to `ctimeMs` (null: not known). */
+  renamed(inode: number, ctimeMs: number | null): void {
+    const e = this.entries.get(inode);
+    if (e === undefined || ctimeMs === null || ctimeMs < e.attr.ctimeMs) {
+      this.changed(inode);
+      return;
+    }
+    e.attr = { ...e.attr, ctimeMs };
+    this.noteChange(inode); // an answer asked for before the rename has the old ctime
+  }
+
+  private noteChange(inode: number): void {
     this.changes++;
-    this.lastChange.delete(inode);
+    this.lastChange.delete(inode); // re-inserted last: the oldest stays first
     this.lastChange.set(inode, this.changes);
     if (this.lastChange.size > FILE_ATTRS_MAX) {
       const [oldest, n] = this.lastChange.entries().next().value!;
       this.lastChange.delete(oldest);
       this.forgottenChange = n;
     }
-  }
-
-  /** This mount renamed `inode`; the master set its ctime to `ctimeMs` (null: not known). */
-  renamed(inode: number, ctimeMs: number | null): void {
-    const e = this.entries.get(inode);
-    if (e === undefined) return;
-    if (ctimeMs === null || ctimeMs < e.attr.ctimeMs) {
-      this.changed(inode);
-      return;
-    }
-    e.attr = { ...e.attr, ctimeMs };
   }
 }
