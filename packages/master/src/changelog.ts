@@ -225,10 +225,9 @@ function scanRecords(
     }
     const tail = { tornAt: at, tornBytes: st.sizeBytes - at, tornReason: parsed.reason };
     // Zeros to the end: written ahead of the records, in any file (a crash before the cut).
-    if (nonZeroEnd(st, at) === at) {
-      return { firstVersion, lastVersion, records, ...tail, zerosOnly: true };
-    }
-    checkTornTail(st, at, lastVersion, parsed.reason);
+    const dataEnd = nonZeroEnd(st, at);
+    if (dataEnd === at) return { firstVersion, lastVersion, records, ...tail, zerosOnly: true };
+    checkTornTail(st, at, dataEnd, lastVersion, parsed.reason);
     return { firstVersion, lastVersion, records, ...tail, zerosOnly: false };
   }
 }
@@ -236,12 +235,15 @@ function scanRecords(
 /**
  * A bad record at `at` is a torn tail only in the last file, within one batch of the end, and
  * with no good record after it; otherwise the changelog is corrupt and start-up must stop.
+ * `dataEnd`: where the bytes that are not zeros end (a batch torn by a crash may end in the
+ * zeros written ahead of it: they do not count).
  */
-function checkTornTail(st: ScanState, at: number, lastGood: number, reason: string): void {
+function checkTornTail(
+  st: ScanState, at: number, dataEnd: number, lastGood: number, reason: string,
+): void {
   const where = `${st.file}: offset ${at}, after version ${lastGood}: ${reason}`;
   if (!st.isLast) throw new ChangelogCorruptError(`${where} (not the last changelog file)`);
-  // A batch torn by a crash may end in the zeros written ahead of it: they do not count.
-  const tailBytes = nonZeroEnd(st, at) - at;
+  const tailBytes = dataEnd - at;
   if (tailBytes > BATCH_BYTES_MAX + RECORD_MAX_BYTES) {
     throw new ChangelogCorruptError(`${where} (${tailBytes} bytes follow: more than one batch)`);
   }

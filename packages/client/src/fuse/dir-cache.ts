@@ -63,14 +63,12 @@ interface DirState {
   negativeAtMs: number;
   /** Not listed before this (it was too large). */
   unlistableUntilMs: number;
-  /** True while its names are being fetched. */
+  /** True while its names are being fetched, or read again with attributes (refreshTicket). */
   listing: boolean;
   /** Changes of this mount here (a listing fetched across one of them is not taken). */
   changes: number;
   /** When the listing was last read again with its attributes (refreshTicket). */
   refreshedAtMs: number;
-  /** True while it is. */
-  refreshing: boolean;
 }
 
 /** A listing being fetched: what it is checked against when it arrives. */
@@ -79,14 +77,14 @@ export interface ListingTicket {
   st: DirState;
   changes: number;
   startedAtMs: number;
-  /** A LIST_NAMES fetch (wantsListing), which holds the folder's `listing` flag till it ends. */
+  /** A LIST_NAMES fetch or a read again (refreshTicket), holding `listing` till it ends. */
   fetching: boolean;
 }
 
 /** A remembered folder's listing fields before any listing. */
 const NO_LISTING_YET = {
   negativeAtMs: -Infinity, unlistableUntilMs: 0, listing: false, changes: 0,
-  refreshedAtMs: -Infinity, refreshing: false,
+  refreshedAtMs: -Infinity,
 };
 
 function keyOf(parent: number, name: string): string {
@@ -243,12 +241,12 @@ export class DirCache {
   refreshTicket(parent: number, name: string, entriesMax: number): ListingTicket | null {
     const st = this.dirs.get(parent);
     if (st === undefined || st.names === null || st.namesVersion === null) return null;
-    if (!st.names.get(name) || st.refreshing || st.names.size > entriesMax) return null;
+    if (!st.names.get(name) || st.listing || st.names.size > entriesMax) return null;
     const now = this.nowMs();
     if (now - st.refreshedAtMs < REFRESH_GAP_MS) return null;
-    st.refreshing = true;
+    st.listing = true;
     st.refreshedAtMs = now;
-    return { inode: parent, st, changes: st.changes, startedAtMs: now, fetching: false };
+    return { inode: parent, st, changes: st.changes, startedAtMs: now, fetching: true };
   }
 
   /**
@@ -259,7 +257,7 @@ export class DirCache {
    */
   refreshed(ticket: ListingTicket, page: DirPage | null): boolean {
     const st = ticket.st;
-    st.refreshing = false;
+    st.listing = false;
     if (page === null || this.dirs.get(ticket.inode) !== st || st.names === null) return false;
     if (st.changes !== ticket.changes) return false; // read across a change of this mount
     const same = page.end && page.namesVersion === st.namesVersion &&
