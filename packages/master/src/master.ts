@@ -336,6 +336,7 @@ export class Master {
         fsyncs: cl.fsyncs,
         fsyncMsAvg: cl.fsyncs > 0 ? +(cl.fsyncMsTotal / cl.fsyncs).toFixed(3) : 0,
         fsyncMsMax: +cl.fsyncMsMax.toFixed(3), batchRecordsMax: cl.batchRecordsMax,
+        inlineWrites: cl.inlineWrites,
         recordsPerFsync: cl.fsyncs > 0 ? +(cl.records / cl.fsyncs).toFixed(2) : 0,
         fsyncsPerSecond: cl.fsyncsPerSecond, recordsPerSecond: cl.recordsPerSecond,
         pendingRecords: cl.pendingRecords,

@@ -91,6 +91,27 @@ test('round trip with group commit and bounded batches', async () => {
   assert.is(result.tornAt, null);
 });
 
+test('a lone record is written on the main thread while the disk is fast', async () => {
+  for (const inlineWriteMsMax of [1000, -1]) {
+    const dir = tempDir();
+    const w = await ChangelogWriter.open({
+      dir, firstVersion: 1, batchRecordsMax: 64, log, onFatal: (e) => { throw e; },
+      inlineWriteMsMax,
+    });
+    for (let i = 0; i < 20; i++) await w.append(i + 1, change(i));
+    // Appended together: one batch of many records, written in the pool whatever the disk.
+    await Promise.all(Array.from({ length: 30 }, (_, i) => w.append(21 + i, change(20 + i))));
+    const stats = w.snapshotStats();
+    assert.is(stats.durableVersion, 50);
+    assert.is(stats.inlineWrites, inlineWriteMsMax > 0 ? 20 : 0, `limit ${inlineWriteMsMax} ms`);
+    await w.close();
+    const { versions, changes, result } = readAll(path.join(dir, 'changelog.1.alog'), true);
+    assert.equal(versions, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.equal(changes, Array.from({ length: 50 }, (_, i) => change(i)));
+    assert.is(result.tornAt, null);
+  }
+});
+
 test('append asserts the next version; whenDurable waits for the fsync', async () => {
   const dir = tempDir();
   const w = await ChangelogWriter.open({
