@@ -166,7 +166,8 @@ export class DataServer {
         const status = await this.track(ctx.link, 'write', () => this.chain.write(body, parts));
         if (status !== Status.OK) this.counters.write_errors++;
         return { status };
-      })
+        // OK means written here and acknowledged by the next copy: nothing reads `parts` now.
+      }, { recycles: true })
       .on(CLTOCS_FSYNC, async (body, ctx) => {
         this.counters.fsync_requests++;
         const status = await this.track(ctx.link, 'write',

@@ -13,7 +13,45 @@ const EMPTY = Buffer.alloc(0);
  * Socket reads land in slabs of this size (when the link hands the reader its read buffers):
  * several frames per read and no allocation per read; a slab lives while a view of it does.
  */
-const SLAB_BYTES = 256 * 1024;
+export const SLAB_BYTES = 256 * 1024;
+/**
+ * Slabs given back (see Frame.release) kept for the next reads: 16 MiB. A chunkserver that took
+ * a fresh slab per read allocated its whole write rate, and V8 starts a full collection per
+ * 64 MB of new buffers: a third of its CPU at goal 2 went to marking.
+ */
+export const FREE_SLABS_MAX = 64;
+const freeSlabs: Buffer[] = [];
+
+/**
+ * A slab and the holds on it: one by its reader while it reads into it or any bytes not yet
+ * framed lie in it, one by each frame with views in it that will say when it is done
+ * (Frame.release). A slab whose last hold goes is reused; one whose frames never say so is left
+ * to the garbage collector like any buffer.
+ */
+interface Slab {
+  readonly buf: Buffer;
+  holds: number;
+}
+
+/** Slabs this process took from the free ones, and those it had to allocate. */
+export const slabCounters = { reused: 0, allocated: 0 };
+
+function newSlab(): Slab {
+  const free = freeSlabs.pop();
+  if (free !== undefined) slabCounters.reused++;
+  else slabCounters.allocated++;
+  return { buf: free ?? Buffer.allocUnsafe(SLAB_BYTES), holds: 1 };
+}
+
+function dropHold(slab: Slab): void {
+  assert(slab.holds > 0, 'a slab hold is dropped once');
+  if (--slab.holds === 0 && freeSlabs.length < FREE_SLABS_MAX) freeSlabs.push(slab.buf);
+}
+
+/** Slabs waiting for reuse. */
+export function freeSlabCount(): number {
+  return freeSlabs.length;
+}
 /** A slab with less room than this is left for a fresh one, so no read is tiny. */
 const SLAB_READ_MIN_BYTES = 64 * 1024;
 /**
@@ -29,13 +67,27 @@ export class Frame {
   /** The payload as it arrived: views of the socket's chunks, in order (at least one). */
   readonly parts: readonly Buffer[];
   private joined: Buffer | null;
+  /** Slabs its parts lie in, held until release(). */
+  private slabs: Slab[] | null;
 
-  constructor(def: MessageDef, requestId: number, parts: Buffer[]) {
+  constructor(def: MessageDef, requestId: number, parts: Buffer[], slabs: Slab[] | null = null) {
     assert(parts.length >= 1, 'a frame payload has at least one part');
     this.def = def;
     this.requestId = requestId;
     this.parts = parts;
     this.joined = parts.length === 1 ? parts[0]! : null;
+    this.slabs = slabs;
+  }
+
+  /**
+   * Says that nothing reads or keeps a view of this frame's bytes any more (nor of a reply
+   * decoded from it): the slabs they lie in may be read into again. Called only by a receiver
+   * that knows where every view went; once is enough, twice changes nothing.
+   */
+  release(): void {
+    const slabs = this.slabs;
+    this.slabs = null;
+    if (slabs !== null) for (const s of slabs) dropHold(s);
   }
 
   /** The payload as one Buffer: a view when it arrived whole, else one reassembly (cached). */
@@ -72,8 +124,10 @@ export class FrameReader {
   // Header of the frame being assembled, or null while waiting for one.
   private header: { def: MessageDef; length: number; requestId: number } | null = null;
   /** Where socket reads land (readBuffer/pushRead): the slab and its bytes used. */
-  private slab: Buffer | null = null;
+  private slab: Slab | null = null;
   private slabUsedBytes = 0;
+  /** Earlier slabs still held by this reader: bytes not yet framed may lie in them. */
+  private olderSlabs: Slab[] = [];
   /** The rest of a large payload being read straight into its own buffer. */
   private direct: Buffer | null = null;
   private directFilledBytes = 0;
@@ -98,11 +152,12 @@ export class FrameReader {
       this.directFilledBytes = 0;
     }
     if (this.direct !== null) return this.direct.subarray(this.directFilledBytes);
-    if (this.slab === null || this.slab.length - this.slabUsedBytes < SLAB_READ_MIN_BYTES) {
-      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+    if (this.slab === null || SLAB_BYTES - this.slabUsedBytes < SLAB_READ_MIN_BYTES) {
+      if (this.slab !== null) this.olderSlabs.push(this.slab);
+      this.slab = newSlab();
       this.slabUsedBytes = 0;
     }
-    return this.slab.subarray(this.slabUsedBytes);
+    return this.slab.buf.subarray(this.slabUsedBytes);
   }
 
   /** Takes `bytes` just read into the buffer readBuffer() gave; returns push()'s result. */
@@ -118,8 +173,8 @@ export class FrameReader {
     } else {
       assert(this.slab !== null, 'a slab was handed out');
       const end = this.slabUsedBytes + bytes;
-      assert(end <= this.slab.length, 'a read fits the slab');
-      chunk = this.slab.subarray(this.slabUsedBytes, end);
+      assert(end <= SLAB_BYTES, 'a read fits the slab');
+      chunk = this.slab.buf.subarray(this.slabUsedBytes, end);
       this.slabUsedBytes = end;
     }
     return this.push(chunk);
@@ -148,11 +203,42 @@ export class FrameReader {
       }
       if (this.pendingBytes < this.header.length) break;
       const parts = this.take(this.header.length);
-      frames.push(new Frame(this.header.def, this.header.requestId, parts));
+      frames.push(new Frame(this.header.def, this.header.requestId, parts, this.holdSlabs(parts)));
       this.header = null;
     }
     this.compact();
+    this.dropOlderSlabs();
     return frames;
+  }
+
+  /** A hold on each slab `parts` lie in, for their frame (null when none does). */
+  private holdSlabs(parts: readonly Buffer[]): Slab[] | null {
+    if (this.slab === null) return null;
+    let held: Slab[] | null = null;
+    for (const p of parts) {
+      const slab = this.slabOf(p);
+      if (slab === null || held?.includes(slab)) continue;
+      slab.holds++;
+      (held ??= []).push(slab);
+    }
+    return held;
+  }
+
+  private slabOf(view: Buffer): Slab | null {
+    if (this.slab !== null && view.buffer === this.slab.buf.buffer) return this.slab;
+    for (const s of this.olderSlabs) if (view.buffer === s.buf.buffer) return s;
+    return null;
+  }
+
+  /** Lets go of earlier slabs that hold no bytes still waiting to be framed. */
+  private dropOlderSlabs(): void {
+    if (this.olderSlabs.length === 0) return;
+    const kept: Slab[] = [];
+    for (const s of this.olderSlabs) {
+      if (this.pending.some((c) => c.buffer === s.buf.buffer)) kept.push(s);
+      else dropHold(s);
+    }
+    this.olderSlabs = kept;
   }
 
   /** Queues a chunk; one that continues the last in memory (the same slab) joins its view. */

@@ -130,16 +130,29 @@ type AnyHandler = (body: any, ctx: RequestContext) =>
   HandlerResult<Fields> | void | Promise<HandlerResult<Fields> | void>;
 
 /** Request handlers by message; shared by all links of one listener. */
+export interface RouteOptions {
+  /**
+   * The handler keeps no view of the request's bytes once it answered OK (it wrote them, sent
+   * them on and heard back): the socket's slab they lie in is read into again. Other answers
+   * and failures leave the slab to the garbage collector.
+   */
+  recycles?: boolean;
+}
+
 export class Router {
   readonly handlers = new Map<number, AnyHandler>();
+  /** Request types routed with `recycles`. */
+  readonly recycling = new Set<number>();
 
   on<F extends Fields, R extends Fields>(
     def: RequestDef<F, R>,
     handler: (body: Struct<F>, ctx: RequestContext) =>
       HandlerResult<R> | void | Promise<HandlerResult<R> | void>,
+    opts: RouteOptions = {},
   ): this {
     assert(!this.handlers.has(def.type), `handler for ${def.name} set twice`);
     this.handlers.set(def.type, handler as AnyHandler);
+    if (opts.recycles === true) this.recycling.add(def.type);
     return this;
   }
 
@@ -422,6 +435,7 @@ export class Link {
       return;
     }
     const ctx = new IncomingRequest(this, f.requestId, r.tail);
+    const recycled = this.router?.recycling.has(f.def.type) === true ? f : null;
     let result;
     try {
       result = handler(r.value, ctx);
@@ -431,22 +445,25 @@ export class Link {
     }
     if (result instanceof Promise) {
       result.then(
-        (res) => this.replyResult(reqDef, f.requestId, res),
+        (res) => this.replyResult(reqDef, f.requestId, res, recycled),
         (err: unknown) => this.replyError(reqDef, f.requestId, err),
       );
     } else {
-      this.replyResult(reqDef, f.requestId, result);
+      this.replyResult(reqDef, f.requestId, result, recycled);
     }
   }
 
   private replyResult(
     def: RequestDef | null, requestId: number, res: HandlerResult<Fields> | void,
+    recycled: Frame | null,
   ): void {
-    if (def === null) return;
     const st = res?.status ?? Status.OK;
     const status = typeof st === 'string' ? Status[st] : st;
-    this.write(def.reply, requestId, (res?.body ?? {}) as Record<string, unknown>,
-      status === Status.OK ? res?.data : undefined, status);
+    if (def !== null) {
+      this.write(def.reply, requestId, (res?.body ?? {}) as Record<string, unknown>,
+        status === Status.OK ? res?.data : undefined, status);
+    }
+    if (status === Status.OK) recycled?.release();
   }
 
   private replyError(def: RequestDef | null, requestId: number, err: unknown): void {

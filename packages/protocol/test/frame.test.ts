@@ -8,8 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   CLTOCS_READ, CLTOCS_WRITE, FRAME_HEADER_BYTES, Frame, FrameReader, Logger,
-  PAYLOAD_MAX_DATA_BYTES, READ_SIZE_MAX_BYTES, Router, checksum, connectLink, encodeInto,
-  encodedSize, isInvalid, listenLinks,
+  PAYLOAD_MAX_DATA_BYTES, READ_SIZE_MAX_BYTES, Router, Status, checksum, connectLink,
+  encodeInto, encodedSize, freeSlabCount, isInvalid, listenLinks, slabCounters,
 } from '../src/index.ts';
 
 const log = new Logger('test');
@@ -36,8 +36,11 @@ function writeFrame(requestId: number, tailBytes: number, fill: number): Buffer 
   return frame;
 }
 
-/** Feeds `stream` through readBuffer/pushRead in reads of random sizes; returns the frames. */
-function readInPieces(stream: Buffer, rnd: () => number): Frame[] {
+/**
+ * Feeds `stream` through readBuffer/pushRead in reads of random sizes; returns the frames, each
+ * also given to `onFrame` as soon as it is complete.
+ */
+function readInPieces(stream: Buffer, rnd: () => number, onFrame?: (f: Frame) => void): Frame[] {
   const reader = new FrameReader('data', PAYLOAD_MAX_DATA_BYTES);
   const frames: Frame[] = [];
   let at = 0;
@@ -51,6 +54,7 @@ function readInPieces(stream: Buffer, rnd: () => number): Frame[] {
     at += n;
     const got = reader.pushRead(n);
     assert.not.ok(isInvalid(got));
+    for (const f of got as Frame[]) onFrame?.(f);
     frames.push(...(got as Frame[]));
   }
   return frames;
@@ -70,6 +74,67 @@ test('frames read into the reader\'s own buffers arrive whole and uncopied', () 
       // A 1 MiB payload lands in at most two pieces: what came with its header, then the rest.
       if (sizes[i] === READ_SIZE_MAX_BYTES) assert.ok(f.parts.length <= 2, `${f.parts.length}`);
     });
+  }
+});
+
+test('released frames give their slabs back; frames kept keep their bytes', () => {
+  for (let seed = 1; seed <= 10; seed++) {
+    const rnd = prng(seed);
+    const sizes = Array.from({ length: 400 }, () => Math.floor(rnd() * 70_000));
+    const sent = sizes.map((size, i) => writeFrame(i + 1, size, (i % 251) + 1));
+    let released = 0;
+    let reused = 0;
+    const kept: Frame[] = [];
+    const got = readInPieces(Buffer.concat(sent), rnd, (f) => {
+      if (rnd() < 0.8) {
+        const before = freeSlabCount();
+        f.release();
+        f.release(); // a second release changes nothing
+        released++;
+        if (freeSlabCount() > before) reused++;
+      } else {
+        kept.push(f);
+      }
+    });
+    assert.is(got.length, sent.length);
+    assert.ok(released > 0 && kept.length > 0, `seed ${seed}: both kinds`);
+    assert.ok(reused > 0, `seed ${seed}: slabs went back (${released} frames released)`);
+    // Later reads went into slabs given back: a frame kept must not see them.
+    for (const f of kept) {
+      const i = f.requestId - 1;
+      assert.ok(f.payload.equals(sent[i]!.subarray(FRAME_HEADER_BYTES)), `seed ${seed} frame ${i}`);
+    }
+  }
+});
+
+test('a route that recycles gives back the slabs of OK answers only', async () => {
+  const failedViews: Buffer[][] = [];
+  const router = new Router().on(CLTOCS_WRITE, (body, ctx) => {
+    if (body.chunkId % 32 !== 0) return {};
+    // Kept after the answer: legal, since the answer is not OK.
+    failedViews.push([...ctx.dataParts]);
+    return { status: Status.EIO };
+  }, { recycles: true });
+  const opts = { kind: 'data' as const, payloadMaxBytes: PAYLOAD_MAX_DATA_BYTES, log, router };
+  const server = await listenLinks('127.0.0.1', 0, opts, () => undefined);
+  const port = (server.address() as net.AddressInfo).port;
+  const link = await connectLink('127.0.0.1', port, opts);
+  const reusedBefore = slabCounters.reused;
+  try {
+    const blocks = Array.from({ length: 256 }, (_, i) => Buffer.alloc(65536, i + 1));
+    const replies = await Promise.all(blocks.map((block, i) => link.request(CLTOCS_WRITE, {
+      chunkId: i + 1, version: 1, blockIndex: 0, offsetInBlock: 0, checksum: 0n, chain: [],
+    }, block)));
+    assert.equal(replies.filter((r) => r.status === Status.EIO).length, 8);
+    assert.ok(slabCounters.reused > reusedBefore, 'slabs of OK answers were read into again');
+    assert.is(failedViews.length, 8);
+    failedViews.forEach((views, k) => {
+      const fill = 32 * (k + 1);
+      assert.ok(Buffer.concat(views).equals(Buffer.alloc(65536, fill)), `kept tail ${k}`);
+    });
+  } finally {
+    link.close('done');
+    await new Promise((resolve) => server.close(resolve));
   }
 });
 
