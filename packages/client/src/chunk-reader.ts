@@ -38,6 +38,13 @@ function ownView(data: Buffer): Buffer {
   return data.buffer.byteLength > VIEW_KEEPS_BUFFER_RATIO * data.length ? Buffer.from(data) : data;
 }
 
+/** Bytes read, as the views they arrived in, and the call that gives their buffers back. */
+export interface Fetched {
+  readonly parts: readonly Buffer[];
+  /** Nothing reads the parts any more (call once, after copying them out; optional). */
+  release(): void;
+}
+
 /** Cached chunks beyond this are dropped (a handle walking a huge file keeps a bounded map). */
 const CACHED_CHUNKS_MAX = 4096;
 
@@ -108,15 +115,16 @@ export class ChunkReader {
         const span = requests[next++]!;
         let at = offset + span.rangeOffset;
         // The pieces the reply arrived in are copied straight into place (no join first).
-        const parts = await this.fetchParts(span);
-        if (parts === null) {
+        const got = await this.fetchParts(span);
+        if (got === null) {
           buffer.fill(0, at, at + span.sizeBytes);
           continue;
         }
-        for (const p of parts) {
+        for (const p of got.parts) {
           buffer.set(p, at);
           at += p.length;
         }
+        got.release();
       }
     };
     const workers: Promise<void>[] = [];
@@ -131,14 +139,20 @@ export class ChunkReader {
    * or null for a hole. Does not trim to the file length.
    */
   async fetch(span: ChunkSpan): Promise<Buffer | null> {
-    const parts = await this.fetchParts(span);
-    if (parts === null) return null;
-    if (parts.length === 1) return ownView(parts[0]!);
-    return Buffer.concat(parts as Buffer[], span.sizeBytes);
+    const got = await this.fetchParts(span);
+    if (got === null) return null;
+    const { parts } = got;
+    const data = parts.length === 1 ? ownView(parts[0]!)
+      : Buffer.concat(parts as Buffer[], span.sizeBytes);
+    if (data !== parts[0]) got.release(); // a copy: the receive buffer may be read into again
+    return data;
   }
 
-  /** Like fetch(), but the bytes as the pieces they arrived in (views of receive buffers). */
-  async fetchParts(span: ChunkSpan): Promise<readonly Buffer[] | null> {
+  /**
+   * Like fetch(), but the bytes as the pieces they arrived in (views of receive buffers), with
+   * the call that gives those buffers back once the caller copied what it needs.
+   */
+  async fetchParts(span: ChunkSpan): Promise<Fetched | null> {
     assert(span.sizeBytes > 0 && span.sizeBytes <= READ_SIZE_MAX_BYTES, 'read request size');
     assert(span.offsetInChunk + span.sizeBytes <= CHUNK_SIZE_BYTES, 'read request within a chunk');
     let lastError: FsError | null = null;
@@ -166,9 +180,7 @@ export class ChunkReader {
   }
 
   /** Tries every copy once, least busy first; the data or the last copy's error. */
-  private async fetchFromCopies(
-    info: ChunkInfo, span: ChunkSpan,
-  ): Promise<readonly Buffer[] | FsError> {
+  private async fetchFromCopies(info: ChunkInfo, span: ChunkSpan): Promise<Fetched | FsError> {
     const { agent } = this.ctx;
     const copies = info.locations.length === 1 ? info.locations : info.locations
       .map((copy) => ({ copy, load: agent.load(copy.host, copy.port) }))
@@ -187,7 +199,7 @@ export class ChunkReader {
           const parts = reply.dataParts ?? [];
           let bytes = 0;
           for (const p of parts) bytes += p.length;
-          if (bytes === span.sizeBytes) return parts;
+          if (bytes === span.sizeBytes) return { parts, release: () => reply.release?.() };
           const reason = `${context}: ${bytes} bytes for ${span.sizeBytes}`;
           lastError = new FsError('EPROTO', reason);
           continue;

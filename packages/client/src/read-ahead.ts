@@ -4,16 +4,25 @@
 // and later reads copy from them (from the pieces each reply arrived in: one copy in all).
 // Random reads go straight to the chunk reader for exactly what they ask.
 import { assert, CHUNK_SIZE_BYTES, READ_SIZE_MAX_BYTES } from '@antlerfs/protocol';
-import type { ChunkReader } from './chunk-reader.ts';
+import type { ChunkReader, Fetched } from './chunk-reader.ts';
 
 const SEGMENT_BYTES = READ_SIZE_MAX_BYTES;
 assert(CHUNK_SIZE_BYTES % SEGMENT_BYTES === 0, 'segments never cross a chunk');
 
+/** A segment fetched or being fetched (null: a hole), and the reads copying from it now. */
+interface Segment {
+  readonly fetched: Promise<Fetched | null>;
+  /** Reads that took it and have not finished copying from it. */
+  users: number;
+  /** Out of the map: its receive buffers go back once no read uses it. */
+  dropped: boolean;
+}
+
 export class ReadAhead {
   private readonly reader: ChunkReader;
   private readonly segmentsMax: number;
-  /** segment index -> its bytes as received (null: a hole); at most segmentsMax entries. */
-  private readonly segments = new Map<number, Promise<readonly Buffer[] | null>>();
+  /** segment index -> its segment; at most segmentsMax entries. */
+  private readonly segments = new Map<number, Segment>();
   private nextSequentialPosition = -1;
 
   constructor(reader: ChunkReader, segmentsMax: number) {
@@ -24,7 +33,7 @@ export class ReadAhead {
 
   /** Forgets fetched data (after this handle wrote or truncated). */
   clear(): void {
-    this.segments.clear();
+    for (const index of [...this.segments.keys()]) this.drop(index);
     this.nextSequentialPosition = -1;
   }
 
@@ -54,16 +63,31 @@ export class ReadAhead {
       const index = Math.floor(at / SEGMENT_BYTES);
       const inSegment = at - index * SEGMENT_BYTES;
       const take = Math.min(n - done, SEGMENT_BYTES - inSegment);
-      const parts = await this.segment(index);
-      if (parts === null) buffer.fill(0, offset + done, offset + done + take);
-      else copyOut(parts, inSegment, take, buffer, offset + done);
+      const segment = this.segment(index);
+      segment.users++;
+      try {
+        const got = await segment.fetched;
+        if (got === null) buffer.fill(0, offset + done, offset + done + take);
+        else copyOut(got.parts, inSegment, take, buffer, offset + done);
+      } finally {
+        segment.users--;
+        releaseIfUnused(segment);
+      }
       done += take;
     }
     return n;
   }
 
   private dropBefore(index: number): void {
-    for (const key of this.segments.keys()) if (key < index) this.segments.delete(key);
+    for (const key of [...this.segments.keys()]) if (key < index) this.drop(key);
+  }
+
+  private drop(index: number): void {
+    const segment = this.segments.get(index);
+    if (segment === undefined) return;
+    this.segments.delete(index);
+    segment.dropped = true;
+    releaseIfUnused(segment);
   }
 
   /** Starts fetches for the segments from `first` on that lie in the file, up to the bound. */
@@ -74,27 +98,34 @@ export class ReadAhead {
     }
   }
 
-  private segment(index: number): Promise<readonly Buffer[] | null> {
-    let p = this.segments.get(index);
-    if (p === undefined) {
-      p = this.fetchSegment(index);
-      this.segments.set(index, p);
+  private segment(index: number): Segment {
+    let segment = this.segments.get(index);
+    if (segment === undefined) {
+      segment = this.fetchSegment(index);
+      this.segments.set(index, segment);
     }
-    return p;
+    return segment;
   }
 
-  private fetchSegment(index: number): Promise<readonly Buffer[] | null> {
+  private fetchSegment(index: number): Segment {
     const position = index * SEGMENT_BYTES;
-    const p = this.reader.fetchParts({
+    const fetched = this.reader.fetchParts({
       chunkIndex: Math.floor(position / CHUNK_SIZE_BYTES),
       offsetInChunk: position % CHUNK_SIZE_BYTES,
       sizeBytes: SEGMENT_BYTES, rangeOffset: 0,
     });
+    const segment: Segment = { fetched, users: 0, dropped: false };
     // A failed segment is forgotten so the next read asks again; the error reaches the reader
     // that awaits it.
-    p.catch(() => { if (this.segments.get(index) === p) this.segments.delete(index); });
-    return p;
+    fetched.catch(() => { if (this.segments.get(index) === segment) this.segments.delete(index); });
+    return segment;
   }
+}
+
+/** A segment dropped and read by nobody gives its receive buffers back (once fetched). */
+function releaseIfUnused(segment: Segment): void {
+  if (!segment.dropped || segment.users > 0) return;
+  segment.fetched.then((got) => got?.release(), () => undefined);
 }
 
 /** Copies `bytes` bytes from `from` on of the pieces `parts` into `dest` at `destOffset`. */

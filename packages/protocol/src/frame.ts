@@ -15,43 +15,58 @@ const EMPTY = Buffer.alloc(0);
  */
 export const SLAB_BYTES = 256 * 1024;
 /**
- * Slabs given back (see Frame.release) kept for the next reads: 16 MiB. A chunkserver that took
- * a fresh slab per read allocated its whole write rate, and V8 starts a full collection per
- * 64 MB of new buffers: a third of its CPU at goal 2 went to marking.
+ * Bytes of buffers given back (see Frame.release) kept for the next reads. A chunkserver that
+ * took a fresh slab per read allocated its whole write rate, and V8 starts a full collection
+ * per 64 MB of new buffers: a third of its CPU at goal 2 went to marking.
  */
-export const FREE_SLABS_MAX = 64;
-const freeSlabs: Buffer[] = [];
+export const FREE_BYTES_MAX = 32 * 1024 * 1024;
+/** Buffers given back, by size: slabs, and payload buffers of a link's largest payload. */
+const freeBuffers = new Map<number, Buffer[]>();
+let freeBytes = 0;
 
 /**
- * A slab and the holds on it: one by its reader while it reads into it or any bytes not yet
- * framed lie in it, one by each frame with views in it that will say when it is done
- * (Frame.release). A slab whose last hold goes is reused; one whose frames never say so is left
- * to the garbage collector like any buffer.
+ * A read buffer and the holds on it: one by its reader while it reads into it or any bytes not
+ * yet framed lie in it, one by each frame with views in it that will say when it is done
+ * (Frame.release). A buffer whose last hold goes is reused; one whose frames never say so is
+ * left to the garbage collector like any buffer.
  */
 interface Slab {
   readonly buf: Buffer;
   holds: number;
 }
 
-/** Slabs this process took from the free ones, and those it had to allocate. */
+/** Read buffers this process took from those given back, and those it had to allocate. */
 export const slabCounters = { reused: 0, allocated: 0 };
 
-function newSlab(): Slab {
-  const free = freeSlabs.pop();
-  if (free !== undefined) slabCounters.reused++;
-  else slabCounters.allocated++;
-  return { buf: free ?? Buffer.allocUnsafe(SLAB_BYTES), holds: 1 };
+function newSlab(bytes: number): Slab {
+  const free = freeBuffers.get(bytes)?.pop();
+  if (free !== undefined) {
+    freeBytes -= bytes;
+    slabCounters.reused++;
+    return { buf: free, holds: 1 };
+  }
+  slabCounters.allocated++;
+  return { buf: Buffer.allocUnsafe(bytes), holds: 1 };
 }
 
 function dropHold(slab: Slab): void {
   assert(slab.holds > 0, 'a slab hold is dropped once');
-  if (--slab.holds === 0 && freeSlabs.length < FREE_SLABS_MAX) freeSlabs.push(slab.buf);
+  if (--slab.holds > 0) return;
+  const bytes = slab.buf.length;
+  if (freeBytes + bytes > FREE_BYTES_MAX) return;
+  let list = freeBuffers.get(bytes);
+  if (list === undefined) freeBuffers.set(bytes, list = []);
+  list.push(slab.buf);
+  freeBytes += bytes;
 }
 
-/** Slabs waiting for reuse. */
+/** Read buffers waiting for reuse. */
 export function freeSlabCount(): number {
-  return freeSlabs.length;
+  let n = 0;
+  for (const list of freeBuffers.values()) n += list.length;
+  return n;
 }
+
 /** A slab with less room than this is left for a fresh one, so no read is tiny. */
 const SLAB_READ_MIN_BYTES = 64 * 1024;
 /**
@@ -128,9 +143,13 @@ export class FrameReader {
   private slabUsedBytes = 0;
   /** Earlier slabs still held by this reader: bytes not yet framed may lie in them. */
   private olderSlabs: Slab[] = [];
-  /** The rest of a large payload being read straight into its own buffer. */
-  private direct: Buffer | null = null;
+  /**
+   * The rest of a large payload being read straight into a buffer of its own (of the link's
+   * largest payload, so given-back ones fit any), up to directEndBytes.
+   */
+  private direct: Slab | null = null;
   private directFilledBytes = 0;
+  private directEndBytes = 0;
 
   constructor(link: LinkKind, payloadMaxBytes: number) {
     this.link = link;
@@ -148,13 +167,16 @@ export class FrameReader {
    */
   readBuffer(): Buffer {
     if (this.direct === null && this.payloadBytesMissing >= DIRECT_READ_MIN_BYTES) {
-      this.direct = Buffer.allocUnsafe(this.payloadBytesMissing);
+      this.direct = newSlab(this.payloadMaxBytes);
       this.directFilledBytes = 0;
+      this.directEndBytes = this.payloadBytesMissing;
     }
-    if (this.direct !== null) return this.direct.subarray(this.directFilledBytes);
+    if (this.direct !== null) {
+      return this.direct.buf.subarray(this.directFilledBytes, this.directEndBytes);
+    }
     if (this.slab === null || SLAB_BYTES - this.slabUsedBytes < SLAB_READ_MIN_BYTES) {
       if (this.slab !== null) this.olderSlabs.push(this.slab);
-      this.slab = newSlab();
+      this.slab = newSlab(SLAB_BYTES);
       this.slabUsedBytes = 0;
     }
     return this.slab.buf.subarray(this.slabUsedBytes);
@@ -166,10 +188,14 @@ export class FrameReader {
     let chunk: Buffer;
     if (this.direct !== null) {
       const end = this.directFilledBytes + bytes;
-      assert(end <= this.direct.length, 'a read fits the payload buffer');
-      chunk = this.direct.subarray(this.directFilledBytes, end);
+      assert(end <= this.directEndBytes, 'a read fits the payload buffer');
+      chunk = this.direct.buf.subarray(this.directFilledBytes, end);
       this.directFilledBytes = end;
-      if (end === this.direct.length) this.direct = null;
+      if (end === this.directEndBytes) {
+        // Filled: its frame completes now and takes a hold; the reader lets go below.
+        this.olderSlabs.push(this.direct);
+        this.direct = null;
+      }
     } else {
       assert(this.slab !== null, 'a slab was handed out');
       const end = this.slabUsedBytes + bytes;
@@ -213,7 +239,7 @@ export class FrameReader {
 
   /** A hold on each slab `parts` lie in, for their frame (null when none does). */
   private holdSlabs(parts: readonly Buffer[]): Slab[] | null {
-    if (this.slab === null) return null;
+    if (this.slab === null && this.olderSlabs.length === 0) return null;
     let held: Slab[] | null = null;
     for (const p of parts) {
       const slab = this.slabOf(p);

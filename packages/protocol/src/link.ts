@@ -23,6 +23,11 @@ export interface Reply<R extends Fields> {
    * copies them somewhere anyway takes these and spares the join that `data` may cost.
    */
   dataParts?: readonly Buffer[];
+  /**
+   * Says that the caller keeps no view of `data` or `dataParts` any more (it copied them out):
+   * the receive buffer they lie in is read into again. Optional to call; once is enough.
+   */
+  release?(): void;
 }
 
 export interface HandlerResult<R extends Fields> {
@@ -82,11 +87,19 @@ class IncomingReply implements Reply<Fields> {
   readonly status: StatusCode;
   readonly body: Struct<Fields> | undefined;
   private readonly tail: Tail | null;
+  private readonly frame: Frame;
 
-  constructor(status: StatusCode, body: Struct<Fields> | undefined, tail: Tail | null) {
+  constructor(
+    status: StatusCode, body: Struct<Fields> | undefined, tail: Tail | null, frame: Frame,
+  ) {
     this.status = status;
     this.body = body;
     this.tail = tail;
+    this.frame = frame;
+  }
+
+  release(): void {
+    this.frame.release();
   }
 
   get data(): Buffer | undefined {
@@ -422,7 +435,8 @@ export class Link {
     if (p.timer) clearTimeout(p.timer);
     this.releaseSlot();
     if (f.def.tail) tail ??= new Tail([f.payload.subarray(1)]);
-    p.resolve(new IncomingReply(status as StatusCode, body as Struct<Fields> | undefined, tail));
+    p.resolve(new IncomingReply(status as StatusCode, body as Struct<Fields> | undefined, tail,
+      f));
   }
 
   private onRequest(f: Frame): void {
