@@ -252,6 +252,36 @@ const SCRATCH_BYTES = 2 * BLOCK_SIZE_BYTES;
  */
 const SCRATCH_BUFFERS_KEPT_MAX = 64;
 const scratchBuffers: Buffer[] = [];
+/** A large read spans at most this much: READ_SIZE_MAX_BYTES and one block, when unaligned. */
+const LARGE_READ_BYTES = READ_SIZE_MAX_BYTES + BLOCK_SIZE_BYTES;
+/**
+ * Buffers of large reads given back once their reply was sent (giveReadBuffer), kept for the
+ * next: 32 MiB at most. A fresh 1 MiB per read is external memory that starts a full
+ * collection every 64 reads.
+ */
+const LARGE_READ_BUFFERS_KEPT_MAX = 32;
+const largeReadBuffers: Buffer[] = [];
+/** The whole buffer of each large read buffer handed out, by its memory. */
+const largeReadOwners = new WeakMap<ArrayBufferLike, Buffer>();
+
+/**
+ * Gives back the buffer of a view ChunkFile.read returned, once nothing reads the view (its
+ * reply is with the kernel). Views of other buffers (small reads' copies) are ignored.
+ */
+export function giveReadBuffer(view: Buffer): void {
+  const whole = largeReadOwners.get(view.buffer);
+  if (whole === undefined || largeReadBuffers.length >= LARGE_READ_BUFFERS_KEPT_MAX) return;
+  assert(!largeReadBuffers.includes(whole), 'a read buffer is given back once');
+  largeReadBuffers.push(whole);
+}
+
+function takeLargeReadBuffer(): Buffer {
+  const kept = largeReadBuffers.pop();
+  if (kept !== undefined) return kept;
+  const fresh = Buffer.allocUnsafe(LARGE_READ_BYTES);
+  largeReadOwners.set(fresh.buffer, fresh);
+  return fresh;
+}
 /**
  * Reads of at most this many stored bytes first try the page cache inline (preadNoWait): two
  * blocks, what a 64 KiB read spanning a block boundary touches. A hit costs a copy on the
@@ -437,7 +467,8 @@ export class ChunkFile {
 
   /**
    * Reads `size` bytes at `offset` and verifies every block touched first. Reads whole blocks
-   * into one buffer and returns a view of it (no copy); bytes past the stored length are zeros.
+   * into one buffer and returns a view of it (no copy; the caller may give the buffer back with
+   * giveReadBuffer once nothing reads the view); bytes past the stored length are zeros.
    * A small read is checked in a reused scratch buffer and only its bytes are copied out, so a
    * 4 KiB read leaves 4 KiB, not a 64 KiB block, for the GC. Throws CHECKSUM_MISMATCH naming
    * the first bad block.
@@ -450,7 +481,8 @@ export class ChunkFile {
     const start = firstBlock * BLOCK_SIZE_BYTES;
     const spanBytes = (lastBlock + 1) * BLOCK_SIZE_BYTES - start;
     if (size > SMALL_READ_MAX_BYTES) {
-      const buf = Buffer.allocUnsafe(spanBytes);
+      assert(spanBytes <= LARGE_READ_BYTES, 'a large read fits a large read buffer');
+      const buf = takeLargeReadBuffer();
       await this.readVerified(buf, firstBlock, lastBlock);
       return buf.subarray(offset - start, offset - start + size);
     }

@@ -8,7 +8,7 @@ import {
   CLTOCS_FSYNC, CLTOCS_READ, CLTOCS_STATS, CLTOCS_WRITE, CSTOCS_GET_CHECKSUMS,
   PAYLOAD_MAX_DATA_BYTES, Router, Status, assert, listenLinks, type Link, type Logger,
 } from '@antlerfs/protocol';
-import { inlineReadCounters } from './chunk-file.ts';
+import { giveReadBuffer, inlineReadCounters } from './chunk-file.ts';
 import type { ChunkStore } from './chunk-store.ts';
 import { DownstreamPool, WriteChain } from './write-chain.ts';
 
@@ -157,7 +157,7 @@ export class DataServer {
         const data = await this.track(ctx.link, 'read',
           () => store.read(body.chunkId, body.version, body.offset, body.size));
         this.counters.read_bytes += data.length;
-        return { data };
+        return { data, written: () => giveReadBuffer(data) };
       })
       .on(CLTOCS_WRITE, async (body, ctx) => {
         this.counters.write_requests++;

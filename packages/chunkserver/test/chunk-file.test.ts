@@ -17,7 +17,8 @@ import {
 } from '@antlerfs/protocol';
 import {
   CHECKSUMS_OFFSET, ChunkFile, DROP_BEHIND_BYTES, HEADER_BYTES, chunkFileName, chunkFilePath,
-  chunkSubfolder, decodeHeader, encodeHeader, inlineReadCounters, parseChunkFileName,
+  chunkSubfolder, decodeHeader, encodeHeader, giveReadBuffer, inlineReadCounters,
+  parseChunkFileName,
 } from '../src/chunk-file.ts';
 import { dropCachedAvailable, preadNoWait, preadNoWaitAvailable } from '@antlerfs/native';
 import { flipByte, patternBytes, removeDir, tempDir } from './fixtures.ts';
@@ -125,6 +126,30 @@ test('a chunk file holds only the bytes written; partial blocks are zero-padded'
     if ('invalid' in h) throw new Error(h.invalid);
     assert.is(h.lengthBytes, 11 * BLOCK_SIZE_BYTES);
     assert.is(h.checksums.readBigUInt64BE(80), checksum(block));
+  });
+});
+
+test('a large read buffer given back is read into again and shows only the new bytes', async () => {
+  await withChunk(async (_dir, f) => {
+    const blocks = [1, 2, 3].map((seed) => patternBytes(BLOCK_SIZE_BYTES, seed));
+    for (const [i, b] of blocks.entries()) await f.writeBlock(i, 0, b, checksum(b));
+    const first = await f.read(0, 2 * BLOCK_SIZE_BYTES);
+    assert.ok(first.equals(Buffer.concat(blocks.slice(0, 2))));
+    giveReadBuffer(first);
+    // The next large read lands in the same memory; past the stored end it reads zeros, not
+    // what the buffer held before.
+    const second = await f.read(2 * BLOCK_SIZE_BYTES, 2 * BLOCK_SIZE_BYTES);
+    assert.is(second.buffer, first.buffer, 'the buffer given back is reused');
+    assert.ok(second.equals(Buffer.concat([blocks[2]!, Buffer.alloc(BLOCK_SIZE_BYTES)])));
+    // Not given back: the next read takes other memory and the view keeps its bytes.
+    const third = await f.read(100, 100_000);
+    assert.is.not(third.buffer, second.buffer);
+    assert.ok(second.equals(Buffer.concat([blocks[2]!, Buffer.alloc(BLOCK_SIZE_BYTES)])));
+    assert.ok(third.equals(Buffer.concat(blocks).subarray(100, 100_100)));
+    // A small read is a copy of its own: giving it back changes nothing.
+    const small = await f.read(10, 1000);
+    giveReadBuffer(small);
+    assert.ok(small.equals(blocks[0]!.subarray(10, 1010)));
   });
 });
 
@@ -454,7 +479,7 @@ if (process.env['ANTLER_NO_NATIVE'] !== '1') {
       env: { ...process.env, ANTLER_NO_NATIVE: '1' }, encoding: 'utf8', timeout: 120_000,
     });
     assert.is(child.status, 0, child.stdout + child.stderr);
-    assert.match(child.stdout, /Passed:\s+14/);
+    assert.match(child.stdout, /Passed:\s+15/);
   });
 }
 

@@ -35,6 +35,11 @@ export interface HandlerResult<R extends Fields> {
   body?: Struct<R>;
   /** Tail bytes (or several buffers, sent back to back without concatenation). */
   data?: Buffer | readonly Buffer[];
+  /**
+   * Called once the reply's bytes are all with the kernel: `data` may be reused. Not called
+   * when the reply was not written whole (the connection went), so such data is left alone.
+   */
+  written?: () => void;
 }
 
 export interface RequestContext {
@@ -361,6 +366,7 @@ export class Link {
     def: MessageDef, requestId: number, body: Record<string, unknown>,
     data?: Buffer | readonly Buffer[],
     status?: StatusCode,
+    onWritten?: (err?: Error | null) => void,
   ): void {
     if (this.closedReason !== null) return;
     const isReply = status !== undefined;
@@ -386,8 +392,11 @@ export class Link {
       this.socket.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.write(head);
-    for (const t of tails) this.socket.write(t);
+    // The last write's callback comes once every earlier one's did (a stream writes in order).
+    this.socket.write(head, tails.length === 0 ? onWritten : undefined);
+    for (let i = 0; i < tails.length; i++) {
+      this.socket.write(tails[i]!, i === tails.length - 1 ? onWritten : undefined);
+    }
   }
 
   private onFrames(frames: Frame[] | Invalid): void {
@@ -474,8 +483,10 @@ export class Link {
     const st = res?.status ?? Status.OK;
     const status = typeof st === 'string' ? Status[st] : st;
     if (def !== null) {
+      const written = res?.written;
       this.write(def.reply, requestId, (res?.body ?? {}) as Record<string, unknown>,
-        status === Status.OK ? res?.data : undefined, status);
+        status === Status.OK ? res?.data : undefined, status,
+        written === undefined ? undefined : (err) => { if (err == null) written(); });
     }
     if (status === Status.OK) recycled?.release();
   }

@@ -140,6 +140,28 @@ test('a route that recycles gives back the slabs of OK answers only', async () =
   }
 });
 
+test('a reply\'s written hook runs once its bytes are with the kernel', async () => {
+  const data = Buffer.alloc(READ_SIZE_MAX_BYTES, 9);
+  let written = 0;
+  const router = new Router().on(CLTOCS_READ, () => ({ data, written: () => { written++; } }));
+  const opts = { kind: 'data' as const, payloadMaxBytes: PAYLOAD_MAX_DATA_BYTES, log, router };
+  const server = await listenLinks('127.0.0.1', 0, opts, () => undefined);
+  const port = (server.address() as net.AddressInfo).port;
+  const link = await connectLink('127.0.0.1', port, opts);
+  try {
+    const replies = await Promise.all([1, 2, 3].map(() => link.request(CLTOCS_READ, {
+      chunkId: 1, version: 1, offset: 0, size: READ_SIZE_MAX_BYTES,
+    })));
+    for (const r of replies) assert.ok(r.data!.equals(data));
+    // Every byte arrived, so every write finished; its callback may still be on its way.
+    for (let i = 0; i < 100 && written < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.is(written, 3, 'once per reply');
+  } finally {
+    link.close('done');
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test('pushed chunks that continue each other in memory join into one view', () => {
   const frame = writeFrame(7, 65536, 3);
   const reader = new FrameReader('data', PAYLOAD_MAX_DATA_BYTES);
