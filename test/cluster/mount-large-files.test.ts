@@ -1,9 +1,10 @@
 // Goal: large files through the mount keep every byte: 1 GiB written with dd (bs=1M,
 // conv=fsync) reads back with the same sha256 as its source; fio's mixed sequential and random
 // writes read back with correct crc32c everywhere; a sparse file with data past 4 GiB reads
-// zeros in its holes and its data at the far offset. Throughput of dd and fio is printed beside
-// the client library's own (writeFile/readFile of the same data in the same run): a figure for
-// the report, never a pass/fail threshold.
+// zeros in its holes and its data at the far offset; the mount reads requests into the buffers
+// of large writes it finished with. Throughput of dd and fio is printed beside the client
+// library's own (writeFile/readFile of the same data in the same run): a figure for the
+// report, never a pass/fail threshold.
 // Method: one real cluster (goal 2 on 2 chunkservers), one antler-mount, programs as children.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +12,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCluster } from '../harness/cluster.ts';
-import { mustShell, requireFuse, requirePrograms, startMount } from '../harness/mount.ts';
+import {
+  mountCounters, mustShell, requireFuse, requirePrograms, startMount,
+} from '../harness/mount.ts';
 
 const MIB = 1024 * 1024;
 const DD_MIB = 1024;
@@ -48,6 +51,10 @@ test('1 GiB by dd, fio with verify, and a sparse file past 4 GiB', async () => {
       `dd if=${source} of=${mnt}/big bs=1M conv=fsync status=none`));
     const st = await mustShell(`stat -c %s ${mnt}/big`);
     assert.is(Number(st), bytes, 'the length the kernel reports');
+    // Buffers of acknowledged 1 MiB writes were read into again (and the sha256 below holds).
+    const counters = await mountCounters(mount);
+    const reused = Number(/writeBuffersReused=(\d+)/.exec(counters)?.[1] ?? -1);
+    assert.ok(reused > 0, `request buffers given back and reused: ${counters}`);
     await mustShell('echo 3 > /proc/sys/vm/drop_caches');
     const read = await timed(() => mustShell(`dd if=${mnt}/big of=/dev/null bs=1M status=none`));
     await mustShell('echo 3 > /proc/sys/vm/drop_caches');

@@ -13,9 +13,10 @@
 // counters (SIGUSR2 logs them).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import fs from 'node:fs';
 import { startCluster } from '../harness/cluster.ts';
-import { requireFuse, requirePrograms, startMount, type Mount } from '../harness/mount.ts';
+import {
+  mountCounters, requireFuse, requirePrograms, startMount, type Mount,
+} from '../harness/mount.ts';
 import { waitUntil } from '../harness/wait.ts';
 
 /** Both timeouts are 1 s by default: a change shows well within this. */
@@ -74,15 +75,10 @@ test('what one mount writes and closes, the other reads in full; names follow', 
 
 /** The mount's master requests by message so far (its SIGUSR2 log line). */
 async function masterCounts(mount: Mount): Promise<Record<string, number>> {
-  const lines = () => fs.readFileSync(mount.logFile, 'utf8').split('\n')
-    .filter((l) => l.includes('request counts'));
-  const seen = lines().length;
-  mount.child.kill('SIGUSR2');
-  await waitUntil('the mount logs its request counts', async () => lines().length > seen,
-    { timeoutMs: VISIBLE_WITHIN_MS, intervalMs: 20 });
+  const line = await mountCounters(mount);
   // The log quotes a value only when it needs it: master={} before any request.
-  const m = /master=(?:"(.*?[^\\])"|(\{\}))/.exec(lines().at(-1)!);
-  assert.ok(m, `the counts line has master counts: ${lines().at(-1)}`);
+  const m = /master=(?:"(.*?[^\\])"|(\{\}))/.exec(line);
+  assert.ok(m, `the counts line has master counts: ${line}`);
   return JSON.parse((m[1] ?? m[2]!).replace(/\\"/g, '"')) as Record<string, number>;
 }
 

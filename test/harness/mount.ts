@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '@antlerfs/protocol';
 import { REPO_ROOT, type Cluster } from './cluster.ts';
 import { isAlive, stopProcess } from './faults.ts';
-import { LOG_TAIL_LINES, logTail, waitForReady } from './wait.ts';
+import { LOG_TAIL_LINES, logTail, waitForReady, waitUntil } from './wait.ts';
 
 /** antler-mount gets this long to log `ready` (tsx compiles it first). */
 export const MOUNT_READY_TIMEOUT_MS = 30_000;
@@ -206,4 +206,21 @@ function setExitHook(): void {
       }
     }
   });
+}
+
+/** How long a mount takes at most to log its request counts after SIGUSR2. */
+const COUNTS_WITHIN_MS = 10_000;
+
+/**
+ * The mount's counters now: it logs them on SIGUSR2 (kernel requests, master requests, what it
+ * answered itself, request buffers kept and reused); the text of that log line.
+ */
+export async function mountCounters(mount: Mount): Promise<string> {
+  const lines = () => fs.readFileSync(mount.logFile, 'utf8').split('\n')
+    .filter((l) => l.includes('request counts'));
+  const seen = lines().length;
+  mount.child.kill('SIGUSR2');
+  await waitUntil('the mount logs its request counts', async () => lines().length > seen,
+    { timeoutMs: COUNTS_WITHIN_MS, intervalMs: 20 });
+  return lines().at(-1)!;
 }

@@ -32,6 +32,12 @@ export interface WriteOptions {
    * write, fsync or close. Without it, write() returns once the buffer may be reused.
    */
   transfer?: boolean;
+  /**
+   * With `transfer`: called once the handle reads `buffer` no more, every byte of it copied or
+   * acknowledged by every copy, so the caller may reuse it. Never called when the write failed
+   * (a copy may still be on its way from it).
+   */
+  released?: () => void;
 }
 
 export interface FileHandleContext {
@@ -145,8 +151,11 @@ export class FileHandle {
       await this.serial(() => this.stage(at, data));
       return data.length;
     }
-    const group = transfer ? null : new WriteGroup();
+    const released = transfer ? options?.released : undefined;
+    const group = transfer && released === undefined ? null : new WriteGroup();
+    if (released !== undefined) group!.promise.then(released, () => undefined);
     await this.serial(() => this.writeAligned(at, data, group));
+    if (transfer) return data.length;
     if (group !== null) {
       try {
         await group.promise;

@@ -91,6 +91,28 @@ test('overlapping small writes in one block keep their order across a chain fail
   assert.is(back.length, 49 * 50 + 149);
 });
 
+test('a transferred buffer is released once every copy has it, never after a failure', async () => {
+  const data = crypto.randomBytes(3 * 64 * 1024 + 100); // whole blocks, then a staged tail
+  const h = await client.open('/t', 'w');
+  let released = 0;
+  await h.write(data, 0, { transfer: true, released: () => { released++; } });
+  await h.flush();
+  await new Promise((r) => setImmediate(r));
+  assert.is(released, 1, 'released once, after the acknowledgements');
+  await h.close();
+  assert.ok((await client.readFile('/t')).equals(data));
+  // Every copy refuses: the write fails and the buffer is never said to be free.
+  for (const server of cluster.servers) server.writeStatus = 'EIO';
+  const failing = await client.open('/u', 'w');
+  let releasedAfterFailure = 0;
+  await failing.write(crypto.randomBytes(2 * 64 * 1024), 0,
+    { transfer: true, released: () => { releasedAfterFailure++; } });
+  let error: unknown = null;
+  await failing.close().catch((err: unknown) => { error = err; });
+  assert.instance(error, FsError);
+  assert.is(releasedAfterFailure, 0);
+});
+
 test('a write in progress when the master link drops: the chunk is asked for again', async () => {
   const MiB = 1024 * 1024;
   const first = crypto.randomBytes(2 * MiB);

@@ -131,9 +131,11 @@ const write: Handler = async (req, ctx) => {
   if (!writes(file.mode)) throw new FsError('EBADF', `fh ${file.fh} is open read-only`);
   const offset = field(req, 'offset');
   const data = req.data;
+  const released = req.giveBack ?? undefined;
   await file.use(async (h) => {
-    // Handed over: the handle keeps this buffer (a copy of the request) until it is written.
-    await h.write(data, offset, { transfer: true });
+    // Handed over: the handle keeps this buffer (the request's own, or a copy of a small one)
+    // until every copy acknowledged it; the request's own goes back to the device then.
+    await h.write(data, offset, { transfer: true, released });
     file.noteWrite(offset, data.length);
   });
   ctx.nodes.dataChanged(file.inode);

@@ -20,6 +20,8 @@ import { assertLayout, writeU64LE } from './struct-codec.ts';
 export const READERS_MAX = 16;
 /** Request buffers per reader: one being read into while the main thread takes the other. */
 export const SLOTS_PER_READER = 2;
+/** Kept request buffers given back and waiting to be read into again (~32 MiB at most). */
+export const FREE_BUFFERS_MAX = 32;
 
 /** Slot states shared with a reader thread. */
 const SLOT_FREE = 0;
@@ -135,6 +137,10 @@ export class FuseDevice {
   private readonly headerOnly: Buffer[] = [this.outHeader];
   /** Requests whose buffer a handler kept (a new one went to the reader). */
   buffersKept = 0;
+  /** Kept buffers given back (giveBack), read into again before any new one is made. */
+  private readonly freeBuffers: SharedArrayBuffer[] = [];
+  /** Kept buffers read into again. */
+  buffersReused = 0;
   /** Times the bell woke the main thread (requests / wake-ups: how many one pass takes). */
   bellWakeups = 0;
 
@@ -242,7 +248,9 @@ export class FuseDevice {
     try {
       if (handlers.onRequest(reader.data[slot]!, length)) {
         // Handed over before the slot is freed, so the reader's next read into it uses it.
-        const fresh = new SharedArrayBuffer(this.bufferBytes);
+        const reused = this.freeBuffers.pop();
+        if (reused !== undefined) this.buffersReused++;
+        const fresh = reused ?? new SharedArrayBuffer(this.bufferBytes);
         reader.buffers.postMessage({ slot, buffer: fresh });
         reader.data[slot] = Buffer.from(fresh);
         this.buffersKept++;
@@ -265,6 +273,18 @@ export class FuseDevice {
       Atomics.notify(this.bell, 0); // the pending wait ends too (listen() sees the end)
       handlers.onEnd(this.endReason);
     }
+  }
+
+  /**
+   * Takes back the buffer of a request a handler kept, once nothing reads it: the next request
+   * buffer handed to a reader is this one, not fresh memory (a new 1 MiB SharedArrayBuffer per
+   * large WRITE is a megabyte of fresh pages for the kernel to fault in and zero).
+   */
+  giveBack(buffer: ArrayBufferLike): void {
+    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength !== this.bufferBytes) return;
+    if (this.freeBuffers.length >= FREE_BUFFERS_MAX) return;
+    assert(!this.freeBuffers.includes(buffer), 'a request buffer is given back once');
+    this.freeBuffers.push(buffer);
   }
 
   /** The mount failed: readers still waiting for it stop. */

@@ -189,6 +189,7 @@ export class MountSession {
     this.log.info('request counts', {
       kernel: JSON.stringify(s.kernel), master: JSON.stringify(s.master),
       answeredHere: this.ctx.dirCache.hits, writeBuffersKept: this.device.buffersKept,
+      writeBuffersReused: this.device.buffersReused,
       wakeups: this.device.bellWakeups,
     });
   }

@@ -13,6 +13,8 @@ import type { RequestStats } from './request-stats.ts';
 /** Where replies go (the device; a fake in tests). false: the kernel no longer waits. */
 export interface Replier {
   reply(unique: number, errno: number, parts: readonly Buffer[]): boolean;
+  /** Takes back a read buffer a large WRITE kept, to read requests into again (optional). */
+  giveBack?(buffer: ArrayBufferLike): void;
 }
 
 /**
@@ -92,6 +94,10 @@ export class RequestDispatcher {
       const copy = Buffer.allocUnsafe(decoded.data.length);
       decoded.data.copy(copy);
       decoded.data = copy;
+    }
+    const { replier } = this.opts;
+    if (kept && replier.giveBack !== undefined) {
+      decoded.giveBack = () => replier.giveBack!(buf.buffer);
     }
     this.requestsTotal++;
     this.opts.stats?.countKernel(header.opcode);

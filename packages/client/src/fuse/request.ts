@@ -25,6 +25,11 @@ export interface FuseRequest {
   badName: boolean;
   /** WRITE data: a view into the read buffer, valid until the buffer is reused. */
   data: Buffer;
+  /**
+   * A large WRITE keeps the read buffer its data lies in: this gives it back to the device once
+   * nothing reads the data any more (null when the data was copied out, or for other opcodes).
+   */
+  giveBack?: (() => void) | null;
   /** BATCH_FORGET entries. */
   forgets: { nodeid: number; nlookup: number }[];
 }
