@@ -28,6 +28,8 @@ const CHUNK_DATA_OFFSET = 12_288;
 const HEAL_WAIT_MS = 120_000;
 
 interface Health {
+  /** Passes of the master's chunk scan; the matrix and classes are the last pass's. */
+  scan: { passes: number };
   matrix: Record<string, number[]>;
   classes: Record<string, number>;
   replication: Record<string, number>;
@@ -109,10 +111,14 @@ test('lost server, returning server, flipped byte, new server and drain all heal
     .find((s) => s.csId === csIdOf(cluster, 0))!.copies;
   const before = (await health(cluster)).replication;
   const t0 = Date.now();
+  const killedId = csIdOf(cluster, 0);
   await cluster.stopChunkserver(0, 'SIGKILL');
+  const seenGone = await waitHealth(cluster, 'the killed server is seen gone',
+    (h) => h.chunkservers.find((s) => s.csId === killedId)?.state !== 'online');
   await checkFiles(cluster, 'one server killed');
+  // The matrix is the last scan pass's: one that started after the loss was seen counts.
   const healed = await waitHealth(cluster, 'every chunk at 2 copies again',
-    (h) => atGoal2(h, 2) === FILES);
+    (h) => h.scan.passes >= seenGone.scan.passes + 2 && atGoal2(h, 2) === FILES);
   const seconds = (Date.now() - t0) / 1000;
   const bytes = healed.replication.bytesDone! - before.bytesDone!;
   console.log(`re-replication: ${lostCopies} chunks, ${(bytes / MIB).toFixed(1)} MiB in ` +

@@ -18,10 +18,20 @@ const FILE_BYTES = 1 * MIB;
 const PATCH_BYTES = 64 * KIB;
 const HEAL_WAIT_MS = 120_000;
 
-async function chunksAtTwo(cluster: Cluster): Promise<number> {
+interface Health {
+  /** Passes of the master's chunk scan; the matrix is the last pass's. */
+  scan: { passes: number };
+  matrix: Record<string, number[]>;
+  chunkservers: { csId: number; state: string }[];
+}
+
+async function health(cluster: Cluster): Promise<Health> {
   const res = await fetch(`http://${HOST}:${cluster.master.ready.monitorPort}/api/health`);
-  const h = await res.json() as { matrix: Record<string, number[]> };
-  return h.matrix['2']?.[2] ?? 0;
+  return await res.json() as Health;
+}
+
+async function chunksAtTwo(cluster: Cluster): Promise<number> {
+  return (await health(cluster)).matrix['2']?.[2] ?? 0;
 }
 
 function expected(i: number): Buffer {
@@ -53,9 +63,17 @@ test('a returning server\'s old versions are deleted, never served', async () =>
   }
   const held = filesOn(cluster, 0).length;
   assert.ok(held > 0, 'server 0 holds copies');
+  const stoppedId = Number(cluster.chunkservers[0]!.ready.csId);
   await cluster.stopChunkserver(0);
-  await waitUntil('copies made again without server 0', async () =>
-    await chunksAtTwo(cluster) === FILES, { timeoutMs: HEAL_WAIT_MS });
+  const seenGone = await waitUntil('server 0 is seen gone', async () => {
+    const h = await health(cluster);
+    return h.chunkservers.find((c) => c.csId === stoppedId)?.state !== 'online' && h;
+  }, { timeoutMs: HEAL_WAIT_MS });
+  // The matrix is the last scan pass's: one that started after the loss was seen counts.
+  await waitUntil('copies made again without server 0', async () => {
+    const h = await health(cluster);
+    return h.scan.passes >= seenGone.scan.passes + 2 && (h.matrix['2']?.[2] ?? 0) === FILES;
+  }, { timeoutMs: HEAL_WAIT_MS });
 
   for (let i = 0; i < FILES; i++) {
     const handle = await client.open(`/stale/f${i}`, 'r+');
