@@ -159,6 +159,8 @@ export class DataServer {
         this.counters.read_bytes += data.length;
         return { data, written: () => giveReadBuffer(data) };
       })
+      // A WRITE answered OK was written here and acknowledged by the next copy: nothing reads
+      // its bytes any more, so the slab they came in is read into again.
       .on(CLTOCS_WRITE, async (body, ctx) => {
         this.counters.write_requests++;
         const parts = ctx.dataParts;
@@ -166,7 +168,6 @@ export class DataServer {
         const status = await this.track(ctx.link, 'write', () => this.chain.write(body, parts));
         if (status !== Status.OK) this.counters.write_errors++;
         return { status };
-        // OK means written here and acknowledged by the next copy: nothing reads `parts` now.
       }, { recycles: true })
       .on(CLTOCS_FSYNC, async (body, ctx) => {
         this.counters.fsync_requests++;

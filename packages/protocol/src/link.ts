@@ -147,7 +147,6 @@ function decodeFrame(
 type AnyHandler = (body: any, ctx: RequestContext) =>
   HandlerResult<Fields> | void | Promise<HandlerResult<Fields> | void>;
 
-/** Request handlers by message; shared by all links of one listener. */
 export interface RouteOptions {
   /**
    * The handler keeps no view of the request's bytes once it answered OK (it wrote them, sent
@@ -157,6 +156,7 @@ export interface RouteOptions {
   recycles?: boolean;
 }
 
+/** Request handlers by message; shared by all links of one listener. */
 export class Router {
   readonly handlers = new Map<number, AnyHandler>();
   /** Request types routed with `recycles`. */

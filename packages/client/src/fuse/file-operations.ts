@@ -131,7 +131,7 @@ const write: Handler = async (req, ctx) => {
   if (!writes(file.mode)) throw new FsError('EBADF', `fh ${file.fh} is open read-only`);
   const offset = field(req, 'offset');
   const data = req.data;
-  const released = req.giveBack ?? undefined;
+  const released = req.giveBack;
   await file.use(async (h) => {
     // Handed over: the handle keeps this buffer (the request's own, or a copy of a small one)
     // until every copy acknowledged it; the request's own goes back to the device then.

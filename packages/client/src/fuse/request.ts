@@ -27,9 +27,9 @@ export interface FuseRequest {
   data: Buffer;
   /**
    * A large WRITE keeps the read buffer its data lies in: this gives it back to the device once
-   * nothing reads the data any more (null when the data was copied out, or for other opcodes).
+   * nothing reads the data any more (absent when the data was copied out, or for other opcodes).
    */
-  giveBack?: (() => void) | null;
+  giveBack?: () => void;
   /** BATCH_FORGET entries. */
   forgets: { nodeid: number; nlookup: number }[];
 }
