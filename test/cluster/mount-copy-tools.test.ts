@@ -1,6 +1,7 @@
 // Goal: ordinary tools copy a real source tree into and out of the mount, byte for byte and
 // with its modes, times, symlinks, hard links and empty files: cp -a then diff -r; tar out of
-// the mount and into it; rsync -a twice, the second run transferring nothing.
+// the mount and into it; rsync -a twice, the second run transferring nothing; files show a
+// preferred I/O size (st_blksize) of one 1 MiB request.
 // Method: one real cluster (goal 2 on 2 chunkservers) and one antler-mount; every tool runs
 // as a child process; the source is this repository's packages/ folder without node_modules,
 // plus a few entries of every kind.
@@ -9,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { READ_SIZE_MAX_BYTES } from '@antlerfs/protocol';
 import { REPO_ROOT, startCluster } from '../harness/cluster.ts';
 import { mustShell, requireFuse, requirePrograms, startMount } from '../harness/mount.ts';
 
@@ -52,6 +54,9 @@ test('cp -a, tar and rsync copy a source tree into and out of the mount', async 
     const [a, b] = links.trim().split('\n');
     assert.is(a, b, 'the hard link is one inode with two names');
     assert.ok(a!.startsWith('2 '), 'link count 2');
+    // Tools size their buffers by st_blksize: the largest request the mount takes, 1 MiB.
+    const ioSize = await mustShell(`stat -c %o ${mnt}/cp/extra/random.bin`);
+    assert.is(ioSize.trim(), String(READ_SIZE_MAX_BYTES), 'preferred I/O size');
 
     // tar out of the mount, extracted elsewhere, is the source again.
     await mustShell(`tar -C ${mnt}/cp -cf ${root}/out.tar . && mkdir ${root}/out && ` +

@@ -1,13 +1,20 @@
 // Converts the master's attributes (protocol ATTR: type apart from the permission bits, times in
 // ms) into the kernel's fuse_attr (st_mode with the type bits, seconds + nanoseconds, 512-byte
 // blocks), and kernel times back into ms. Pure functions.
-import { assertNever, BLOCK_SIZE_BYTES, InodeType, type InodeTypeCode } from '@antlerfs/protocol';
+import {
+  assertNever, InodeType, READ_SIZE_MAX_BYTES, type InodeTypeCode,
+} from '@antlerfs/protocol';
 import type { Attr } from '../index.ts';
 import { DirentType, S_IFDIR, S_IFLNK, S_IFREG } from './kernel-abi.ts';
 import type { StructValue } from './struct-codec.ts';
 
-/** st_blksize: what programs size their buffers by; one checksum block. */
-export const ST_BLKSIZE_BYTES = BLOCK_SIZE_BYTES;
+/**
+ * st_blksize: what programs size their buffers by (cp, dd without bs, rsync): the largest
+ * request the kernel sends us (1 MiB). At one checksum block (64 KiB) cp wrote 128 KiB at a
+ * time, eight requests and handoffs where one does: 364-377 MB/s against 600 through the mount.
+ * glibc's stdio only ever takes a smaller st_blksize than its own buffer, so it is not grown.
+ */
+export const ST_BLKSIZE_BYTES = READ_SIZE_MAX_BYTES;
 const PERMISSION_BITS = 0o7777;
 
 export type KernelAttr = StructValue<
