@@ -190,6 +190,7 @@ export class MountSession {
       kernel: JSON.stringify(s.kernel), master: JSON.stringify(s.master),
       answeredHere: this.ctx.dirCache.hits, writeBuffersKept: this.device.buffersKept,
       writeBuffersReused: this.device.buffersReused,
+      writeCopiesReused: this.dispatcher.writeCopies.reused,
       wakeups: this.device.bellWakeups,
     });
   }

@@ -9,6 +9,7 @@ import { Opcode, opcodeName } from './kernel-abi.ts';
 import type { Handler, MountContext, Reply } from './mount-context.ts';
 import { decodeBody, decodeHeader, type FuseRequest } from './request.ts';
 import type { RequestStats } from './request-stats.ts';
+import { WriteCopies } from './write-copies.ts';
 
 /** Where replies go (the device; a fake in tests). false: the kernel no longer waits. */
 export interface Replier {
@@ -59,6 +60,8 @@ export class RequestDispatcher {
   /** Original unique -> unique of an INTERRUPT that came before the original did. */
   private readonly pendingInterrupts = new Map<number, number>();
   private idleWaiters: (() => void)[] = [];
+  /** Where the data of small WRITEs is copied (and given back once acknowledged). */
+  readonly writeCopies = new WriteCopies();
   requestsTotal = 0;
 
   constructor(opts: DispatcherOptions) {
@@ -91,9 +94,9 @@ export class RequestDispatcher {
     // handle gets a buffer nobody else writes to.
     const kept = decoded.data.length >= WRITE_KEEP_MIN_BYTES;
     if (decoded.data.length > 0 && !kept) {
-      const copy = Buffer.allocUnsafe(decoded.data.length);
-      decoded.data.copy(copy);
+      const { copy, back } = this.writeCopies.copy(decoded.data);
       decoded.data = copy;
+      decoded.giveBack = back;
     }
     const { replier } = this.opts;
     if (kept && replier.giveBack !== undefined) {

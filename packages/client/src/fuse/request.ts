@@ -26,8 +26,8 @@ export interface FuseRequest {
   /** WRITE data: a view into the read buffer, valid until the buffer is reused. */
   data: Buffer;
   /**
-   * A large WRITE keeps the read buffer its data lies in: this gives it back to the device once
-   * nothing reads the data any more (absent when the data was copied out, or for other opcodes).
+   * Gives WRITE data's buffer back once nothing reads the data any more: the request buffer a
+   * large WRITE kept (to the device), or the copy of a small one (for the next copies).
    */
   giveBack?: () => void;
   /** BATCH_FORGET entries. */
