@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  WRITE_COPIES_IDLE_BYTES_MAX, WRITE_COPY_MIN_BYTES, WriteCopies, sizeClass,
+  WRITE_COPIES_IDLE_PER_CLASS, WRITE_COPY_MIN_BYTES, WriteCopies, sizeClass,
 } from '../src/fuse/write-copies.ts';
 
 test('size classes are powers of two from the minimum', () => {
@@ -35,13 +35,14 @@ test('copies keep their bytes until given back; then the buffer is reused', () =
   assert.throws(() => three.back(), /once/);
 });
 
-test('idle buffers are bounded', () => {
+test('idle buffers are bounded per size class', () => {
   const pool = new WriteCopies();
-  const size = 1024 * 1024;
-  const copies = Array.from({ length: WRITE_COPIES_IDLE_BYTES_MAX / size + 4 },
-    () => pool.copy(Buffer.alloc(size)));
-  for (const c of copies) c.back();
-  assert.is(pool.idleCount, WRITE_COPIES_IDLE_BYTES_MAX / size);
+  for (const size of [4096, 65536]) {
+    const copies = Array.from({ length: WRITE_COPIES_IDLE_PER_CLASS + 4 },
+      () => pool.copy(Buffer.alloc(size)));
+    for (const c of copies) c.back();
+  }
+  assert.is(pool.idleCount, 2 * WRITE_COPIES_IDLE_PER_CLASS);
 });
 
 test.run();

@@ -7,13 +7,16 @@ import { assert } from '@antlerfs/protocol';
 
 /** The smallest size class: below it a write's data is copied into a buffer of this size. */
 export const WRITE_COPY_MIN_BYTES = 4096;
-/** Idle copies kept, all size classes together. */
-export const WRITE_COPIES_IDLE_BYTES_MAX = 16 * 1024 * 1024;
+/**
+ * Idle buffers kept per size class: enough for a stream of writes of one size in flight
+ * between acknowledgements, and few enough that checking a give-back is cheap (at most 16 MiB
+ * over the classes up to 256 KiB).
+ */
+export const WRITE_COPIES_IDLE_PER_CLASS = 64;
 
 export class WriteCopies {
   /** Idle buffers by size (powers of two from WRITE_COPY_MIN_BYTES). */
   private readonly idle = new Map<number, Buffer[]>();
-  private idleBytes = 0;
   /** Copies made into a buffer given back before (counters). */
   reused = 0;
 
@@ -21,10 +24,7 @@ export class WriteCopies {
   copy(data: Buffer): { copy: Buffer; back: () => void } {
     const size = sizeClass(data.length);
     const whole = this.idle.get(size)?.pop();
-    if (whole !== undefined) {
-      this.idleBytes -= size;
-      this.reused++;
-    }
+    if (whole !== undefined) this.reused++;
     const buffer = whole ?? Buffer.allocUnsafe(size);
     data.copy(buffer);
     return { copy: buffer.subarray(0, data.length), back: () => this.give(buffer) };
@@ -37,12 +37,10 @@ export class WriteCopies {
   }
 
   private give(buffer: Buffer): void {
-    if (this.idleBytes + buffer.length > WRITE_COPIES_IDLE_BYTES_MAX) return;
     let list = this.idle.get(buffer.length);
     if (list === undefined) this.idle.set(buffer.length, list = []);
     assert(!list.includes(buffer), 'a write copy is given back once');
-    list.push(buffer);
-    this.idleBytes += buffer.length;
+    if (list.length < WRITE_COPIES_IDLE_PER_CLASS) list.push(buffer);
   }
 }
 
