@@ -10,7 +10,7 @@ import path from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import {
   BLOCK_SIZE_BYTES, BLOCKS_PER_CHUNK, CHUNK_SIZE_BYTES, FsError, READ_SIZE_MAX_BYTES,
-  ZERO_BLOCK_CHECKSUM, assert, statusFromSystemError, type Invalid,
+  BufferPool, ZERO_BLOCK_CHECKSUM, assert, statusFromSystemError, type Invalid,
 } from '@antlerfs/protocol';
 import {
   addon, dropCached, FADV_SEQUENTIAL, PREAD_WOULD_BLOCK, preadNoWait,
@@ -250,8 +250,7 @@ const SCRATCH_BYTES = 2 * BLOCK_SIZE_BYTES;
  * in flight on a busy server (READS_INFLIGHT_MAX per connection); more are allocated and
  * dropped.
  */
-const SCRATCH_BUFFERS_KEPT_MAX = 64;
-const scratchBuffers: Buffer[] = [];
+const scratchBuffers = new BufferPool({ perSizeMax: 64 });
 /** A large read spans at most this much: READ_SIZE_MAX_BYTES and one block, when unaligned. */
 const LARGE_READ_BYTES = READ_SIZE_MAX_BYTES + BLOCK_SIZE_BYTES;
 /**
@@ -259,8 +258,7 @@ const LARGE_READ_BYTES = READ_SIZE_MAX_BYTES + BLOCK_SIZE_BYTES;
  * next: 32 MiB at most. A fresh 1 MiB per read is external memory that starts a full
  * collection every 64 reads.
  */
-const LARGE_READ_BUFFERS_KEPT_MAX = 32;
-const largeReadBuffers: Buffer[] = [];
+const largeReadBuffers = new BufferPool({ perSizeMax: 32 });
 /** The whole buffer of each large read buffer handed out, by its memory. */
 const largeReadOwners = new WeakMap<ArrayBufferLike, Buffer>();
 
@@ -270,17 +268,13 @@ const largeReadOwners = new WeakMap<ArrayBufferLike, Buffer>();
  */
 export function giveReadBuffer(view: Buffer): void {
   const whole = largeReadOwners.get(view.buffer);
-  if (whole === undefined || largeReadBuffers.length >= LARGE_READ_BUFFERS_KEPT_MAX) return;
-  assert(!largeReadBuffers.includes(whole), 'a read buffer is given back once');
-  largeReadBuffers.push(whole);
+  if (whole !== undefined) largeReadBuffers.give(whole);
 }
 
 function takeLargeReadBuffer(): Buffer {
-  const kept = largeReadBuffers.pop();
-  if (kept !== undefined) return kept;
-  const fresh = Buffer.allocUnsafe(LARGE_READ_BYTES);
-  largeReadOwners.set(fresh.buffer, fresh);
-  return fresh;
+  const buf = largeReadBuffers.take(LARGE_READ_BYTES);
+  largeReadOwners.set(buf.buffer, buf);
+  return buf;
 }
 /**
  * Reads of at most this many stored bytes first try the page cache inline (preadNoWait): two
@@ -487,12 +481,12 @@ export class ChunkFile {
       return buf.subarray(offset - start, offset - start + size);
     }
     assert(spanBytes <= SCRATCH_BYTES, 'a small read spans at most two blocks');
-    const scratch = scratchBuffers.pop() ?? Buffer.allocUnsafe(SCRATCH_BYTES);
+    const scratch = scratchBuffers.take(SCRATCH_BYTES);
     try {
       await this.readVerified(scratch, firstBlock, lastBlock);
       return Buffer.from(scratch.subarray(offset - start, offset - start + size));
     } finally {
-      if (scratchBuffers.length < SCRATCH_BUFFERS_KEPT_MAX) scratchBuffers.push(scratch);
+      scratchBuffers.give(scratch);
     }
   }
 

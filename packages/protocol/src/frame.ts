@@ -3,6 +3,7 @@
 // A payload that spans several socket reads is kept as the list of views it arrived in (never
 // copied by the reader); `payload` joins them only when a caller asks for one Buffer.
 import { assert } from './assert.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { FRAME_HEADER_BYTES } from './constants.ts';
 import type { Invalid } from './codec.ts';
 import { MESSAGES, type LinkKind, type MessageDef } from './message-types.ts';
@@ -20,9 +21,10 @@ export const SLAB_BYTES = 256 * 1024;
  * per 64 MB of new buffers: a third of its CPU at goal 2 went to marking.
  */
 export const FREE_BYTES_MAX = 32 * 1024 * 1024;
-/** Buffers given back, by size: slabs, and payload buffers of a link's largest payload. */
-const freeBuffers = new Map<number, Buffer[]>();
-let freeBytes = 0;
+/** Slabs, and payload buffers of a link's largest payload, given back: one per process. */
+const readBuffers = new BufferPool({
+  perSizeMax: FREE_BYTES_MAX / SLAB_BYTES, bytesMax: FREE_BYTES_MAX,
+});
 
 /**
  * A read buffer and the holds on it: one by its reader while it reads into it or any bytes not
@@ -36,35 +38,20 @@ interface Slab {
 }
 
 /** Read buffers this process took from those given back, and those it had to allocate. */
-export const slabCounters = { reused: 0, allocated: 0 };
+export const slabCounters = readBuffers.counters;
 
 function newSlab(bytes: number): Slab {
-  const free = freeBuffers.get(bytes)?.pop();
-  if (free !== undefined) {
-    freeBytes -= bytes;
-    slabCounters.reused++;
-    return { buf: free, holds: 1 };
-  }
-  slabCounters.allocated++;
-  return { buf: Buffer.allocUnsafe(bytes), holds: 1 };
+  return { buf: readBuffers.take(bytes), holds: 1 };
 }
 
 function dropHold(slab: Slab): void {
   assert(slab.holds > 0, 'a slab hold is dropped once');
-  if (--slab.holds > 0) return;
-  const bytes = slab.buf.length;
-  if (freeBytes + bytes > FREE_BYTES_MAX) return;
-  let list = freeBuffers.get(bytes);
-  if (list === undefined) freeBuffers.set(bytes, list = []);
-  list.push(slab.buf);
-  freeBytes += bytes;
+  if (--slab.holds === 0) readBuffers.give(slab.buf);
 }
 
 /** Read buffers waiting for reuse. */
 export function freeSlabCount(): number {
-  let n = 0;
-  for (const list of freeBuffers.values()) n += list.length;
-  return n;
+  return readBuffers.idleCount;
 }
 
 /** A slab with less room than this is left for a fresh one, so no read is tiny. */

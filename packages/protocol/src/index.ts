@@ -5,6 +5,7 @@ export * from './constants.ts';
 export * from './status.ts';
 export * from './codec.ts';
 export * from './message-types.ts';
+export * from './buffer-pool.ts';
 export * from './frame.ts';
 export * from './link.ts';
 export * from './checksum.ts';
