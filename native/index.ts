@@ -30,6 +30,18 @@ export interface NativeAddon {
   preadNoWait?(
     fd: number, buffer: Uint8Array, offset: number, length: number, position: number,
   ): number;
+  /** read(2) into buffer[offset..offset+length): bytes read or -errno. Absent from older builds. */
+  readNoThrow?(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  /** Sets or clears O_NONBLOCK: 0 or -errno. Absent from older builds. */
+  setNonBlocking?(fd: number, on: boolean): number;
+  /**
+   * Watches `fd` on the event loop: `callback(0)` on the main thread each turn while it is
+   * readable; `callback(status < 0)` once when the poll fails (POLLERR), which ends the watch
+   * (unwatch() is still to be called). Absent from older builds.
+   */
+  watchReadable?(fd: number, callback: (status: number) => void): object;
+  /** Ends a watch; true the first time. */
+  unwatch?(handle: object): boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -87,6 +99,41 @@ export function preadNoWait(
   if (n >= 0) return n;
   if (n === -EAGAIN) return PREAD_WOULD_BLOCK;
   throw systemError(-n, 'preadv2');
+}
+
+/** Reads a device on the event loop, as the addon allows: see readableWatcher(). */
+export interface ReadableWatcher {
+  /** Starts watching; `onReadable(0)` while readable, `onReadable(status < 0)` on a failure. */
+  watch(onReadable: (status: number) => void): void;
+  /** Stops watching (no more calls); safe to call twice. */
+  unwatch(): void;
+  /** read(2): bytes read, or -errno (-EAGAIN: nothing to read now). */
+  read(buffer: Uint8Array, offset: number, length: number): number;
+}
+
+/**
+ * A non-blocking reader of device `fd` driven by the event loop (uv_poll), or null without
+ * the addon (callers then read in threads of their own). Sets O_NONBLOCK on the descriptor.
+ */
+export function readableWatcher(fd: number): ReadableWatcher | null {
+  const a = addon;
+  if (a?.readNoThrow === undefined || a.setNonBlocking === undefined ||
+    a.watchReadable === undefined || a.unwatch === undefined) return null;
+  const rc = a.setNonBlocking(fd, true);
+  if (rc !== 0) throw systemError(-rc, 'fcntl');
+  let handle: object | null = null;
+  return {
+    watch(onReadable) {
+      if (handle !== null) throw new Error('readableWatcher: already watching');
+      handle = a.watchReadable!(fd, onReadable);
+    },
+    unwatch() {
+      if (handle === null) return;
+      a.unwatch!(handle);
+      handle = null;
+    },
+    read: (buffer, offset, length) => a.readNoThrow!(fd, buffer, offset, length),
+  };
 }
 
 function systemError(errno: number, syscall: string): NodeJS.ErrnoException {

@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <node_api.h>
+#include <uv.h>
 
 static napi_value Fadvise(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -181,6 +182,181 @@ static napi_value PreadNoWait(napi_env env, napi_callback_info info) {
   return Int32(env, -errno);
 }
 
+// read(2) into buffer[offset..offset+length): the bytes read or -errno, never a throw, so a
+// non-blocking descriptor's EAGAIN costs no exception. For devices (/dev/fuse), where one read
+// is one message.
+static napi_value ReadNoThrow(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t offset, length;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  void *data;
+  napi_value arraybuffer;
+  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &elements, &data, &arraybuffer,
+                               &byte_offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "readNoThrow(fd, uint8array, offset, length)");
+    return NULL;
+  }
+  if (offset < 0 || length < 0 || length > INT32_MAX || (uint64_t)offset > elements ||
+      (uint64_t)length > elements - (uint64_t)offset) {
+    napi_throw_range_error(env, NULL, "readNoThrow: range outside the buffer");
+    return NULL;
+  }
+  ssize_t n = read(fd, (char *)data + offset, (size_t)length);
+  return Int32(env, n >= 0 ? (int32_t)n : -errno);
+}
+
+// setNonBlocking(fd, on): sets or clears O_NONBLOCK; 0 or -errno.
+static napi_value SetNonBlocking(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  bool on;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setNonBlocking(fd, on)");
+    return NULL;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return Int32(env, -errno);
+  flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  if (fcntl(fd, F_SETFL, flags) != 0) return Int32(env, -errno);
+  return Int32(env, 0);
+}
+
+// A descriptor watched on the event loop (uv_poll): the callback runs on the main thread each
+// turn of the loop while the descriptor is readable, so a device can be read there without a
+// thread of its own. Freed once both closed (unwatched) and its JS handle collected, so an
+// unwatch() through a stale handle still finds it.
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int active, closed, finalized;
+} Watch;
+
+static void WatchClosed(uv_handle_t *handle) {
+  Watch *w = handle->data;
+  w->closed = 1;
+  if (w->finalized) free(w);
+}
+
+// Calls back with the poll's status: 0 when readable, a negative libuv error when the poll
+// ended (POLLERR: the descriptor is not usable; libuv has stopped the poll).
+static void WatchEvent(uv_poll_t *poll, int status, int events) {
+  (void)events;
+  Watch *w = poll->data;
+  if (!w->active) return;
+  napi_env env = w->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value fn, recv, arg, result;
+  napi_get_reference_value(env, w->callback, &fn);
+  napi_get_global(env, &recv); // a receiver that is an object, as napi_make_callback needs
+  napi_create_int32(env, status, &arg);
+  bool pending = false;
+  if (napi_make_callback(env, w->context, recv, fn, 1, &arg, &result) != napi_ok &&
+      napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void WatchFinalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Watch *w = data;
+  w->finalized = 1;
+  if (w->closed) free(w);
+}
+
+// watchReadable(fd, callback(status)): an external to pass to unwatch().
+static napi_value WatchReadable(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  napi_valuetype kind;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_typeof(env, argv[1], &kind) != napi_ok || kind != napi_function) {
+    napi_throw_type_error(env, NULL, "watchReadable(fd, callback)");
+    return NULL;
+  }
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    napi_throw_error(env, NULL, "watchReadable: no event loop");
+    return NULL;
+  }
+  Watch *w = calloc(1, sizeof(Watch));
+  if (w == NULL) {
+    napi_throw_error(env, NULL, "watchReadable: out of memory");
+    return NULL;
+  }
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc != 0) {
+    free(w);
+    napi_throw_error(env, NULL, uv_strerror(rc));
+    return NULL;
+  }
+  w->poll.data = w;
+  w->env = env;
+  napi_value name, resource;
+  napi_create_string_utf8(env, "antler.watch", NAPI_AUTO_LENGTH, &name);
+  napi_create_object(env, &resource);
+  napi_create_reference(env, argv[1], 1, &w->callback);
+  napi_async_init(env, resource, name, &w->context);
+  rc = uv_poll_start(&w->poll, UV_READABLE, WatchEvent);
+  if (rc != 0) {
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->context);
+    w->finalized = 1; // no JS handle was made
+    uv_close((uv_handle_t *)&w->poll, WatchClosed);
+    napi_throw_error(env, NULL, uv_strerror(rc));
+    return NULL;
+  }
+  w->active = 1;
+  napi_value handle;
+  napi_create_external(env, w, WatchFinalize, NULL, &handle);
+  return handle;
+}
+
+// unwatch(handle): stops the watch for good; true the first time, false after.
+static napi_value Unwatch(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data;
+  napi_valuetype kind;
+  if (argc < 1 || napi_typeof(env, argv[0], &kind) != napi_ok || kind != napi_external ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    napi_throw_type_error(env, NULL, "unwatch(handle from watchReadable)");
+    return NULL;
+  }
+  Watch *w = data;
+  napi_value done;
+  if (!w->active) {
+    napi_get_boolean(env, false, &done);
+    return done;
+  }
+  w->active = 0;
+  uv_poll_stop(&w->poll);
+  napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->context);
+  uv_close((uv_handle_t *)&w->poll, WatchClosed);
+  napi_get_boolean(env, true, &done);
+  return done;
+}
+
 static void Export(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -193,6 +369,10 @@ static napi_value Init(napi_env env, napi_value exports) {
   Export(env, exports, "socketpair", Socketpair);
   Export(env, exports, "recvFd", RecvFd);
   Export(env, exports, "preadNoWait", PreadNoWait);
+  Export(env, exports, "readNoThrow", ReadNoThrow);
+  Export(env, exports, "setNonBlocking", SetNonBlocking);
+  Export(env, exports, "watchReadable", WatchReadable);
+  Export(env, exports, "unwatch", Unwatch);
   return exports;
 }
 

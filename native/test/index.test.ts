@@ -2,15 +2,19 @@
 // frees a file's clean cached pages (dirty ones keep their bytes), and the fallbacks (addon
 // disabled with ANTLER_NO_NATIVE=1) say "would block" and drop nothing. Method: a file
 // just written (so cached) in a temporary folder, read at several places; errors and bad ranges
-// checked; the fallback checked in a child process, since loading is decided at import.
+// checked; the fallback checked in a child process, since loading is decided at import. The
+// readable watcher (the mount reads /dev/fuse with it) is checked on a socket pair: callbacks
+// only while bytes wait, reads without throwing, nothing after unwatch, end of file seen.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  PREAD_WOULD_BLOCK, available, dropCached, dropCachedAvailable, preadNoWait, preadNoWaitAvailable,
+  PREAD_WOULD_BLOCK, addon, available, dropCached, dropCachedAvailable, preadNoWait,
+  preadNoWaitAvailable, readableWatcher,
 } from '../index.ts';
 
 const FILE_BYTES = 256 * 1024;
@@ -50,6 +54,7 @@ if (process.env['ANTLER_NO_NATIVE'] === '1') {
       const buf = Buffer.alloc(4096, 7);
       assert.is(preadNoWait(fd, buf, 0, buf.length, 0), PREAD_WOULD_BLOCK);
       assert.ok(buf.equals(Buffer.alloc(4096, 7)));
+      assert.is(readableWatcher(fd), null, 'no watcher: callers read in threads');
     });
   });
 } else {
@@ -117,6 +122,68 @@ if (process.env['ANTLER_NO_NATIVE'] === '1') {
     } finally {
       fs.closeSync(writeOnly);
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a readable watcher calls back while bytes wait, reads without throwing, then stops', async () => {
+    const pair = addon!.socketpair!();
+    const [ours, theirs] = pair;
+    const { EAGAIN } = os.constants.errno;
+    try {
+      const w = readableWatcher(ours);
+      assert.ok(w !== null, 'addon exports the watcher');
+      const buf = Buffer.alloc(64);
+      assert.is(w.read(buf, 0, buf.length), -EAGAIN, 'non-blocking: nothing yet');
+      const got: string[] = [];
+      let calls = 0;
+      w.watch((status) => {
+        calls++;
+        assert.is(status, 0);
+        for (let n = w.read(buf, 0, buf.length); n !== -EAGAIN; n = w.read(buf, 0, buf.length)) {
+          got.push(n === 0 ? 'EOF' : buf.toString('utf8', 0, n));
+          if (n === 0) { w.unwatch(); return; }
+        }
+      });
+      assert.throws(() => w.watch(() => undefined), /already watching/);
+      await sleep(30);
+      assert.is(calls, 0, 'no call while nothing waits');
+      fs.writeSync(theirs, 'one');
+      for (let i = 0; i < 200 && got.length < 1; i++) await sleep(5);
+      assert.equal(got, ['one']);
+      fs.writeSync(theirs, 'two');
+      for (let i = 0; i < 200 && got.length < 2; i++) await sleep(5);
+      assert.equal(got, ['one', 'two']);
+      fs.closeSync(theirs);
+      for (let i = 0; i < 200 && got.length < 3; i++) await sleep(5);
+      assert.equal(got, ['one', 'two', 'EOF'], 'end of file seen, then unwatched');
+      const before = calls;
+      await sleep(30);
+      assert.is(calls, before, 'no call after unwatch');
+      w.unwatch(); // a second time does nothing
+      assert.throws(() => w.read(buf, 60, 10), /range outside the buffer/);
+    } finally {
+      fs.closeSync(ours);
+      try { fs.closeSync(theirs); } catch { /* closed above */ }
+    }
+  });
+
+  test('a watcher stopped from outside its callback calls back no more', async () => {
+    const [ours, theirs] = addon!.socketpair!();
+    try {
+      const w = readableWatcher(ours)!;
+      let calls = 0;
+      w.watch(() => { calls++; });
+      w.unwatch();
+      fs.writeSync(theirs, 'x');
+      await sleep(30);
+      assert.is(calls, 0);
+      // Watching again works (the mount does that while waiting for mount(2)).
+      w.watch(() => { calls++; w.unwatch(); });
+      for (let i = 0; i < 200 && calls === 0; i++) await sleep(5);
+      assert.is(calls, 1);
+    } finally {
+      fs.closeSync(ours);
+      fs.closeSync(theirs);
     }
   });
 

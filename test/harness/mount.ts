@@ -72,7 +72,8 @@ export async function requirePrograms(programs: string[]): Promise<void> {
 
 /** Starts antler-mount on a fresh mount point for `cluster`; waits for its ready line. */
 export async function startMount(
-  cluster: Cluster, opts: { options?: string; args?: string[] } = {},
+  cluster: Cluster,
+  opts: { options?: string; args?: string[]; env?: Record<string, string> } = {},
 ): Promise<Mount> {
   requireFuse();
   setExitHook();
@@ -85,7 +86,7 @@ export async function startMount(
   // ANTLER_NODE_ARGS reaches the mount's node flags too (profiling), as the daemons'.
   const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
   const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
-    stdio: ['ignore', fd, fd],
+    stdio: ['ignore', fd, fd], env: { ...process.env, ...opts.env },
   });
   fs.closeSync(fd);
   const exited = new Promise<number | string>((resolve) => {

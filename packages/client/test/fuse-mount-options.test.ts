@@ -62,8 +62,8 @@ test('defaults', () => {
   const c = mountConfig(loaded.values, '/m');
   assert.equal([c.master, c.attrTimeoutMs, c.entryTimeoutMs, c.negativeTimeoutMs],
     ['127.0.0.1:9421', 1000, 1000, 0]);
-  assert.equal([c.allowOther, c.readOnly, c.readers, c.maxWriteBytes],
-    [true, false, 4, 1024 * 1024]);
+  assert.equal([c.allowOther, c.readOnly, c.devicePoll, c.readers, c.maxWriteBytes],
+    [true, false, true, 4, 1024 * 1024]);
 });
 
 test('option spellings and master lists', () => {
@@ -72,6 +72,8 @@ test('option spellings and master lists', () => {
     '--read-only', 'no', '--master-host', 'h:1',
   ]);
   assert.equal(mountOptionFlags('log_level=warn'), ['--log-level', 'warn']);
+  assert.equal(mountOptionFlags('poll=no'), ['--fuse-poll', 'no']);
+  assert.equal(mountOptionFlags('poll'), ['--fuse-poll', 'yes']);
   assert.is(masterAddress('a, b:7,[::1],fe80::2', 9421), 'a:9421,b:7,[::1]:9421,[fe80::2]:9421');
 });
 

@@ -1,17 +1,22 @@
-// The /dev/fuse descriptor: several blocking reads outstanding at once, each in its own worker
-// thread (a plain-JS loop over SharedArrayBuffer slots) rather than libuv's pool, whose threads
-// blocked on /dev/fuse would starve DNS, fs and the reply writes. A reader has two slots: it
-// reads a request into one, marks it full, rings one bell shared by all readers (an Atomics
-// counter) and goes on reading into its other slot, so it seldom waits for the main thread.
-// The main thread waits for the bell with Atomics.waitAsync (never blocking) and takes every
-// full slot in one pass, in each reader's order: no message and no thread wake-up per request.
-// It copies each request out and frees the slot at once, so reading never waits for the
-// cluster; a large WRITE is not copied: its handler keeps the slot's buffer and the reader gets
-// a new one (handed over before the slot is freed). Replies are one writevSync each (the kernel
+// The /dev/fuse descriptor, read one of two ways. With the native addon, on the event loop: the
+// descriptor is non-blocking and watched (uv_poll), and each wake-up reads every waiting
+// request on the main thread, which the kernel wakes directly: one thread hand-off per request
+// instead of two. Without it (or FUSE_POLL=no), several blocking reads outstanding at once,
+// each in its own worker thread (a plain-JS loop over SharedArrayBuffer slots) rather than
+// libuv's pool, whose threads blocked on /dev/fuse would starve DNS, fs and the reply writes.
+// A reader has two slots: it reads a request into one, marks it full, rings one bell shared by
+// all readers (an Atomics counter) and goes on reading into its other slot, so it seldom waits
+// for the main thread. The main thread waits for the bell with Atomics.waitAsync (never
+// blocking) and takes every full slot in one pass, in each reader's order: no message and no
+// thread wake-up per request. Either way a request is handled in its read buffer, which is
+// free again once the handler returns; a large WRITE is not copied: its handler keeps the
+// buffer and the next read goes into another one. Replies are one writevSync each (the kernel
 // only copies them). A blocked read keeps the process from exiting: the connection must end
 // (unmount or abort) first. Owns no file system logic.
 import fs from 'node:fs';
+import os from 'node:os';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { readableWatcher, type ReadableWatcher } from '@antlerfs/native';
 import { assert, type Logger } from '@antlerfs/protocol';
 import { FUSE_MIN_READ_BUFFER, OUT_HEADER } from './kernel-abi.ts';
 import { assertLayout, writeU64LE } from './struct-codec.ts';
@@ -55,6 +60,12 @@ assertLayout(OUT_HEADER, { len: 0, error: 4, unique: 8 });
 /** Readers may start before mount(2) is done: they look again every 5 ms, for up to 30 s. */
 const MOUNT_WAIT_MS = 5;
 const MOUNT_WAITS_MAX = 6000;
+/**
+ * Requests read on the event loop per wake-up before the loop gets a turn (replies, master
+ * answers); the watch is level-triggered, so the rest wake it again on the next turn.
+ */
+const REQUESTS_PER_WAKEUP_MAX = 16;
+const { EAGAIN, EINTR, ENOENT, EPERM } = os.constants.errno;
 
 // Runs in each reader thread, over its slots in turn: wait for the slot to be free, take the
 // new buffer the main thread may have handed over for it (it kept the last one), read one
@@ -122,10 +133,21 @@ interface Reader {
   ended: boolean;
 }
 
+/** Reading on the event loop: the watch and the buffer the next request is read into. */
+interface Poller {
+  watcher: ReadableWatcher;
+  buffer: Buffer;
+  mountWaits: number;
+}
+
 export class FuseDevice {
   readonly fd: number;
   private readonly log: Logger;
   private readers: Reader[] = [];
+  private poller: Poller | null = null;
+  /** Set when nothing reads the device any more (every reader ended, or the watch). */
+  private allEnded = false;
+  private mountFailed = false;
   private endReason: string | null = null;
   private closedFd = false;
   private bufferBytes = 0;
@@ -141,8 +163,8 @@ export class FuseDevice {
   private readonly freeBuffers: SharedArrayBuffer[] = [];
   /** Kept buffers read into again. */
   buffersReused = 0;
-  /** Times the bell woke the main thread (requests / wake-ups: how many one pass takes). */
-  bellWakeups = 0;
+  /** Times requests woke the main thread (requests / wake-ups: how many one pass takes). */
+  wakeups = 0;
 
   private constructor(fd: number, log: Logger) {
     this.fd = fd;
@@ -168,9 +190,66 @@ export class FuseDevice {
     return new FuseDevice(fd, log);
   }
 
+  /**
+   * Reads requests on the event loop into buffers of `bufferBytes`; false (nothing started)
+   * without the native addon. Before mount(2) the watch fails: it looks again every 5 ms.
+   */
+  startPolling(bufferBytes: number, handlers: DeviceHandlers): boolean {
+    assert(this.readers.length === 0 && this.poller === null, 'the device is read one way');
+    assert(bufferBytes >= FUSE_MIN_READ_BUFFER, `read buffer ${bufferBytes} >= minimum`);
+    const watcher = readableWatcher(this.fd);
+    if (watcher === null) return false;
+    this.bufferBytes = bufferBytes;
+    this.handlers = handlers;
+    this.poller = {
+      watcher, buffer: Buffer.from(new SharedArrayBuffer(bufferBytes)), mountWaits: 0,
+    };
+    watcher.watch(this.onReadable);
+    return true;
+  }
+
+  /** Reads and delivers what waits, up to REQUESTS_PER_WAKEUP_MAX; `status` < 0: the poll failed. */
+  private readonly onReadable = (status: number): void => {
+    const p = this.poller;
+    const handlers = this.handlers;
+    assert(p !== null && handlers !== null, 'polling was started');
+    if (this.allEnded) return;
+    this.wakeups++;
+    for (let i = 0; i < REQUESTS_PER_WAKEUP_MAX; i++) {
+      const n = p.watcher.read(p.buffer, 0, p.buffer.length);
+      if (n > 0) {
+        this.deliverPolled(p, n, handlers);
+        continue;
+      }
+      const errno = -n;
+      if (errno === EINTR || errno === ENOENT) continue; // a request interrupted: read on
+      if (errno === EAGAIN && status === 0) return; // nothing more for now
+      if (errno === EPERM && !this.mountFailed && p.mountWaits++ < MOUNT_WAITS_MAX) {
+        // Not mounted yet: the poll failed at once; watch again a little later.
+        p.watcher.unwatch();
+        setTimeout(() => { if (!this.allEnded) p.watcher.watch(this.onReadable); }, MOUNT_WAIT_MS);
+        return;
+      }
+      const reason = n === 0 ? 'end of file' : errno === EAGAIN ? `poll failed (${status})`
+        : (errnoName(errno) ?? `errno ${errno}`);
+      p.watcher.unwatch();
+      this.deviceEnded(reason, handlers);
+      return;
+    }
+  };
+
+  private deliverPolled(p: Poller, length: number, handlers: DeviceHandlers): void {
+    if (handlers.onRequest(p.buffer, length)) {
+      const reused = this.freeBuffers.pop();
+      if (reused !== undefined) this.buffersReused++;
+      p.buffer = Buffer.from(reused ?? new SharedArrayBuffer(this.bufferBytes));
+      this.buffersKept++;
+    }
+  }
+
   /** Starts `count` reader threads, each with SLOTS_PER_READER buffers of `bufferBytes`. */
   startReaders(count: number, bufferBytes: number, handlers: DeviceHandlers): void {
-    assert(this.readers.length === 0, 'readers start once');
+    assert(this.readers.length === 0 && this.poller === null, 'the device is read one way');
     assert(count >= 1 && count <= READERS_MAX, `reader count ${count} in 1..${READERS_MAX}`);
     assert(bufferBytes >= FUSE_MIN_READ_BUFFER, `read buffer ${bufferBytes} >= minimum`);
     this.bufferBytes = bufferBytes;
@@ -224,7 +303,7 @@ export class FuseDevice {
   }
 
   private readonly onBell = (): void => {
-    this.bellWakeups++;
+    this.wakeups++;
     this.listen();
   };
 
@@ -265,14 +344,26 @@ export class FuseDevice {
   private readerEnded(reader: Reader, reason: string, handlers: DeviceHandlers): void {
     if (reader.ended) return;
     reader.ended = true;
-    this.endReason ??= reason;
-    if (reason !== 'ENODEV' && reason !== 'reader exited') {
-      this.log.warn('fuse reader stopped', { reason });
-    }
     if (this.readers.every((r) => r.ended)) {
       Atomics.notify(this.bell, 0); // the pending wait ends too (listen() sees the end)
-      handlers.onEnd(this.endReason);
+      this.deviceEnded(reason, handlers);
+    } else {
+      this.endReason ??= reason;
+      if (reason !== 'ENODEV' && reason !== 'reader exited') {
+        this.log.warn('fuse reader stopped', { reason });
+      }
     }
+  }
+
+  /** Nothing reads the device any more; `reason` (ENODEV: unmounted) unless one came first. */
+  private deviceEnded(reason: string, handlers: DeviceHandlers): void {
+    assert(!this.allEnded, 'the device ends once');
+    this.allEnded = true;
+    this.endReason ??= reason;
+    if (reason !== 'ENODEV' && reason !== 'reader exited') {
+      this.log.warn('fuse device reads stopped', { reason });
+    }
+    handlers.onEnd(this.endReason);
   }
 
   /**
@@ -289,12 +380,18 @@ export class FuseDevice {
 
   /** The mount failed: readers still waiting for it stop. */
   stopWaitingForMount(): void {
+    this.mountFailed = true;
     for (const r of this.readers) Atomics.store(r.control, WORD_MOUNT_FAILED, 1);
   }
 
-  /** True once every reader thread has stopped. */
+  /** True once nothing reads the device (every reader thread stopped, or the watch). */
   get ended(): boolean {
-    return this.readers.length > 0 && this.readers.every((r) => r.ended);
+    return this.allEnded;
+  }
+
+  /** How requests are read: on the event loop, or by reader threads. */
+  get readMode(): 'event-loop' | 'threads' {
+    return this.poller !== null ? 'event-loop' : 'threads';
   }
 
   /**
@@ -337,8 +434,13 @@ export class FuseDevice {
   /** Closes the descriptor once the readers are gone (a blocked read holds it). */
   close(): void {
     if (this.closedFd) return;
-    assert(this.readers.every((r) => r.ended), 'no reader still reads the descriptor');
+    assert(this.allEnded || (this.readers.length === 0 && this.poller === null),
+      'nothing still reads the descriptor');
     this.closedFd = true;
     fs.closeSync(this.fd);
   }
+}
+
+function errnoName(errno: number): string | undefined {
+  return Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0];
 }

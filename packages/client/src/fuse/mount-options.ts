@@ -28,8 +28,10 @@ export const MOUNT_SCHEMA: ConfigKey[] = [
   { key: 'READ_ONLY', type: 'bool', default: false, doc: 'mount read-only' },
   { key: 'NONEMPTY', type: 'bool', default: false,
     doc: 'mount over a directory that is not empty (its files are hidden meanwhile)' },
+  { key: 'FUSE_POLL', type: 'bool', default: true,
+    doc: 'read /dev/fuse on the event loop (needs the native addon; else FUSE_READERS threads)' },
   { key: 'FUSE_READERS', type: 'int', default: 4, min: 1, max: READERS_MAX,
-    doc: 'reads kept outstanding on /dev/fuse (threads; each holds one request buffer)' },
+    doc: 'reader threads when FUSE_POLL is off or the addon is not built' },
   { key: 'MAX_WRITE_BYTES', type: 'bytes', default: MAX_WRITE_BYTES_MAX, min: 4096,
     max: MAX_WRITE_BYTES_MAX, unit: 'bytes', doc: 'largest read or write request from the kernel' },
   { key: 'READ_AHEAD_BYTES', type: 'bytes', default: 4 * 1024 * 1024, min: 0,
@@ -49,6 +51,7 @@ export interface MountConfig {
   allowOther: boolean;
   readOnly: boolean;
   nonempty: boolean;
+  devicePoll: boolean;
   readers: number;
   maxWriteBytes: number;
   readAheadBytes: number;
@@ -72,6 +75,7 @@ const O_ALIASES: Record<string, { key: string; seconds?: boolean; value?: string
   ro: { key: 'READ_ONLY', value: 'yes' },
   rw: { key: 'READ_ONLY', value: 'no' },
   readers: { key: 'FUSE_READERS' },
+  poll: { key: 'FUSE_POLL' },
   max_write: { key: 'MAX_WRITE_BYTES' },
   read_ahead: { key: 'READ_AHEAD_BYTES' },
   master: { key: 'MASTER_HOST' },
@@ -157,6 +161,7 @@ export function mountConfig(values: ConfigValues, mountPoint: string): MountConf
     allowOther: values.ALLOW_OTHER === true,
     readOnly: values.READ_ONLY === true,
     nonempty: values.NONEMPTY === true,
+    devicePoll: values.FUSE_POLL === true,
     readers: Number(values.FUSE_READERS),
     maxWriteBytes: Number(values.MAX_WRITE_BYTES),
     readAheadBytes: Number(values.READ_AHEAD_BYTES),
@@ -168,7 +173,7 @@ export function mountConfig(values: ConfigValues, mountPoint: string): MountConf
 export const MOUNT_HELP_EXTRA = [
   'mount options (-o name[=value],...; also --KEY flags and config keys):',
   '  attr_timeout=S entry_timeout=S negative_timeout=S   cache timeouts in seconds',
-  '  allow_other[=no]  ro  rw  nonempty  debug  readers=N  max_write=SIZE  read_ahead=SIZE',
+  '  allow_other[=no]  ro  rw  nonempty  debug  poll=no  readers=N  max_write=SIZE  read_ahead=SIZE',
   '  master=HOST[:PORT]  and any key in lower case (log_level=debug)',
   '',
   'other flags:',

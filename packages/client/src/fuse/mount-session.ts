@@ -9,7 +9,7 @@ import { Client } from '../index.ts';
 import { DIR_HANDLERS } from './dir-operations.ts';
 import { ENTRY_HANDLERS } from './entry-operations.ts';
 import { releaseFile, FILE_HANDLERS } from './file-operations.ts';
-import { FuseDevice } from './fuse-device.ts';
+import { FuseDevice, type DeviceHandlers } from './fuse-device.ts';
 import { DirCache } from './dir-cache.ts';
 import { FileAttrs } from './file-attrs.ts';
 import { DirHandles } from './dir-handle.ts';
@@ -113,10 +113,14 @@ export class MountSession {
 
   private async mount(): Promise<void> {
     const c = this.config;
-    this.device.startReaders(c.readers, readBufferBytes(c.maxWriteBytes), {
+    const handlers: DeviceHandlers = {
       onRequest: (buf, length) => this.dispatcher.onRequest(buf, length),
       onEnd: (reason) => void this.end(reason),
-    });
+    };
+    const bufferBytes = readBufferBytes(c.maxWriteBytes);
+    if (!c.devicePoll || !this.device.startPolling(bufferBytes, handlers)) {
+      this.device.startReaders(c.readers, bufferBytes, handlers);
+    }
     try {
       if (!this.premounted) {
         await kernelMount({ fd: this.device.fd, ...kernelOptions(c, this.mountPoint) });
@@ -139,7 +143,9 @@ export class MountSession {
     await this.tuneReadAhead();
     this.log.info('ready', {
       mountPoint: this.mountPoint, master: c.master, protocol: `7.${answer.minor}`,
-      maxWriteBytes: answer.maxWriteBytes, readers: c.readers, readOnly: c.readOnly,
+      maxWriteBytes: answer.maxWriteBytes, readOnly: c.readOnly,
+      deviceReads: this.device.readMode,
+      ...(this.device.readMode === 'threads' ? { readers: c.readers } : {}),
       attrTimeoutMs: c.attrTimeoutMs, entryTimeoutMs: c.entryTimeoutMs,
     });
   }
@@ -191,7 +197,7 @@ export class MountSession {
       answeredHere: this.ctx.dirCache.hits, writeBuffersKept: this.device.buffersKept,
       writeBuffersReused: this.device.buffersReused,
       writeCopiesReused: this.dispatcher.writeCopies.reused,
-      wakeups: this.device.bellWakeups,
+      wakeups: this.device.wakeups,
     });
   }
 
