@@ -142,6 +142,36 @@ static napi_value RecvFd(napi_env env, napi_callback_info info) {
   return Int32(env, received);
 }
 
+// Arguments (fd, uint8array, offset, length) of the reads: false when one is of the wrong
+// type; otherwise *start is where the range begins, or NULL when it lies outside the buffer.
+static bool BufferRange(napi_env env, const napi_value *argv, int32_t *fd, char **start,
+                        int64_t *length) {
+  int64_t offset;
+  napi_typedarray_type type;
+  size_t elements, byte_offset;
+  void *data;
+  napi_value arraybuffer;
+  if (napi_get_value_int32(env, argv[0], fd) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &elements, &data, &arraybuffer,
+                               &byte_offset) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[3], length) != napi_ok) {
+    return false;
+  }
+  bool inside = offset >= 0 && *length >= 0 && *length <= INT32_MAX &&
+      (uint64_t)offset <= elements && (uint64_t)*length <= elements - (uint64_t)offset;
+  *start = inside ? (char *)data + offset : NULL;
+  return true;
+}
+
+// A type error, unless one is already pending (a failed napi call may have thrown).
+static void ThrowUsage(napi_env env, const char *usage) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) {
+    napi_throw_type_error(env, NULL, usage);
+  }
+}
+
 // preadv2 with RWF_NOWAIT: copies what the page cache holds at `position` without waiting for
 // the disk. Returns the bytes read (fewer than asked when only part is cached, 0 at end of
 // file) or -EAGAIN when the first page is not cached. EOPNOTSUPP and ENOSYS (a file system or
@@ -152,27 +182,18 @@ static napi_value PreadNoWait(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
-  int64_t offset, length, position;
-  napi_typedarray_type type;
-  size_t elements, byte_offset;
-  void *data;
-  napi_value arraybuffer;
-  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &elements, &data, &arraybuffer,
-                               &byte_offset) != napi_ok || type != napi_uint8_array ||
-      napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
-      napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+  char *start;
+  int64_t length, position;
+  if (argc < 5 || !BufferRange(env, argv, &fd, &start, &length) ||
       napi_get_value_int64(env, argv[4], &position) != napi_ok) {
-    napi_throw_type_error(env, NULL, "preadNoWait(fd, uint8array, offset, length, position)");
+    ThrowUsage(env, "preadNoWait(fd, uint8array, offset, length, position)");
     return NULL;
   }
-  if (offset < 0 || length < 0 || length > INT32_MAX || position < 0 ||
-      (uint64_t)offset > elements ||
-      (uint64_t)length > elements - (uint64_t)offset) {
+  if (start == NULL || position < 0) {
     napi_throw_range_error(env, NULL, "preadNoWait: range outside the buffer");
     return NULL;
   }
-  struct iovec iov = { .iov_base = (char *)data + offset, .iov_len = (size_t)length };
+  struct iovec iov = { .iov_base = start, .iov_len = (size_t)length };
   ssize_t n;
   do {
     n = preadv2(fd, &iov, 1, (off_t)position, RWF_NOWAIT);
@@ -190,25 +211,17 @@ static napi_value ReadNoThrow(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
-  int64_t offset, length;
-  napi_typedarray_type type;
-  size_t elements, byte_offset;
-  void *data;
-  napi_value arraybuffer;
-  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &type, &elements, &data, &arraybuffer,
-                               &byte_offset) != napi_ok || type != napi_uint8_array ||
-      napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
-      napi_get_value_int64(env, argv[3], &length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "readNoThrow(fd, uint8array, offset, length)");
+  char *start;
+  int64_t length;
+  if (argc < 4 || !BufferRange(env, argv, &fd, &start, &length)) {
+    ThrowUsage(env, "readNoThrow(fd, uint8array, offset, length)");
     return NULL;
   }
-  if (offset < 0 || length < 0 || length > INT32_MAX || (uint64_t)offset > elements ||
-      (uint64_t)length > elements - (uint64_t)offset) {
+  if (start == NULL) {
     napi_throw_range_error(env, NULL, "readNoThrow: range outside the buffer");
     return NULL;
   }
-  ssize_t n = read(fd, (char *)data + offset, (size_t)length);
+  ssize_t n = read(fd, start, (size_t)length);
   return Int32(env, n >= 0 ? (int32_t)n : -errno);
 }
 
