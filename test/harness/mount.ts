@@ -70,7 +70,10 @@ export async function requirePrograms(programs: string[]): Promise<void> {
   }
 }
 
-/** Starts antler-mount on a fresh mount point for `cluster`; waits for its ready line. */
+/**
+ * Starts antler-mount on a fresh mount point for `cluster`; waits for its ready line. `options`
+ * go to -o, `env` is added to the environment (ANTLER_NO_NATIVE=1: without the addon).
+ */
 export async function startMount(
   cluster: Cluster,
   opts: { options?: string; args?: string[]; env?: Record<string, string> } = {},

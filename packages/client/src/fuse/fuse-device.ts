@@ -208,7 +208,7 @@ export class FuseDevice {
     return true;
   }
 
-  /** Reads and delivers what waits, up to REQUESTS_PER_WAKEUP_MAX; `status` < 0: the poll failed. */
+  /** Reads and delivers what waits (REQUESTS_PER_WAKEUP_MAX at most); status < 0: poll failed. */
   private readonly onReadable = (status: number): void => {
     const p = this.poller;
     const handlers = this.handlers;
@@ -227,7 +227,9 @@ export class FuseDevice {
       if (errno === EPERM && !this.mountFailed && p.mountWaits++ < MOUNT_WAITS_MAX) {
         // Not mounted yet: the poll failed at once; watch again a little later.
         p.watcher.unwatch();
-        setTimeout(() => { if (!this.allEnded) p.watcher.watch(this.onReadable); }, MOUNT_WAIT_MS);
+        setTimeout(() => {
+          if (!this.allEnded) p.watcher.watch(this.onReadable);
+        }, MOUNT_WAIT_MS);
         return;
       }
       const reason = n === 0 ? 'end of file' : errno === EAGAIN ? `poll failed (${status})`
@@ -431,7 +433,7 @@ export class FuseDevice {
     }
   }
 
-  /** Closes the descriptor once the readers are gone (a blocked read holds it). */
+  /** Closes the descriptor once nothing reads it (a blocked read holds it). */
   close(): void {
     if (this.closedFd) return;
     assert(this.allEnded || (this.readers.length === 0 && this.poller === null),

@@ -173,7 +173,8 @@ export function mountConfig(values: ConfigValues, mountPoint: string): MountConf
 export const MOUNT_HELP_EXTRA = [
   'mount options (-o name[=value],...; also --KEY flags and config keys):',
   '  attr_timeout=S entry_timeout=S negative_timeout=S   cache timeouts in seconds',
-  '  allow_other[=no]  ro  rw  nonempty  debug  poll=no  readers=N  max_write=SIZE  read_ahead=SIZE',
+  '  allow_other[=no]  ro  rw  nonempty  debug  poll=no  readers=N',
+  '  max_write=SIZE  read_ahead=SIZE',
   '  master=HOST[:PORT]  and any key in lower case (log_level=debug)',
   '',
   'other flags:',
