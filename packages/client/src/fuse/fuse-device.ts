@@ -193,11 +193,14 @@ export class FuseDevice {
   /**
    * Reads requests on the event loop into buffers of `bufferBytes`; false (nothing started)
    * without the native addon. Before mount(2) the watch fails: it looks again every 5 ms.
+   * `watcher` replaces the addon's (tests script the device with it).
    */
-  startPolling(bufferBytes: number, handlers: DeviceHandlers): boolean {
+  startPolling(
+    bufferBytes: number, handlers: DeviceHandlers,
+    watcher: ReadableWatcher | null = readableWatcher(this.fd),
+  ): boolean {
     assert(this.readers.length === 0 && this.poller === null, 'the device is read one way');
     assert(bufferBytes >= FUSE_MIN_READ_BUFFER, `read buffer ${bufferBytes} >= minimum`);
-    const watcher = readableWatcher(this.fd);
     if (watcher === null) return false;
     this.bufferBytes = bufferBytes;
     this.handlers = handlers;
@@ -224,8 +227,10 @@ export class FuseDevice {
       const errno = -n;
       if (errno === EINTR || errno === ENOENT) continue; // a request interrupted: read on
       if (errno === EAGAIN && status === 0) return; // nothing more for now
-      if (errno === EPERM && !this.mountFailed && p.mountWaits++ < MOUNT_WAITS_MAX) {
-        // Not mounted yet: the poll failed at once; watch again a little later.
+      // The poll failed (EPOLLERR) while the device was not mounted yet: EPERM if it still is
+      // not, EAGAIN (or requests, INIT first) if mount(2) finished since. Watch again.
+      const unmounted = errno === EPERM || errno === EAGAIN;
+      if (unmounted && !this.mountFailed && p.mountWaits++ < MOUNT_WAITS_MAX) {
         p.watcher.unwatch();
         setTimeout(() => {
           if (!this.allEnded) p.watcher.watch(this.onReadable);
