@@ -2,7 +2,7 @@
 // waiting while the file system is not mounted yet (a poll that fails before mount(2), whether
 // the read then says EPERM, EAGAIN, or already gives INIT), ends once on ENODEV, ends after
 // stopWaitingForMount, gives a handler that keeps a buffer a new one, and reads at most 16
-// requests per wake-up. Method: FuseDevice with a scripted watcher in place of the addon's
+// requests per wake-up; a descriptor the addon cannot make non-blocking starts nothing. Method: FuseDevice with a scripted watcher in place of the addon's
 // (reads answer from a queue of requests and errnos; the test fires the callbacks).
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -148,6 +148,17 @@ test('a handler that keeps its buffer gets a new one for the next read; given ba
   const last = [...buffers];
   assert.is(buffers.size, 3, 'STATFS was read into the buffer given back');
   assert.ok(last.includes(first!));
+});
+
+test('a descriptor that refuses O_NONBLOCK is left to the reader threads', () => {
+  // No descriptor 1,000,000 here: with the addon fcntl fails (EBADF), without it there is no
+  // watcher; either way nothing starts and the mount can start its threads.
+  const device = FuseDevice.adopt(1_000_000, new QuietLogger('test'));
+  const started = device.startPolling(BUFFER_BYTES, {
+    onRequest: () => false, onEnd: () => undefined,
+  });
+  assert.is(started, false);
+  assert.is(device.readMode, 'threads');
 });
 
 test.run();

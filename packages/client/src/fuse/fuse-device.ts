@@ -193,14 +193,21 @@ export class FuseDevice {
   /**
    * Reads requests on the event loop into buffers of `bufferBytes`; false (nothing started)
    * without the native addon. Before mount(2) the watch fails: it looks again every 5 ms.
-   * `watcher` replaces the addon's (tests script the device with it).
+   * `scripted` replaces the addon's watcher (tests script the device with it).
    */
   startPolling(
-    bufferBytes: number, handlers: DeviceHandlers,
-    watcher: ReadableWatcher | null = readableWatcher(this.fd),
+    bufferBytes: number, handlers: DeviceHandlers, scripted?: ReadableWatcher,
   ): boolean {
     assert(this.readers.length === 0 && this.poller === null, 'the device is read one way');
     assert(bufferBytes >= FUSE_MIN_READ_BUFFER, `read buffer ${bufferBytes} >= minimum`);
+    let watcher: ReadableWatcher | null;
+    try {
+      watcher = scripted ?? readableWatcher(this.fd);
+    } catch (err) {
+      // fcntl refused O_NONBLOCK: the reader threads need no flag.
+      this.log.warn('cannot read /dev/fuse on the event loop', { error: (err as Error).message });
+      return false;
+    }
     if (watcher === null) return false;
     this.bufferBytes = bufferBytes;
     this.handlers = handlers;
