@@ -3,6 +3,7 @@
 // wrappers here, which fall back themselves. ANTLER_NO_NATIVE=1 skips loading (tests compare).
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import util from 'node:util';
 
 export interface NativeAddon {
   /** posix_fadvise(fd, offset, len, advice); advice per <fcntl.h>. */
@@ -137,8 +138,7 @@ export function readableWatcher(fd: number): ReadableWatcher | null {
 }
 
 function systemError(errno: number, syscall: string): NodeJS.ErrnoException {
-  const entry = Object.entries(os.constants.errno).find(([, value]) => value === errno);
-  const code = entry?.[0] ?? `E${errno}`;
+  const code = util.getSystemErrorName(-errno);
   const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} failed (errno ${errno})`);
   err.code = code;
   err.errno = -errno;

@@ -15,6 +15,7 @@
 // (unmount or abort) first. Owns no file system logic.
 import fs from 'node:fs';
 import os from 'node:os';
+import util from 'node:util';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { readableWatcher, type ReadableWatcher } from '@antlerfs/native';
 import { assert, type Logger } from '@antlerfs/protocol';
@@ -245,7 +246,7 @@ export class FuseDevice {
         return;
       }
       const reason = n === 0 ? 'end of file' : errno === EAGAIN ? `poll failed (${status})`
-        : (errnoName(errno) ?? `errno ${errno}`);
+        : util.getSystemErrorName(-errno);
       p.watcher.unwatch();
       this.deviceEnded(reason, handlers);
       return;
@@ -453,8 +454,4 @@ export class FuseDevice {
     this.closedFd = true;
     fs.closeSync(this.fd);
   }
-}
-
-function errnoName(errno: number): string | undefined {
-  return Object.entries(os.constants.errno).find(([, v]) => v === errno)?.[0];
 }
