@@ -51,6 +51,7 @@ async function measureLimit(s: RunState, name: LimitName): Promise<Figure[]> {
       return measureRawDisk({
         dir: s.scratchDir, sizeBytes: s.params.sizeBytes, pattern: s.pattern, deadline, progress,
         randomReads: s.params.randomReads, syncCount: s.params.metadataOpsPerClient,
+        smallFiles: s.params.smallFiles,
       });
     case 'loopback-tcp':
       return [await measureLoopbackTcp({ totalBytes: s.params.loopbackBytes, deadline, progress })];

@@ -48,7 +48,8 @@ function runBench(args: string[], cwd: string): Promise<Run> {
 
 const GOALS = [1, 2, 3];
 const EXPECTED_IDS = [
-  'raw-disk.write', 'raw-disk.read', 'raw-disk.read4k', 'raw-disk.fdatasync', 'loopback-tcp',
+  'raw-disk.write', 'raw-disk.read', 'raw-disk.read4k', 'raw-disk.fdatasync',
+  'raw-disk.small-write', 'raw-disk.small-read', 'loopback-tcp',
   'checksum-xxh64',
   ...GOALS.flatMap((g) => [`seq-write.goal${g}`, `seq-read.goal${g}`]),
   'random-read.4k', 'small-files.write', 'small-files.read',
@@ -65,7 +66,7 @@ const EXPECTED_IDS = [
  */
 const OPTIONAL_IDS = ['master-memory.heap'];
 /** Figures of single ops whose latency percentiles are reported. */
-const LATENCY_ID = /random-read|small-files|metadata\.|s3\.|read4k|fdatasync/;
+const LATENCY_ID = /random-read|small-files|metadata\.|s3\.|read4k|fdatasync|raw-disk\.small-/;
 
 test('--version and --help answer without running anything', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cli-'));

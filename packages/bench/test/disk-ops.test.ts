@@ -1,5 +1,6 @@
 // Goal: the disk's small-op limits measure what they say: N fdatasyncs, N random 4 KiB reads
-// with every read's bytes checked, ops/s and latencies filled. Method: tiny counts on a
+// with every read's bytes checked, N small files made and read back compared, ops/s and
+// latencies filled. Method: tiny counts on a
 // temporary folder (no timing thresholds: only that each op ran and was checked).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,7 +9,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DataPattern } from '../src/data-pattern.ts';
 import { Deadline } from '../src/deadline.ts';
-import { measureFdatasync, measureRandomReadLimit } from '../src/limits/disk-ops.ts';
+import {
+  measureFdatasync, measureRandomReadLimit, measureSmallFilesLimit,
+} from '../src/limits/disk-ops.ts';
+import { smallFilePattern } from '../src/paths/small-files.ts';
 import { Progress } from '../src/progress.ts';
 
 const IO = 64 * 1024;
@@ -54,5 +58,22 @@ test('random read limit: every read compared with the pattern; a changed file fa
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('small files limit: each file made and read back once, compared; its folder removed',
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-diskops-'));
+    try {
+      const [w, r] = await measureSmallFilesLimit({ dir, count: 300, pattern: smallFilePattern(),
+        deadline: new Deadline('t', 60_000), progress: quietProgress(), dropCaches: false });
+      assert.equal([w!.id, w!.ops, w!.bytes, w!.latency?.count],
+        ['raw-disk.small-write', 300, 300 * 65536, 300]);
+      assert.equal([r!.id, r!.ops, r!.latency?.count], ['raw-disk.small-read', 300, 300]);
+      assert.ok(r!.checks?.every((c) => c.passed), JSON.stringify(r!.checks));
+      assert.ok(w!.value > 0 && r!.value > 0);
+      assert.equal(fs.readdirSync(dir), [], 'its folder is removed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
 test.run();

@@ -3,8 +3,13 @@
 //   that must be on disk before its reply from one thread (a create, rename or unlink is one
 //   changelog record fsynced; a small file's close is at least one);
 // - 4 KiB random reads with RANDOM_READ_DEPTH in flight on the raw disk's file (caches dropped
-//   first when allowed), the ceiling of the random-read paths.
-// Both are ops/s with latency percentiles.
+//   first when allowed), the ceiling of the random-read paths;
+// - small files: files of 64 KiB created, written and closed one at a time, then (caches
+//   dropped) opened, read and closed, as a chunkserver makes and reads a small chunk's file:
+//   the ceiling of the small-files paths, which make one such file per copy. Making a file
+//   costs the filesystem an inode, which on some (an ext4 without a journal skips inodes freed
+//   in the last 30 s, one by one) costs far more CPU than the 64 KiB write.
+// All are ops/s with latency percentiles.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
@@ -14,9 +19,13 @@ import { CACHED_NOTE, dropPageCaches } from '../page-cache.ts';
 import { LatencyRecorder } from '../percentiles.ts';
 import type { Progress } from '../progress.ts';
 import type { Figure } from '../report.ts';
-import { RANDOM_READ_BYTES, RANDOM_READ_DEPTH, SeededOffsets } from '../paths/path-context.ts';
+import {
+  RANDOM_READ_BYTES, RANDOM_READ_DEPTH, SMALL_FILE_BYTES, SeededOffsets,
+} from '../paths/path-context.ts';
 
 const SYNC_WRITE_BYTES = 4096;
+/** Folders the small files spread over (a chunkserver's disk has 256 by the chunk id). */
+const SMALL_FILE_FOLDERS = 256;
 const OFFSETS_SEED = 0xd15c;
 
 export interface DiskOpsOptions {
@@ -107,4 +116,90 @@ export async function measureRandomReadLimit(o: RandomReadLimitOptions): Promise
     checks: [{ name: 'bytes', passed: mismatched === 0,
       detail: `${mismatched} of ${o.reads} reads differ` }],
     ...(dropped ? {} : { note: CACHED_NOTE }) };
+}
+
+export interface SmallFilesLimitOptions {
+  dir: string;
+  count: number;
+  /** File i holds io i of this pattern (of SMALL_FILE_BYTES per io). */
+  pattern: DataPattern;
+  deadline: Deadline;
+  progress: Progress;
+  /** Drop the page caches before reading (default); tests keep them. */
+  dropCaches?: boolean;
+}
+
+/**
+ * `count` files of SMALL_FILE_BYTES in a new folder under `dir` (SMALL_FILE_FOLDERS subfolders,
+ * made before the clock starts): each created (O_EXCL), written and closed, one at a time and
+ * not fsynced (as a chunk file); then each opened, read and closed, bytes compared. Two figures,
+ * raw-disk.small-write and raw-disk.small-read; the folder is removed.
+ */
+export async function measureSmallFilesLimit(o: SmallFilesLimitOptions): Promise<Figure[]> {
+  assert(o.count >= 1 && o.pattern.ioSizeBytes === SMALL_FILE_BYTES, 'small files to make');
+  const root = await fs.mkdtemp(path.join(o.dir, 'small-files-'));
+  const total = o.count * SMALL_FILE_BYTES;
+  const fileOf = (i: number): string =>
+    path.join(root, (i % SMALL_FILE_FOLDERS).toString(16).padStart(2, '0'), `f${i}`);
+  try {
+    for (let f = 0; f < SMALL_FILE_FOLDERS; f++) await fs.mkdir(path.dirname(fileOf(f)));
+    o.progress.begin(`raw disk: ${o.count} files of 64 KiB made, one at a time`);
+    const writeLatency = new LatencyRecorder(o.count);
+    const w0 = performance.now();
+    for (let i = 0; i < o.count; i++) {
+      o.deadline.check();
+      const start = performance.now();
+      const fh = await fs.open(fileOf(i), 'wx');
+      try {
+        const data = o.pattern.io(i, total);
+        const { bytesWritten } = await fh.write(data, 0, data.length, 0);
+        assert(bytesWritten === data.length, 'a regular file takes whole writes');
+      } finally {
+        await fh.close();
+      }
+      writeLatency.since(start);
+      o.progress.update(i + 1, o.count, 'ops');
+    }
+    const writeSeconds = (performance.now() - w0) / 1000;
+    o.progress.end(`${(o.count / writeSeconds).toFixed(0)} files/s`);
+    const dropped = o.dropCaches === false ? false : await dropPageCaches();
+    o.progress.begin(`raw disk: ${o.count} files of 64 KiB read, one at a time`);
+    const readLatency = new LatencyRecorder(o.count);
+    const buf = Buffer.allocUnsafe(SMALL_FILE_BYTES);
+    let mismatched = 0;
+    const r0 = performance.now();
+    for (let i = 0; i < o.count; i++) {
+      o.deadline.check();
+      const start = performance.now();
+      const fh = await fs.open(fileOf(i), 'r');
+      let got: number;
+      try {
+        got = (await fh.read(buf, 0, SMALL_FILE_BYTES, 0)).bytesRead;
+      } finally {
+        await fh.close();
+      }
+      readLatency.since(start);
+      const data = buf.subarray(0, got);
+      const whole = got === SMALL_FILE_BYTES;
+      if (!whole || !o.pattern.matches(i * SMALL_FILE_BYTES, data, total)) mismatched++;
+      o.progress.update(i + 1, o.count, 'ops');
+    }
+    const readSeconds = (performance.now() - r0) / 1000;
+    o.progress.end(`${(o.count / readSeconds).toFixed(0)} files/s`);
+    return [
+      { id: 'raw-disk.small-write', kind: 'limit', unit: 'ops/s',
+        label: 'raw disk: 64 KiB files created, written, closed, one thread',
+        value: o.count / writeSeconds, seconds: writeSeconds, ops: o.count, bytes: total,
+        latency: writeLatency.summary() },
+      { id: 'raw-disk.small-read', kind: 'limit', unit: 'ops/s',
+        label: 'raw disk: 64 KiB files opened, read, closed, one thread',
+        value: o.count / readSeconds, seconds: readSeconds, ops: o.count, bytes: total,
+        latency: readLatency.summary(),
+        checks: [{ name: 'bytes', passed: mismatched === 0,
+          detail: `${mismatched} of ${o.count} files differ` }],
+        ...(dropped ? {} : { note: CACHED_NOTE }) },
+    ];
+  } finally {
+    await fs.rm(root, { recursive: true, force: true });
+  }
 }

@@ -1,13 +1,14 @@
 // Raw disk limit: a file of --size written sequentially in --io-size writes with one fsync at
 // the end, then read back (page cache dropped first when allowed) with every byte compared;
-// then 4 KiB random reads of it and the fdatasync rate (disk-ops.ts). The files lie on the
-// filesystem of the temporary folders the bench's cluster uses.
+// then 4 KiB random reads of it, the fdatasync rate and small files made and read (disk-ops.ts).
+// The files lie on the filesystem of the temporary folders the bench's cluster uses.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
 import type { DataPattern } from '../data-pattern.ts';
 import type { Deadline } from '../deadline.ts';
-import { measureFdatasync, measureRandomReadLimit } from './disk-ops.ts';
+import { measureFdatasync, measureRandomReadLimit, measureSmallFilesLimit } from './disk-ops.ts';
+import { smallFilePattern } from '../paths/small-files.ts';
 import { CACHED_NOTE, dropPageCaches } from '../page-cache.ts';
 import type { Progress } from '../progress.ts';
 import { throughput, type Figure } from '../report.ts';
@@ -26,6 +27,8 @@ export interface RawDiskOptions {
   /** 4 KiB random reads of the file, and fdatasyncs, to measure. */
   randomReads: number;
   syncCount: number;
+  /** Files of 64 KiB to make and read. */
+  smallFiles: number;
   deadline: Deadline;
   progress: Progress;
 }
@@ -95,6 +98,8 @@ export async function measureRawDisk(o: RawDiskOptions): Promise<Figure[]> {
       reads: o.randomReads, pattern: o.pattern, deadline: o.deadline, progress: o.progress });
     const sync = await measureFdatasync({ dir: o.dir, syncCount: o.syncCount,
       deadline: o.deadline, progress: o.progress });
+    const small = await measureSmallFilesLimit({ dir: o.dir, count: o.smallFiles,
+      pattern: smallFilePattern(), deadline: o.deadline, progress: o.progress });
     return [
       { id: 'raw-disk.write', kind: 'limit', label: 'raw disk: sequential write + fsync',
         value: w.mbPerS, unit: 'MB/s', mibPerS: w.mibPerS, seconds: writeSeconds,
@@ -102,7 +107,7 @@ export async function measureRawDisk(o: RawDiskOptions): Promise<Figure[]> {
       { id: 'raw-disk.read', kind: 'limit', label: 'raw disk: sequential read',
         value: r.mbPerS, unit: 'MB/s', mibPerS: r.mibPerS, seconds: read.seconds,
         bytes: o.sizeBytes, checks: [check], ...(dropped ? {} : { note: CACHED_NOTE }) },
-      random, sync,
+      random, sync, ...small,
     ];
   } finally {
     await fs.rm(file, { force: true });

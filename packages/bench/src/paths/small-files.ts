@@ -98,9 +98,9 @@ async function hashPass(ctx: PathContext, client: Client, dir: string): Promise<
   return hash.digest('hex');
 }
 
-/** A small file's write ends in at least one fsynced change; a read is one random read. */
+/** A small file is at least one file made (or read) on a chunkserver's disk per copy. */
 export function smallFilesLimit(id: string): string {
-  return id.endsWith('.write') ? 'raw-disk.fdatasync' : 'raw-disk.read4k';
+  return id.endsWith('.write') ? 'raw-disk.small-write' : 'raw-disk.small-read';
 }
 
 /** The figure of one pass (the same shape for the library and the mount). */
