@@ -17,6 +17,8 @@ const DISK_CLEAN_TIMEOUT_MS = 20_000;
 const GOAL = 3;
 const KEEP_BYTES = 64 * MIB + 5 * KIB; // two chunks
 const DOOMED_BYTES = 64 * MIB + 64 * KIB + 1; // two chunks
+/** Chunk files on disk are the files' own: no empty chunks made ahead (chunk-pool.test.ts). */
+const CLUSTER = { chunkservers: 3, masterArgs: ['--chunk-pool-size', '0'] };
 
 /** Writes /keep, then /doomed; returns the chunk files that appeared with /doomed. */
 async function setUp(cluster: Cluster): Promise<{ kept: string[]; doomed: string[] }> {
@@ -45,7 +47,7 @@ async function expectGone(
 }
 
 test('unlink: the chunk files leave every chunkserver', async () => {
-  await using cluster = await startCluster({ chunkservers: 3 });
+  await using cluster = await startCluster(CLUSTER);
   const files = await setUp(cluster);
   const client = await cluster.client();
   await client.unlink('/doomed');
@@ -53,7 +55,7 @@ test('unlink: the chunk files leave every chunkserver', async () => {
 });
 
 test('rename over a file: the replaced file\'s chunk files leave every chunkserver', async () => {
-  await using cluster = await startCluster({ chunkservers: 3 });
+  await using cluster = await startCluster(CLUSTER);
   const files = await setUp(cluster);
   const client = await cluster.client();
   await client.writeFile('/small', Buffer.from('the new /doomed'), { goal: GOAL });

@@ -70,7 +70,9 @@ test('a dropped chunkserver link heals to goal 2; surplus goes when it returns',
   const h = net.hosts;
   await using cluster = await startCluster({
     chunkservers: CHUNKSERVERS,
-    masterArgs: ['--replication-loop-ms', '200', '--chunkserver-timeout-ms', String(CS_TIMEOUT_MS)],
+    // Chunk files are counted as the files' copies: no empty chunks made ahead.
+    masterArgs: ['--replication-loop-ms', '200', '--chunkserver-timeout-ms', String(CS_TIMEOUT_MS),
+      '--chunk-pool-size', '0'],
     hosts: net.isolated
       ? { master: h.m!, chunkservers: [h.cs1!, h.cs2!, h.cs3!, h.cs4!] }
       : undefined,

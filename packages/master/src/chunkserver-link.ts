@@ -28,6 +28,8 @@ export interface ChunkserverLinksOptions {
   chunkserversMax: number;
   /** False while this master is not the active one. */
   isActive: () => boolean;
+  /** Chunks made ahead of their files (chunk-pool.ts): a list naming one keeps it. */
+  isPooled?: (chunkId: number) => boolean;
   /** A bug (failed assertion) in a handler: the process must stop. */
   onFatal: (err: Error) => void;
 }
@@ -216,6 +218,7 @@ export class ChunkserverLinks {
     const registry = store.md.chunks;
     const chunk = registry.live(chunkId);
     if (chunk === undefined) {
+      if (this.opts.isPooled?.(chunkId) === true) return null;
       counts.unknown++;
       deletions.enqueueStray(chunkId, 0, csId);
       return null;

@@ -95,6 +95,11 @@ export const MASTER_CONFIG_SCHEMA: MasterConfigKey[] = [
     reloadable: true, doc: 'Rate at which freed chunk copies are deleted on the chunkservers.',
   },
   {
+    key: 'CHUNK_POOL_SIZE', type: 'int', default: 8, min: 0, max: 1024, reloadable: true,
+    doc: 'New empty chunks kept made ahead on the chunkservers for each goal in use, so the '
+      + 'first write into a hole of a file need not wait for their creation (0: off).',
+  },
+  {
     key: 'REPLICATION_LOOP_MS', type: 'int', default: 1000, min: 10, max: 600_000, unit: 'ms',
     reloadable: false,
     doc: 'How often the chunk health scan starts a pass and the replication planner plans.',
@@ -165,6 +170,7 @@ export interface MasterConfig {
   chunkserverTimeoutMs: number;
   chunkserversMax: number;
   deletionsPerSecond: number;
+  chunkPoolSize: number;
   replicationLoopMs: number;
   replicationsPerServerMax: number;
   replicationsMax: number;
@@ -199,6 +205,7 @@ export function masterConfigFrom(values: ConfigValues): MasterConfig {
     chunkserverTimeoutMs: int(values, 'CHUNKSERVER_TIMEOUT_MS'),
     chunkserversMax: int(values, 'CHUNKSERVERS_MAX'),
     deletionsPerSecond: int(values, 'DELETIONS_PER_SECOND'),
+    chunkPoolSize: int(values, 'CHUNK_POOL_SIZE'),
     replicationLoopMs: int(values, 'REPLICATION_LOOP_MS'),
     replicationsPerServerMax: int(values, 'REPLICATIONS_PER_SERVER_MAX'),
     replicationsMax: int(values, 'REPLICATIONS_MAX'),

@@ -7,6 +7,7 @@
 import {
   InodeType, MATOCS_DELETE, MATOCS_REPLICATE, type DaemonModule, type Logger,
 } from '@antlerfs/protocol';
+import { ChunkPool, createOrder } from './chunk-pool.ts';
 import { ChunkserverLinks } from './chunkserver-link.ts';
 import { Chunkservers } from './chunkservers.ts';
 import { ClientSessions } from './client-session.ts';
@@ -58,6 +59,7 @@ export class Master {
   readonly servers = new Chunkservers();
   private storeOrNull: MetaStore | null = null;
   private deletions: DeletionQueue | null = null;
+  private chunkPool: ChunkPool | null = null;
   private csLinks: ChunkserverLinks | null = null;
   private planner: ReplicationPlanner | null = null;
   /** When each drain mark was seen: a server is drained only by a scan that began after it. */
@@ -124,7 +126,10 @@ export class Master {
       {
         name: 'client-session',
         start: async () => { this.ports.clientPort = await this.startSessions(); },
-        stop: () => this.sessions?.close(),
+        stop: () => {
+          this.chunkPool?.stop();
+          return this.sessions?.close();
+        },
       },
       {
         name: 'monitor',
@@ -182,6 +187,7 @@ export class Master {
     this.config = config;
     this.storeOrNull?.applyConfig(config);
     this.deletions?.setRate(config.deletionsPerSecond);
+    this.chunkPool?.setSize(config.chunkPoolSize);
     this.sync.timeoutMs = config.syncTimeoutMs;
     this.sync.setRequired(config.syncMetaloggers);
     if (this.feed !== null) this.feed.queueMaxBytes = config.metaloggerQueueMaxBytes;
@@ -223,7 +229,7 @@ export class Master {
       store: this.store, servers: this.servers, deletions: this.deletions!, log: this.log,
       chunkserverTimeoutMs: this.config.chunkserverTimeoutMs,
       chunkserversMax: this.config.chunkserversMax, onFatal: this.onFatal,
-      isActive: () => this.active,
+      isActive: () => this.active, isPooled: (chunkId) => this.chunkPool?.holds(chunkId) === true,
     });
     return this.csLinks.listen(this.config.listenHost, this.config.chunkserverPort);
   }
@@ -240,9 +246,16 @@ export class Master {
   }
 
   private startSessions(): Promise<number> {
+    const store = this.store;
+    this.chunkPool = new ChunkPool({
+      size: this.config.chunkPoolSize, servers: this.servers, order: createOrder(this.csLinks!),
+      allocateChunkId: () => store.allocateChunkId(), deletions: this.deletions!,
+      log: this.log.child('chunk-pool'), random: this.random,
+    });
+    this.chunkPool.start();
     const writeFlow = new WriteFlow({
-      store: this.store, servers: this.servers, links: this.csLinks!, deletions: this.deletions!,
-      random: this.random, log: this.log.child('write'),
+      store, servers: this.servers, links: this.csLinks!, deletions: this.deletions!,
+      random: this.random, log: this.log.child('write'), pool: this.chunkPool,
     });
     this.sessions = new ClientSessions({
       store: this.store, servers: this.servers, writeFlow, log: this.log,
@@ -347,6 +360,7 @@ export class Master {
         written: d.written,
       },
       deletionQueue: { length: q?.length ?? 0, ...(q?.counters ?? {}) },
+      chunkPool: { ready: this.chunkPool?.size ?? 0, ...(this.chunkPool?.counters ?? {}) },
       metaloggers: this.feed?.list() ?? [],
       sync: {
         required: this.sync.required, timeoutMs: this.sync.timeoutMs,

@@ -41,6 +41,8 @@ export interface MasterStatus {
   changelog: Record<string, number | string>;
   dump: Record<string, number>;
   deletionQueue: Record<string, number>;
+  /** New chunks made ahead (chunk-pool.ts): ready now, and counters. */
+  chunkPool: Record<string, number>;
   metaloggers: MetaloggerInfo[];
   sync: { required: number; timeoutMs: number; streaming: number; syncedVersion: number };
   /** The applied-request windows of retrying clients. */
@@ -115,6 +117,7 @@ th,td{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body
 <h2>Changelog</h2>${table(Object.entries(s.changelog))}
 <h2>Last dump</h2>${table(Object.entries(s.dump))}
 <h2>Deletion queue</h2>${table(Object.entries(s.deletionQueue))}
+<h2>Chunks made ahead</h2>${table(Object.entries(s.chunkPool))}
 <h2>Retried requests</h2>${table(Object.entries(s.requests))}
 <p><a href="/api/status">/api/status</a> (JSON),
 <a href="/api/health">/api/health</a> (chunk health, replication, drains)</p></body></html>

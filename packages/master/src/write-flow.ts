@@ -1,5 +1,5 @@
-// The master's side of writing and truncating file data: a new chunk in a hole is created on
-// min(goal, usable) chunkservers; an existing one gets version+1 on every valid holder; a
+// The master's side of writing and truncating file data: a new chunk in a hole is one made
+// ahead (chunk-pool.ts) or created on min(goal, usable) chunkservers; an existing one gets version+1 on every valid holder; a
 // shrink that cuts a chunk truncates it on its holders. Each change is logged before the
 // client hears of it. One writer per chunk: the write lease, held by a session until
 // WRITE_END or its disconnect (CHUNK_BUSY for everybody else).
@@ -10,6 +10,7 @@ import {
 import type { Origin } from './change.ts';
 import { MASTER_LEASE_SESSION, type Chunk } from './chunk-registry.ts';
 import type { ChunkserverLinks } from './chunkserver-link.ts';
+import { POOLED_CHUNK_VERSION, type ChunkPool, type PooledChunk } from './chunk-pool.ts';
 import type { Chunkservers, Location } from './chunkservers.ts';
 import type { DeletionQueue } from './deletion-queue.ts';
 import { attrOf, type Attr, type FileNode } from './inode-table.ts';
@@ -40,6 +41,8 @@ export interface WriteFlowOptions {
   links: Pick<ChunkserverLinks, 'order'>;
   deletions: DeletionQueue;
   random?: () => number;
+  /** New chunks made ahead; without it every new chunk is created when written. */
+  pool?: ChunkPool;
 }
 
 export class WriteFlow {
@@ -82,6 +85,8 @@ export class WriteFlow {
   private async newChunk(
     holder: LeaseHolder, inode: number, chunkIndex: number, origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
+    const pooled = this.opts.pool?.take(this.ns.file(inode).goal) ?? null;
+    if (pooled !== null) return this.pooledChunk(holder, inode, chunkIndex, pooled, origin);
     const chunkId = await this.opts.store.allocateChunkId();
     const servers = this.placeNew(inode, `no server for a chunk of ${inode}`);
     const { created, statuses } = await this.createOn(servers, chunkId, 1);
@@ -100,6 +105,24 @@ export class WriteFlow {
     this.takeLease(holder, chunk);
     await durable;
     return this.reply(result.node as FileNode, chunk, created);
+  }
+
+  /** A chunk made ahead: logged as the file's at once (no await since the pool's checks). */
+  private async pooledChunk(
+    holder: LeaseHolder, inode: number, chunkIndex: number, pooled: PooledChunk,
+    origin: Origin | undefined,
+  ): Promise<WriteChunkReply> {
+    const { chunkId, csIds } = pooled;
+    const { durable, result } = this.opts.store.commit({
+      kind: 'writeChunk', inode, chunkIndex, chunkId, version: POOLED_CHUNK_VERSION, origin,
+    });
+    const chunk = this.registry.live(chunkId);
+    assert(chunk !== undefined && chunk.version === POOLED_CHUNK_VERSION,
+      `pooled chunk ${chunkId} registered`);
+    this.registerCopies(chunkId, csIds);
+    this.takeLease(holder, chunk);
+    await durable;
+    return this.reply(result.node as FileNode, chunk, csIds);
   }
 
   private async bumpChunk(

@@ -29,10 +29,11 @@ import { removeTempDirs, tempDir } from './helpers.ts';
 setLogLevel('warn');
 const log = new Logger('test');
 
+/** The write flow's own orders are counted here: no chunks made ahead (chunk-pool.test.ts). */
 async function startMaster(over: Partial<MasterConfig> = {}): Promise<Master> {
   const config = defaultMasterConfig({
     dataPath: tempDir(), listenHost: '127.0.0.1', clientPort: 0, chunkserverPort: 0, monitorPort: 0,
-    metaloggerPort: 0,
+    metaloggerPort: 0, chunkPoolSize: 0,
     ...over,
   });
   const m = new Master(config, { log, onFatal: (err) => { throw err; } });

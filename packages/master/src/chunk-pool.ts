@@ -1,0 +1,231 @@
+// Chunks made ahead of the writes that need them: for each goal in use, a few new chunks
+// already created (empty, version 1) on the servers placement chose, so the first write into a
+// hole of a file takes one instead of waiting for MATOCS_CREATE on every server (a round trip
+// to each, then the changelog write, one after the other). A small file's write is then one
+// master round trip shorter in time. A pooled chunk belongs to no file and is in no change
+// record until a write takes it; the master forgets the pool when it stops, and the servers'
+// next registration reports its chunks as unknown, which deletes them.
+//
+// A pooled chunk is handed out only while each of its servers is still online on the link it
+// was made through, fully registered, not draining and not full: a server that went away and
+// came back may have lost the (not yet fsynced) empty file. Anything else is deleted (stray),
+// at the latest by the next tick, so a server being drained is soon rid of them too.
+import {
+  CHUNK_SIZE_BYTES, GOAL_MAX, MATOCS_CREATE, Status, assert, type Link, type Logger,
+  type StatusCode,
+} from '@antlerfs/protocol';
+import type { Chunkservers } from './chunkservers.ts';
+import type { DeletionQueue } from './deletion-queue.ts';
+import { placeCopies } from './placement.ts';
+
+/** The version a new chunk starts at (as WriteFlow's own new chunks). */
+export const POOLED_CHUNK_VERSION = 1;
+/** Creations of one goal's pool on their way at once. */
+const MAKING_PER_GOAL_MAX = 2;
+/** After a failed creation, that goal's pool waits this long before it tries again. */
+const RETRY_AFTER_MS = 1000;
+/** A goal's pool nobody took from for this long is emptied (its chunks deleted). */
+export const POOL_IDLE_MS = 60_000;
+const TICK_MS = 1000;
+
+export interface PooledChunk {
+  chunkId: number;
+  /** Servers holding an empty copy, in placement order. */
+  csIds: number[];
+}
+
+interface Entry extends PooledChunk {
+  /** Each server's link at creation: the copy is trusted only while that link lives. */
+  links: Link[];
+}
+
+interface GoalPool {
+  entries: Entry[];
+  making: number;
+  lastTakenMs: number;
+  retryAtMs: number;
+}
+
+export interface ChunkPoolOptions {
+  /** Chunks kept ready per goal in use; 0 turns the pool off (see setSize). */
+  size: number;
+  servers: Chunkservers;
+  order: (csId: number, chunkId: number, version: number) => Promise<StatusCode>;
+  allocateChunkId: () => Promise<number>;
+  deletions: Pick<DeletionQueue, 'enqueueStray'>;
+  log?: Logger;
+  random?: () => number;
+  nowMs?: () => number;
+}
+
+export class ChunkPool {
+  readonly counters = { taken: 0, missed: 0, made: 0, discarded: 0, failed: 0 };
+  private readonly opts: ChunkPoolOptions;
+  private sizeWanted: number;
+  private readonly nowMs: () => number;
+  private readonly pools = new Map<number, GoalPool>();
+  /** Ids of every chunk pooled or being made: a chunk list naming one must not delete it. */
+  private readonly ids = new Set<number>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(opts: ChunkPoolOptions) {
+    this.opts = opts;
+    this.sizeWanted = 0;
+    this.setSize(opts.size);
+    this.nowMs = opts.nowMs ?? Date.now;
+  }
+
+  /** A new size (a config reload); chunks past it are deleted at once. */
+  setSize(size: number): void {
+    assert(Number.isInteger(size) && size >= 0, `pool size ${size}`);
+    this.sizeWanted = size;
+    for (const pool of this.pools.values()) {
+      for (const entry of pool.entries.splice(size)) this.discard(entry);
+    }
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  /** Deletes every pooled chunk and makes no more. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const pool of this.pools.values()) this.empty(pool);
+  }
+
+  /** Whether `chunkId` is pooled or being made (a server listing it keeps it). */
+  holds(chunkId: number): boolean {
+    return this.ids.has(chunkId);
+  }
+
+  /** Chunks ready now, all goals together. */
+  get size(): number {
+    let n = 0;
+    for (const pool of this.pools.values()) n += pool.entries.length;
+    return n;
+  }
+
+  /**
+   * A ready chunk for a new chunk of a file of `goal` whose servers are all still usable, or
+   * null; the pool of that goal is topped up either way. The caller logs the chunk as the
+   * file's (version POOLED_CHUNK_VERSION) before any await, so it is never in two places.
+   */
+  take(goal: number): PooledChunk | null {
+    if (this.sizeWanted === 0 || this.stopped) return null;
+    assert(Number.isInteger(goal) && goal >= 1 && goal <= GOAL_MAX, `goal ${goal}`);
+    const pool = this.poolOf(goal);
+    pool.lastTakenMs = this.nowMs();
+    let found: Entry | null = null;
+    while (found === null && pool.entries.length > 0) {
+      const entry = pool.entries.shift()!;
+      this.ids.delete(entry.chunkId);
+      if (this.usable(entry)) found = entry;
+      else this.discard(entry);
+    }
+    if (found === null) this.counters.missed++;
+    else this.counters.taken++;
+    this.refill(goal, pool);
+    return found === null ? null : { chunkId: found.chunkId, csIds: found.csIds };
+  }
+
+  private poolOf(goal: number): GoalPool {
+    let pool = this.pools.get(goal);
+    if (pool === undefined) {
+      pool = { entries: [], making: 0, lastTakenMs: this.nowMs(), retryAtMs: 0 };
+      this.pools.set(goal, pool);
+    }
+    return pool;
+  }
+
+  private usable(entry: Entry): boolean {
+    const { servers } = this.opts;
+    return entry.csIds.every((csId, i) => {
+      const cs = servers.get(csId);
+      return cs !== undefined && cs.link === entry.links[i] && !cs.link.closed &&
+        cs.listComplete && !servers.drainIds.has(csId) && cs.freeBytes >= CHUNK_SIZE_BYTES;
+    });
+  }
+
+  private refill(goal: number, pool: GoalPool): void {
+    while (!this.stopped && pool.entries.length + pool.making < this.sizeWanted &&
+      pool.making < MAKING_PER_GOAL_MAX && this.nowMs() >= pool.retryAtMs) {
+      pool.making++;
+      void this.make(goal, pool).catch((err: unknown) => {
+        this.counters.failed++;
+        pool.retryAtMs = this.nowMs() + RETRY_AFTER_MS;
+        this.opts.log?.warn('chunk pool: a chunk could not be made ahead', {
+          goal, error: (err as Error).message,
+        });
+      }).finally(() => {
+        pool.making--;
+        if (this.pools.get(goal) === pool) this.refill(goal, pool);
+      });
+    }
+  }
+
+  /** One chunk for `goal`'s pool: placed, created on every server, then ready. */
+  private async make(goal: number, pool: GoalPool): Promise<void> {
+    const chunkId = await this.opts.allocateChunkId();
+    const placed = placeCopies(goal, this.opts.servers.placementCandidates(), this.opts.random);
+    if ('status' in placed) throw new Error(`no placement: ${placed.status}`);
+    const links = placed.csIds.map((csId) => this.opts.servers.get(csId)!.link!);
+    // Listed before the orders go out: a chunk list sent meanwhile must not delete it.
+    this.ids.add(chunkId);
+    const statuses = await Promise.all(placed.csIds.map(
+      (csId) => this.opts.order(csId, chunkId, POOLED_CHUNK_VERSION)));
+    const entry: Entry = { chunkId, csIds: placed.csIds, links };
+    const made = statuses.every((s) => s === Status.OK);
+    const unwanted = this.stopped || this.pools.get(goal) !== pool ||
+      pool.entries.length >= this.sizeWanted;
+    if (!made || unwanted) {
+      this.discard(entry, placed.csIds.filter((_, i) => statuses[i] === Status.OK));
+      if (!made) throw new Error(`create answered ${statuses.join(',')}`);
+      return;
+    }
+    this.counters.made++;
+    pool.entries.push(entry);
+  }
+
+  /** Forgets a chunk and deletes its copies on `csIds` (all of its servers by default). */
+  private discard(entry: Entry, csIds: number[] = entry.csIds): void {
+    this.ids.delete(entry.chunkId);
+    this.counters.discarded++;
+    for (const csId of csIds) {
+      this.opts.deletions.enqueueStray(entry.chunkId, POOLED_CHUNK_VERSION, csId);
+    }
+  }
+
+  private empty(pool: GoalPool): void {
+    for (const entry of pool.entries) this.discard(entry);
+    pool.entries = [];
+  }
+
+  /** The periodic checks (every TICK_MS): unusable chunks and idle pools are deleted. */
+  tick(): void {
+    const now = this.nowMs();
+    for (const [goal, pool] of this.pools) {
+      if (now - pool.lastTakenMs >= POOL_IDLE_MS && pool.making === 0) {
+        this.empty(pool);
+        this.pools.delete(goal);
+        continue;
+      }
+      const kept = pool.entries.filter((e) => this.usable(e));
+      if (kept.length === pool.entries.length) continue;
+      for (const e of pool.entries) if (!kept.includes(e)) this.discard(e);
+      pool.entries = kept;
+    }
+  }
+}
+
+/** The order a pool sends: MATOCS_CREATE through the master's chunkserver links. */
+export function createOrder(
+  links: { order: (csId: number, def: typeof MATOCS_CREATE, body: { chunkId: number;
+    version: number }) => Promise<StatusCode> },
+): ChunkPoolOptions['order'] {
+  return (csId, chunkId, version) => links.order(csId, MATOCS_CREATE, { chunkId, version });
+}

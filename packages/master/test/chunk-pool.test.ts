@@ -1,0 +1,167 @@
+// Goal: the chunk pool hands out only chunks whose every copy was made and whose servers are
+// still the ones it made them on, and deletes every chunk it gives up. Method: a real
+// Chunkservers table with stand-in links, an order function that answers as told (and records
+// each order), a recorded stray list, and a clock the test moves.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CHUNK_SIZE_BYTES, Status, type Link, type StatusCode } from '@antlerfs/protocol';
+import { ChunkPool, POOL_IDLE_MS, POOLED_CHUNK_VERSION } from '../src/chunk-pool.ts';
+import { Chunkservers } from '../src/chunkservers.ts';
+
+interface Rig {
+  pool: ChunkPool;
+  servers: Chunkservers;
+  orders: Array<{ csId: number; chunkId: number; version: number }>;
+  strays: Array<{ chunkId: number; version: number; csId: number }>;
+  /** The status each server answers MATOCS_CREATE with. */
+  answers: Map<number, StatusCode>;
+  clock: { now: number };
+  connect(csId: number): void;
+}
+
+function rig(size: number, serverCount = 3): Rig {
+  const servers = new Chunkservers();
+  const orders: Rig['orders'] = [];
+  const strays: Rig['strays'] = [];
+  const answers = new Map<number, StatusCode>();
+  const clock = { now: 1_000_000 };
+  let nextChunkId = 100;
+  const connect = (csId: number): void => {
+    const old = servers.get(csId);
+    if (old?.link !== null && old?.link !== undefined) servers.lost(csId, clock.now);
+    const link = { closed: false } as unknown as Link;
+    const cs = servers.online({ csId, host: '127.0.0.1', port: 9000 + csId,
+      totalBytes: 100 * CHUNK_SIZE_BYTES, freeBytes: 100 * CHUNK_SIZE_BYTES, link,
+      nowMs: clock.now });
+    cs.listComplete = true;
+  };
+  for (let csId = 1; csId <= serverCount; csId++) connect(csId);
+  const pool = new ChunkPool({
+    size, servers,
+    order: async (csId, chunkId, version) => {
+      orders.push({ csId, chunkId, version });
+      return answers.get(csId) ?? Status.OK;
+    },
+    allocateChunkId: async () => nextChunkId++,
+    deletions: { enqueueStray: (chunkId, version, csId) => strays.push({ chunkId, version, csId }) },
+    nowMs: () => clock.now,
+  });
+  return { pool, servers, orders, strays, answers, clock, connect };
+}
+
+/** Lets the pool's creations (promises) run to their end. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+test('an empty pool misses, fills to its size, then hands out chunks made on goal servers',
+  async () => {
+    const r = rig(4);
+    assert.is(r.pool.take(2), null, 'nothing made yet');
+    await settle();
+    assert.is(r.pool.size, 4);
+    assert.is(r.orders.length, 8, 'two creations per chunk of goal 2');
+    assert.ok(r.orders.every((o) => o.version === POOLED_CHUNK_VERSION));
+    const made = new Set(r.orders.map((o) => o.chunkId));
+    const got = r.pool.take(2)!;
+    assert.ok(made.has(got.chunkId));
+    assert.is(got.csIds.length, 2);
+    assert.is(new Set(got.csIds).size, 2, 'distinct servers');
+    assert.equal(r.orders.filter((o) => o.chunkId === got.chunkId).map((o) => o.csId).sort(),
+      [...got.csIds].sort(), 'made on exactly the servers it names');
+    assert.not.ok(r.pool.holds(got.chunkId), 'a chunk taken is no longer the pool\'s');
+    assert.ok([...made].filter((id) => id !== got.chunkId).every((id) => r.pool.holds(id)));
+    assert.equal(r.pool.counters.taken, 1);
+    assert.equal(r.pool.counters.missed, 1);
+    assert.equal(r.strays, []);
+  });
+
+test('a chunk is never handed out twice', async () => {
+  const r = rig(3);
+  r.pool.take(1);
+  await settle();
+  const ids = new Set<number>();
+  for (let i = 0; i < 30; i++) {
+    const got = r.pool.take(1);
+    if (got !== null) {
+      assert.not.ok(ids.has(got.chunkId), `chunk ${got.chunkId} handed out again`);
+      ids.add(got.chunkId);
+    }
+    await settle();
+  }
+  assert.is(ids.size, 30, 'every take after the first fill found one');
+});
+
+test('a server that registered again, went away or is draining: its chunks are deleted',
+  async () => {
+    const r = rig(6, 3);
+    r.pool.take(3);
+    await settle();
+    assert.is(r.pool.size, 6);
+    r.connect(2); // a new link: the empty files may be gone with the old process
+    assert.is(r.pool.take(3), null, 'no chunk on server 2\'s old link is handed out');
+    assert.is(r.strays.length, 6 * 3, 'every copy of every chunk given up is deleted');
+    assert.ok(r.strays.every((s) => s.version === POOLED_CHUNK_VERSION));
+    await settle();
+    assert.ok(r.pool.take(3) !== null, 'made again on the new link');
+    r.strays.length = 0;
+    r.servers.drainIds = new Set([1]);
+    r.pool.tick();
+    assert.is(r.pool.size, 0, 'the tick gives up chunks on a draining server');
+    assert.ok(r.strays.some((s) => s.csId === 1));
+  });
+
+test('a failed creation deletes the copies made and waits before trying again', async () => {
+  const r = rig(2, 2);
+  r.answers.set(2, Status.ENOSPC);
+  r.pool.take(2);
+  await settle();
+  assert.is(r.pool.size, 0);
+  assert.ok(r.pool.counters.failed >= 1);
+  assert.ok(r.strays.length >= 1 && r.strays.every((s) => s.csId === 1),
+    'only the copy server 1 made is deleted');
+  const ordersBefore = r.orders.length;
+  r.answers.delete(2);
+  assert.is(r.pool.take(2), null);
+  await settle();
+  assert.is(r.orders.length, ordersBefore, 'no new creation within the retry delay');
+  r.clock.now += 2000;
+  r.pool.take(2);
+  await settle();
+  assert.is(r.pool.size, 2, 'filled once the delay passed');
+});
+
+test('an idle pool is emptied; a smaller size or stop deletes chunks; size 0 makes nothing',
+  async () => {
+  const r = rig(3);
+  r.pool.take(2);
+  await settle();
+  r.pool.setSize(2);
+  assert.is(r.pool.size, 2, 'cut to the new size');
+  assert.is(r.strays.length, 2, 'the chunk past it deleted (both copies)');
+  r.pool.setSize(3);
+  r.pool.take(2);
+  await settle();
+  assert.is(r.pool.size, 3, 'grown again on the next take');
+  r.strays.length = 0;
+  r.clock.now += POOL_IDLE_MS - 1;
+  r.pool.tick();
+  assert.is(r.pool.size, 3, 'not idle yet');
+  r.clock.now += 1;
+  r.pool.tick();
+  assert.is(r.pool.size, 0);
+  assert.is(r.strays.length, 3 * 2);
+  r.pool.take(1);
+  await settle();
+  r.pool.stop();
+  assert.is(r.pool.size, 0);
+  assert.is(r.strays.length, 3 * 2 + 3);
+  assert.is(r.pool.take(1), null, 'a stopped pool hands out nothing');
+
+  const off = rig(0);
+  assert.is(off.pool.take(2), null);
+  await settle();
+  assert.equal(off.orders, [], 'no creation when the pool is off');
+});
+
+test.run();
