@@ -1,8 +1,8 @@
 // The master's side of writing and truncating file data: a new chunk in a hole is one made
 // ahead (chunk-pool.ts) or created on min(goal, usable) chunkservers; an existing one gets
 // version+1 on every valid holder; a shrink that cuts a chunk truncates it on its holders.
-// Each change is logged before the client hears of it. One writer per chunk: the write lease, held by a session until
-// WRITE_END or its disconnect (CHUNK_BUSY for everybody else).
+// Each change is logged before the client hears of it. One writer per chunk: the write lease,
+// held by a session until WRITE_END or its disconnect (CHUNK_BUSY for everybody else).
 import {
   CHUNK_SIZE_BYTES, FILE_LENGTH_MAX_BYTES, FsError, InodeType, MATOCS_CREATE, MATOCS_SET_VERSION,
   MATOCS_TRUNCATE, Status, assert, type Logger, type StatusCode,

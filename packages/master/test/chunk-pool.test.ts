@@ -43,7 +43,9 @@ function rig(size: number, serverCount = 3): Rig {
       return answers.get(csId) ?? Status.OK;
     },
     allocateChunkId: async () => nextChunkId++,
-    deletions: { enqueueStray: (chunkId, version, csId) => strays.push({ chunkId, version, csId }) },
+    deletions: {
+      enqueueStray: (chunkId, version, csId) => strays.push({ chunkId, version, csId }),
+    },
     nowMs: () => clock.now,
   });
   return { pool, servers, orders, strays, answers, clock, connect };
