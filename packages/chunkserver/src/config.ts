@@ -40,8 +40,9 @@ export const CHUNKSERVER_SCHEMA: ConfigKey[] = [
     max: CHUNK_LIST_BATCH_MAX, doc: 'chunks per CSTOMA_CHUNKS message at registration' },
   { key: 'CHECKSUM_WORKERS', type: 'int', default: 1, min: 1, max: 64,
     doc: 'threads that verify whole chunks (start-up checks, scrub, replication)' },
-  { key: 'OPEN_FILES_MAX', type: 'int', default: 256, min: 4, max: 1_000_000,
-    doc: 'chunk files kept open at once (least recently used are closed)' },
+  { key: 'OPEN_FILES_MAX', type: 'int', default: 4096, min: 4, max: 1_000_000,
+    doc: 'chunk files kept open at once (least recently used are closed); each keeps its '
+      + '8 KiB checksum table in memory, so a read of it needs no path lookup or header read' },
   { key: 'HDD_DROP_WRITTEN_CACHE', type: 'bool', default: true,
     doc: 'drop written chunk data from the page cache once it is on its way to disk (clients '
       + 'cache what they read; the cache is kept for headers and folders)' },
