@@ -71,9 +71,9 @@ export class ChunkPool {
 
   constructor(opts: ChunkPoolOptions) {
     this.opts = opts;
+    this.nowMs = opts.nowMs ?? Date.now;
     this.sizeWanted = 0;
     this.setSize(opts.size);
-    this.nowMs = opts.nowMs ?? Date.now;
   }
 
   /** A new size (a config reload); chunks past it are deleted at once. */
