@@ -92,6 +92,18 @@ test('names, attributes, opens and listings behave as POSIX says', async () => {
   const other = await cluster.client('other');
   assert.is((await other.stat('/pending')).length, 0);
 
+  // A write through one descriptor, not yet closed, is read through another opened after it
+  // (O_DIRECT: the read reaches the mount, not the kernel's cache), and through one opened
+  // before it.
+  await m.must('head -c 100000 /dev/zero > shared');
+  const seen = await m.must(`perl -e 'use Fcntl; ` +
+    `sysopen(my $early, "shared", O_RDONLY | O_DIRECT) or die; ` +
+    `open(my $w, "+<", "shared") or die; syswrite($w, "NEWDATA") == 7 or die; ` +
+    `sysopen(my $late, "shared", O_RDONLY | O_DIRECT) or die; ` +
+    `for my $fh ($late, $early) { sysread($fh, my $b, 16) == 16 or die; print substr($b, 0, 7), "\n"; } ` +
+    `close($w) or die'`);
+  assert.is(seen, 'NEWDATA\nNEWDATA\n', 'both reads see the unclosed write');
+
   // A file unlinked while open stays readable until closed, then goes for good.
   await m.must('head -c 200000 /dev/urandom > held && sha256sum held > held.sum');
   const held = await m.must('exec 3<held && rm held && test ! -e held && ' +

@@ -7,7 +7,7 @@
 // WRITE_END. Reads first finish this handle's writes, so a handle reads what it wrote.
 import {
   assert, BLOCK_SIZE_BYTES, CHUNK_SIZE_BYTES, CLTOMA_GETATTR, CLTOMA_SETATTR, FILE_LENGTH_MAX_BYTES,
-  FsError, SetAttr, type Logger,
+  FsError, READ_SIZE_MAX_BYTES, SetAttr, type Logger,
 } from '@antlerfs/protocol';
 import type { ChunkserverAgent } from './chunkserver-agent.ts';
 import { ChunkReader, type ChunkInfo } from './chunk-reader.ts';
@@ -164,6 +164,24 @@ export class FileHandle {
       }
     }
     return data.length;
+  }
+
+  /** Drops what reads fetched ahead and the chunk locations: others changed the file. */
+  forgetReads(): void {
+    this.readAhead.clear();
+    this.reader.invalidate();
+  }
+
+  /**
+   * Starts fetching the file's first `bytes` (at most READ_SIZE_MAX_BYTES) for the next read,
+   * which uses them if it lies within them: an open for reading, whose first read usually
+   * starts there, need not wait for a chunkserver round trip of its own.
+   */
+  prefetchStart(bytes: number): void {
+    this.checkUsable('prefetch');
+    if (!this.canRead || this.dirty()) return;
+    const wanted = Math.min(bytes, this.lengthBytes, READ_SIZE_MAX_BYTES);
+    if (wanted > 0) this.readAhead.startFirst(wanted);
   }
 
   /**

@@ -2,8 +2,12 @@
 // 128 KiB at a time, programs often 1 MiB): once a read starts where the previous one ended,
 // whole aligned segments of READ_SIZE_MAX_BYTES are fetched ahead, up to `segmentsMax` of them,
 // and later reads copy from them (from the pieces each reply arrived in: one copy in all).
-// Random reads go straight to the chunk reader for exactly what they ask.
-import { assert, CHUNK_SIZE_BYTES, READ_SIZE_MAX_BYTES } from '@antlerfs/protocol';
+// Random reads go straight to the chunk reader for exactly what they ask. The start of a file
+// may be asked for before any read (startFirst: an open for reading), so the first read from
+// the start finds its bytes on their way.
+import {
+  assert, BLOCK_SIZE_BYTES, CHUNK_SIZE_BYTES, READ_SIZE_MAX_BYTES,
+} from '@antlerfs/protocol';
 import type { ChunkReader, Fetched } from './chunk-reader.ts';
 
 const SEGMENT_BYTES = READ_SIZE_MAX_BYTES;
@@ -24,6 +28,8 @@ export class ReadAhead {
   /** segment index -> its segment; at most segmentsMax entries. */
   private readonly segments = new Map<number, Segment>();
   private nextSequentialPosition = -1;
+  /** The file's first bytes asked for ahead of any read (startFirst), for the next read. */
+  private first: { sizeBytes: number; fetched: Promise<Fetched | null> } | null = null;
 
   constructor(reader: ChunkReader, segmentsMax: number) {
     assert(segmentsMax >= 1, 'segmentsMax >= 1');
@@ -35,11 +41,29 @@ export class ReadAhead {
   clear(): void {
     for (const index of [...this.segments.keys()]) this.drop(index);
     this.nextSequentialPosition = -1;
+    this.dropFirst();
+  }
+
+  /**
+   * Starts fetching the file's first `bytes` (whole blocks of the first chunk, at most one
+   * segment) for the next read, which uses them if it lies within them.
+   */
+  startFirst(bytes: number): void {
+    assert(bytes > 0 && bytes <= SEGMENT_BYTES, `first bytes ${bytes}`);
+    this.clear();
+    const sizeBytes = Math.ceil(bytes / BLOCK_SIZE_BYTES) * BLOCK_SIZE_BYTES;
+    const fetched = this.reader.fetchParts({
+      chunkIndex: 0, offsetInChunk: 0, sizeBytes, rangeOffset: 0,
+    });
+    fetched.catch(() => undefined); // the read then asks again, and gets the error itself
+    this.first = { sizeBytes, fetched };
   }
 
   async read(
     buffer: Uint8Array, offset: number, length: number, position: number,
   ): Promise<number> {
+    const fromFirst = await this.readFirst(buffer, offset, length, position);
+    if (fromFirst >= 0) return fromFirst;
     const sequential = position === this.nextSequentialPosition;
     const first = Math.floor(position / SEGMENT_BYTES);
     if (!sequential && !this.segments.has(first)) {
@@ -76,6 +100,38 @@ export class ReadAhead {
       done += take;
     }
     return n;
+  }
+
+  /** The next read from the bytes startFirst fetched: its length, or -1 when it cannot. */
+  private async readFirst(
+    buffer: Uint8Array, offset: number, length: number, position: number,
+  ): Promise<number> {
+    const first = this.first;
+    if (first === null) return -1;
+    this.first = null;
+    const known = this.reader.knownLengthBytes;
+    const n = Math.max(0, Math.min(length, known - position));
+    let got: Fetched | null | undefined;
+    if (known >= 0 && position + n <= first.sizeBytes) {
+      got = await first.fetched.catch(() => undefined);
+    }
+    if (got === undefined) {
+      void first.fetched.then((g) => g?.release(), () => undefined);
+      return -1;
+    }
+    if (got === null) buffer.fill(0, offset, offset + n);
+    else {
+      copyOut(got.parts, position, n, buffer, offset);
+      got.release();
+    }
+    this.nextSequentialPosition = position + n;
+    return n;
+  }
+
+  private dropFirst(): void {
+    const first = this.first;
+    this.first = null;
+    void first?.fetched.then((g) => g?.release(), () => undefined);
   }
 
   private dropBefore(index: number): void {

@@ -196,4 +196,33 @@ test('readFile and a read stream take length and locations from the lookup', asy
   assert.is(sent('CLTOMA_READ_CHUNKS'), 0, 'the locations came with the lookups');
 });
 
+test('prefetchStart: the first read from the start uses it; other reads read as before',
+  async () => {
+    const data = crypto.randomBytes(3 * BLOCK_SIZE_BYTES + 77);
+    await client.writeFile('/prefetched', data);
+    const reads = (): number => cluster.servers.reduce((n, s) => n + s.counters.read_requests!, 0);
+    const fh = await client.open('/prefetched', 'r');
+    const before = reads();
+    fh.prefetchStart(128 * 1024);
+    const buf = Buffer.alloc(BLOCK_SIZE_BYTES);
+    assert.is(await fh.read(buf, 0, buf.length, 100), buf.length);
+    assert.ok(buf.equals(data.subarray(100, 100 + buf.length)), 'bytes from the prefetch');
+    assert.is(reads() - before, 1, 'one chunkserver read: the prefetch, none for the read');
+    const tail = Buffer.alloc(4096);
+    const n = await fh.read(tail, 0, tail.length, data.length - 77);
+    assert.is(n, 77);
+    assert.ok(tail.subarray(0, n).equals(data.subarray(data.length - 77)), 'a later read');
+    fh.prefetchStart(BLOCK_SIZE_BYTES);
+    const far = Buffer.alloc(100);
+    assert.is(await fh.read(far, 0, 100, 2 * BLOCK_SIZE_BYTES), 100, 'a read past it');
+    assert.ok(far.equals(data.subarray(2 * BLOCK_SIZE_BYTES, 2 * BLOCK_SIZE_BYTES + 100)));
+    await fh.close();
+    const small = await client.open('/prefetched', 'r');
+    small.prefetchStart(10 * 1024 * 1024);
+    const whole = Buffer.alloc(data.length + 10);
+    assert.is(await small.read(whole, 0, whole.length, 0), data.length, 'trimmed to the file');
+    assert.ok(whole.subarray(0, data.length).equals(data));
+    await small.close();
+  });
+
 test.run();

@@ -16,6 +16,8 @@ import type { OpenFile, OpenMode } from './open-file.ts';
 import { createOut, openOut, writeOut } from './reply.ts';
 
 const { O_RDONLY, O_APPEND, O_TRUNC, O_EXCL } = fs.constants;
+/** Bytes fetched at a read-only OPEN for the first READ (the kernel's first readahead). */
+const FIRST_READ_BYTES = 128 * 1024;
 /** O_ACCMODE: the access mode bits of open flags (RDONLY 0, WRONLY 1, RDWR 2). */
 const O_ACCMODE = 3;
 const PERMISSION_BITS = 0o7777;
@@ -65,6 +67,10 @@ const open: Handler = async (req, ctx) => {
     attr = await truncateForOpen(ctx, attr);
   }
   const file = ctx.files.add(inode, mode, attr, opened.located);
+  // The first READ, from the start, usually follows at once: its bytes are on their way by then.
+  if (!writes(mode) && attr.length > 0) {
+    void file.use(async (h) => h.prefetchStart(FIRST_READ_BYTES)).catch(() => undefined);
+  }
   // Pages the kernel cached at an earlier open stay if the file has not changed since.
   // Otherwise its cached size may be old too (a stat less than attr_timeout ago): it must ask
   // again before the first read, or it would stop reading at the old end. It need not when
@@ -117,8 +123,12 @@ const read: Handler = async (req, ctx) => {
   const file = ctx.files.get(field(req, 'fh'));
   const size = field(req, 'size');
   const offset = field(req, 'offset');
-  // What other opens here wrote is read back too (their writes end at the master first).
-  if (ctx.files.othersWrote(file)) await ctx.files.endWrites(file.inode, file);
+  // What other opens here wrote is read back too (their writes end at the master first, and
+  // nothing this open fetched before is used).
+  if (ctx.files.othersWrote(file)) {
+    await ctx.files.endWrites(file.inode, file);
+    await file.use(async (h) => h.forgetReads());
+  }
   const buffer = ctx.readBuffers.take(size);
   const n = await file.use((h) => h.read(buffer, 0, size, offset));
   const back = (): void => ctx.readBuffers.give(buffer);
@@ -138,6 +148,7 @@ const write: Handler = async (req, ctx) => {
     await h.write(data, offset, { transfer: true, released });
     file.noteWrite(offset, data.length);
   });
+  ctx.files.wroteThrough(file);
   ctx.nodes.dataChanged(file.inode);
   return { parts: [writeOut(data.length)] };
 };

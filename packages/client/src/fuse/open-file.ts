@@ -85,6 +85,11 @@ export class OpenFile {
     }
   }
 
+  /** Drops what this open's reads fetched ahead: another open of the file wrote. */
+  forgetReads(): void {
+    this.handle?.forgetReads();
+  }
+
   /** Records a write of `sizeBytes` at `offset` through this open. */
   noteWrite(offset: number, sizeBytes: number): void {
     this.dirty = true;
@@ -236,6 +241,11 @@ export class OpenFiles {
     if (set === undefined || set.size === 1) return false;
     for (const f of set) if (f !== file && f.hasUnendedWrites) return true;
     return false;
+  }
+
+  /** `writer` wrote: the other opens of its file drop what they fetched ahead of reads. */
+  wroteThrough(writer: OpenFile): void {
+    for (const f of this.ofInode(writer.inode)) if (f !== writer) f.forgetReads();
   }
 
   /** Ends the writes of every open of `inode` (but `except`) that has some. */
