@@ -3,6 +3,7 @@
 // replicator, scrubber, then registration with the master (after which the daemon is ready). So
 // SIGTERM stops the scrub and aborts replications, stops listening and finishes writes, then
 // closes the chunk files, then the master link, then the workers.
+import fs from 'node:fs';
 import { assert, type DaemonModule, type Logger } from '@antlerfs/protocol';
 import { ChecksumPool } from './checksum-pool.ts';
 import { ChunkStore } from './chunk-store.ts';
@@ -29,8 +30,9 @@ export class Chunkserver {
     this.config = config;
     this.log = log;
     this.checksumPool = new ChecksumPool(config.checksumWorkers);
+    const openFilesMax = openFilesWithin(config.openFilesMax, openFilesLimit(), log);
     this.store = new ChunkStore({
-      folders, openFilesMax: config.openFilesMax, log: log.child('store'),
+      folders, openFilesMax, log: log.child('store'),
       checksumPool: this.checksumPool, ioErrorsMax: config.hddIoErrorsMax,
       cache: { dropWritten: config.hddDropWrittenCache },
     });
@@ -110,4 +112,28 @@ export class Chunkserver {
   async stop(): Promise<void> {
     for (const m of [...this.modules].reverse()) await m.stop();
   }
+}
+
+/** The soft limit on open descriptors of this process (Linux), or null if unknown. */
+export function openFilesLimit(): number | null {
+  try {
+    const limits = fs.readFileSync('/proc/self/limits', 'utf8');
+    const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+    return soft === undefined ? null : Number(soft);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * OPEN_FILES_MAX, or half the descriptor limit when that is lower: chunk files must leave room
+ * for sockets, or a busy server would fail opens with EMFILE.
+ */
+export function openFilesWithin(wanted: number, limit: number | null, log: Logger): number {
+  if (limit === null || wanted <= Math.floor(limit / 2)) return wanted;
+  const allowed = Math.max(4, Math.floor(limit / 2));
+  log.warn('OPEN_FILES_MAX lowered to half the open descriptor limit', {
+    configured: wanted, limit, openFilesMax: allowed,
+  });
+  return allowed;
 }

@@ -6,7 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, parseBytes, parseConfigText, type ConfigValues } from '@antlerfs/protocol';
+import {
+  ConfigError, Logger, parseBytes, parseConfigText, setLogLevel, type ConfigValues,
+} from '@antlerfs/protocol';
+import { openFilesLimit, openFilesWithin } from '../src/chunkserver.ts';
 import {
   CHUNKSERVER_SCHEMA, chunkserverConfig, defaultChunkserverConfig, parseMasters,
 } from '../src/config.ts';
@@ -80,6 +83,17 @@ test('MASTER_HOST: one master or a list, ports defaulting to MASTER_PORT', () =>
   values.MASTER_HOST = 'a,b:1';
   values.MASTER_PORT = 5;
   assert.equal(chunkserverConfig(values).masters, [{ host: 'a', port: 5 }, { host: 'b', port: 1 }]);
+});
+
+test('OPEN_FILES_MAX stays within half the open descriptor limit', () => {
+  setLogLevel('error');
+  const log = new Logger('test');
+  assert.is(openFilesWithin(4096, 20_000, log), 4096);
+  assert.is(openFilesWithin(4096, null, log), 4096, 'limit unknown: as configured');
+  assert.is(openFilesWithin(4096, 1024, log), 512);
+  assert.is(openFilesWithin(4096, 6, log), 4, 'never below the schema minimum');
+  const limit = openFilesLimit();
+  assert.ok(limit !== null && limit > 0, `this process's limit read: ${limit}`);
 });
 
 test.run();
