@@ -100,7 +100,8 @@ test('names, attributes, opens and listings behave as POSIX says', async () => {
     `sysopen(my $early, "shared", O_RDONLY | O_DIRECT) or die; ` +
     `open(my $w, "+<", "shared") or die; syswrite($w, "NEWDATA") == 7 or die; ` +
     `sysopen(my $late, "shared", O_RDONLY | O_DIRECT) or die; ` +
-    `for my $fh ($late, $early) { sysread($fh, my $b, 16) == 16 or die; print substr($b, 0, 7), "\n"; } ` +
+    `for my $fh ($late, $early) { sysread($fh, my $b, 16) == 16 or die; ` +
+    `print substr($b, 0, 7), "\n"; } ` +
     `close($w) or die'`);
   assert.is(seen, 'NEWDATA\nNEWDATA\n', 'both reads see the unclosed write');
 
