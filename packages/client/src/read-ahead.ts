@@ -16,6 +16,8 @@ assert(CHUNK_SIZE_BYTES % SEGMENT_BYTES === 0, 'segments never cross a chunk');
 /** A segment fetched or being fetched (null: a hole), and the reads copying from it now. */
 interface Segment {
   readonly fetched: Promise<Fetched | null>;
+  /** Bytes asked for from the segment's start: whole blocks up to the file's end then. */
+  readonly sizeBytes: number;
   /** Reads that took it and have not finished copying from it. */
   users: number;
   /** Out of the map: its receive buffers go back once no read uses it. */
@@ -87,6 +89,10 @@ export class ReadAhead {
       const index = Math.floor(at / SEGMENT_BYTES);
       const inSegment = at - index * SEGMENT_BYTES;
       const take = Math.min(n - done, SEGMENT_BYTES - inSegment);
+      // A segment fetched before the file grew is fetched again, to the new end.
+      if ((this.segments.get(index)?.sizeBytes ?? SEGMENT_BYTES) < inSegment + take) {
+        this.drop(index);
+      }
       const segment = this.segment(index);
       segment.users++;
       try {
@@ -165,12 +171,17 @@ export class ReadAhead {
 
   private fetchSegment(index: number): Segment {
     const position = index * SEGMENT_BYTES;
+    // Not past the file's end (a chunkserver pads a short chunk with zeros to any size).
+    const known = this.reader.knownLengthBytes;
+    const inFile = known < 0 ? SEGMENT_BYTES : known - position;
+    const blocks = Math.ceil(Math.min(Math.max(inFile, 1), SEGMENT_BYTES) / BLOCK_SIZE_BYTES);
+    const sizeBytes = blocks * BLOCK_SIZE_BYTES;
     const fetched = this.reader.fetchParts({
       chunkIndex: Math.floor(position / CHUNK_SIZE_BYTES),
       offsetInChunk: position % CHUNK_SIZE_BYTES,
-      sizeBytes: SEGMENT_BYTES, rangeOffset: 0,
+      sizeBytes, rangeOffset: 0,
     });
-    const segment: Segment = { fetched, users: 0, dropped: false };
+    const segment: Segment = { fetched, sizeBytes, users: 0, dropped: false };
     // A failed segment is forgotten so the next read asks again; the error reaches the reader
     // that awaits it.
     fetched.catch(() => { if (this.segments.get(index) === segment) this.segments.delete(index); });

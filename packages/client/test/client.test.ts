@@ -225,4 +225,34 @@ test('prefetchStart: the first read from the start uses it; other reads read as 
     await small.close();
   });
 
+test('readahead asks for no bytes past the end; a file grown since is read to its new end',
+  async () => {
+    const size = 3 * BLOCK_SIZE_BYTES + 500;
+    const data = crypto.randomBytes(size);
+    await client.writeFile('/short', data);
+    const bytesRead = (): number =>
+      cluster.servers.reduce((n, s) => n + s.counters.read_bytes!, 0);
+    const before = bytesRead();
+    const fh = await client.open('/short', 'r');
+    const buf = Buffer.alloc(32 * 1024);
+    const got: Buffer[] = [];
+    for (let at = 0; ; at += buf.length) {
+      const n = await fh.read(buf, 0, buf.length, at);
+      if (n === 0) break;
+      got.push(Buffer.from(buf.subarray(0, n)));
+    }
+    assert.ok(Buffer.concat(got).equals(data));
+    assert.ok(bytesRead() - before <= 2 * 4 * BLOCK_SIZE_BYTES,
+      `read ${bytesRead() - before} bytes from the chunkservers for a ${size}-byte file`);
+    const more = crypto.randomBytes(BLOCK_SIZE_BYTES);
+    const w = await client.open('/short', 'r+');
+    await w.write(more, size);
+    await w.close();
+    const tail = Buffer.alloc(more.length + 100);
+    const n = await fh.read(tail, 0, tail.length, size);
+    assert.is(n, more.length, 'the grown file read to its new end');
+    assert.ok(tail.subarray(0, n).equals(more));
+    await fh.close();
+  });
+
 test.run();
