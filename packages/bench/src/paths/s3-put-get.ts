@@ -95,7 +95,10 @@ async function startGateway(masterAddr: string): Promise<GatewayProc & { secret:
   const logFile = path.join(dir, 's3.log');
   const fd = fs.openSync(logFile, 'a');
   const bin = path.join(REPO_ROOT, 'packages', 'client', 'bin', 'antler-s3');
-  const args = [bin, '--master', masterAddr, '--s3-listen-host', '127.0.0.1',
+  // ANTLER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") reaches the gateway's node flags,
+  // as it reaches the daemons' (test/harness).
+  const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+  const args = [...nodeArgs, bin, '--master', masterAddr, '--s3-listen-host', '127.0.0.1',
     '--s3-listen-port', '0', '--s3-credentials-file', credentials];
   const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
