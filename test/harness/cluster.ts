@@ -119,6 +119,14 @@ export interface Cluster extends AsyncDisposable {
 const clusters: ClusterImpl[] = [];
 let exitHookSet = false;
 
+/**
+ * ANTLER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") as node flags for the processes a test
+ * or the bench starts: flags NODE_OPTIONS refuses, for profiling them.
+ */
+export function nodeArgsFromEnv(): string[] {
+  return (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+}
+
 /** Starts a master and `chunkservers` chunkservers and waits until all are online. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   setExitHook();
@@ -331,9 +339,7 @@ class ClusterImpl implements Cluster {
     fs.writeSync(fd, `# ${new Date().toISOString()} harness: ${binPath} ${d.args.join(' ')}\n`);
     const listen = d.host?.addr ?? HOST;
     // `ip netns exec` execs node in place, so the child's pid is the daemon's own.
-    // ANTLER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") reaches node flags that
-    // NODE_OPTIONS refuses, for profiling daemons under a test or a bench.
-    const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+    const nodeArgs = nodeArgsFromEnv();
     const [cmd, argv] = d.host === undefined
       ? [process.execPath, [...nodeArgs, binPath, ...d.args]]
       : ['ip', ['netns', 'exec', d.host.ns, process.execPath, ...nodeArgs, binPath, ...d.args]];

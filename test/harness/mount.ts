@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '@antlerfs/protocol';
-import { REPO_ROOT, type Cluster } from './cluster.ts';
+import { nodeArgsFromEnv, REPO_ROOT, type Cluster } from './cluster.ts';
 import { isAlive, stopProcess } from './faults.ts';
 import { LOG_TAIL_LINES, logTail, waitForReady, waitUntil } from './wait.ts';
 
@@ -86,9 +86,7 @@ export async function startMount(
     ...(opts.args ?? [])];
   const fd = fs.openSync(logFile, 'a');
   const bin = path.join(REPO_ROOT, 'packages', 'client', 'bin', 'antler-mount');
-  // ANTLER_NODE_ARGS reaches the mount's node flags too (profiling), as the daemons'.
-  const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
+  const child = spawn(process.execPath, [...nodeArgsFromEnv(), bin, ...args], {
     stdio: ['ignore', fd, fd], env: { ...process.env, ...opts.env },
   });
   fs.closeSync(fd);

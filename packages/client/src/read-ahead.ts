@@ -122,7 +122,7 @@ export class ReadAhead {
       got = await first.fetched.catch(() => undefined);
     }
     if (got === undefined) {
-      void first.fetched.then((g) => g?.release(), () => undefined);
+      releaseWhenFetched(first.fetched);
       return -1;
     }
     if (got === null) buffer.fill(0, offset, offset + n);
@@ -135,9 +135,8 @@ export class ReadAhead {
   }
 
   private dropFirst(): void {
-    const first = this.first;
+    if (this.first !== null) releaseWhenFetched(this.first.fetched);
     this.first = null;
-    void first?.fetched.then((g) => g?.release(), () => undefined);
   }
 
   private dropBefore(index: number): void {
@@ -192,7 +191,12 @@ export class ReadAhead {
 /** A segment dropped and read by nobody gives its receive buffers back (once fetched). */
 function releaseIfUnused(segment: Segment): void {
   if (!segment.dropped || segment.users > 0) return;
-  segment.fetched.then((got) => got?.release(), () => undefined);
+  releaseWhenFetched(segment.fetched);
+}
+
+/** Gives a fetch's receive buffers back once it is in (nothing to give for a hole or error). */
+function releaseWhenFetched(fetched: Promise<Fetched | null>): void {
+  fetched.then((got) => got?.release(), () => undefined);
 }
 
 /** Copies `bytes` bytes from `from` on of the pieces `parts` into `dest` at `destOffset`. */

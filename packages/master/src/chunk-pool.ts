@@ -147,7 +147,7 @@ export class ChunkPool {
     return entry.csIds.every((csId, i) => {
       const cs = servers.get(csId);
       return cs !== undefined && cs.link === entry.links[i] && !cs.link.closed &&
-        cs.listComplete && !servers.drainIds.has(csId) && cs.freeBytes >= CHUNK_SIZE_BYTES;
+        servers.takesNewChunks(cs) && cs.freeBytes >= CHUNK_SIZE_BYTES;
     });
   }
 

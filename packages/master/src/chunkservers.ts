@@ -59,11 +59,16 @@ export class Chunkservers {
     return cs.freeBytes < CHUNK_SIZE_BYTES ? ChunkserverState.FULL : ChunkserverState.ONLINE;
   }
 
-  /** Servers a new chunk may go to: online with their chunk list in, not being drained. */
+  /** A new chunk may go to `cs`: online with its chunk list in, not being drained. */
+  takesNewChunks(cs: Chunkserver): boolean {
+    return cs.link !== null && cs.listComplete && !this.drainIds.has(cs.csId);
+  }
+
+  /** Servers a new chunk may go to (takesNewChunks), with their free space. */
   placementCandidates(): PlacementCandidate[] {
     const out: PlacementCandidate[] = [];
     for (const cs of this.byId.values()) {
-      if (cs.link === null || !cs.listComplete || this.drainIds.has(cs.csId)) continue;
+      if (!this.takesNewChunks(cs)) continue;
       out.push({ csId: cs.csId, freeBytes: cs.freeBytes });
     }
     return out;

@@ -10,12 +10,15 @@ import {
 import type { Origin } from './change.ts';
 import { MASTER_LEASE_SESSION, type Chunk } from './chunk-registry.ts';
 import type { ChunkserverLinks } from './chunkserver-link.ts';
-import { POOLED_CHUNK_VERSION, type ChunkPool, type PooledChunk } from './chunk-pool.ts';
+import { POOLED_CHUNK_VERSION, type ChunkPool } from './chunk-pool.ts';
 import type { Chunkservers, Location } from './chunkservers.ts';
 import type { DeletionQueue } from './deletion-queue.ts';
 import { attrOf, type Attr, type FileNode } from './inode-table.ts';
 import type { MetaStore } from './meta-store.ts';
 import { placeCopies } from './placement.ts';
+
+/** The version a chunk is created at, here or ahead (the pool makes its chunks at it). */
+const NEW_CHUNK_VERSION = POOLED_CHUNK_VERSION;
 
 /** Chunk indexes a file may use (FILE_LENGTH_MAX_BYTES / CHUNK_SIZE_BYTES). */
 export const CHUNK_INDEX_LIMIT = FILE_LENGTH_MAX_BYTES / CHUNK_SIZE_BYTES;
@@ -86,39 +89,39 @@ export class WriteFlow {
     holder: LeaseHolder, inode: number, chunkIndex: number, origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
     const pooled = this.opts.pool?.take(this.ns.file(inode).goal) ?? null;
-    if (pooled !== null) return this.pooledChunk(holder, inode, chunkIndex, pooled, origin);
+    // A chunk made ahead: logged as the file's at once (no await since the pool's checks).
+    if (pooled !== null) {
+      return this.attachNew(holder, inode, chunkIndex, pooled.chunkId, pooled.csIds, origin);
+    }
     const chunkId = await this.opts.store.allocateChunkId();
     const servers = this.placeNew(inode, `no server for a chunk of ${inode}`);
-    const { created, statuses } = await this.createOn(servers, chunkId, 1);
+    const { created, statuses } = await this.createOn(servers, chunkId, NEW_CHUNK_VERSION);
     const file = this.fileStill(inode);
     if (file === null) {
-      for (const csId of created) this.opts.deletions.enqueueStray(chunkId, 1, csId);
+      for (const csId of created) {
+        this.opts.deletions.enqueueStray(chunkId, NEW_CHUNK_VERSION, csId);
+      }
       throw new FsError('ENOENT', `inode ${inode} went away during the write`);
     }
     if (created.length === 0) throw noCopyMade(statuses, `creating chunk ${chunkId}`);
-    const { durable, result } = this.opts.store.commit({
-      kind: 'writeChunk', inode, chunkIndex, chunkId, version: 1, origin,
-    });
-    const chunk = this.registry.live(chunkId);
-    assert(chunk !== undefined && chunk.version === 1, `chunk ${chunkId} registered`);
-    this.registerCopies(chunkId, created);
-    this.takeLease(holder, chunk);
-    await durable;
-    return this.reply(result.node as FileNode, chunk, created);
+    return this.attachNew(holder, inode, chunkIndex, chunkId, created, origin);
   }
 
-  /** A chunk made ahead: logged as the file's at once (no await since the pool's checks). */
-  private async pooledChunk(
-    holder: LeaseHolder, inode: number, chunkIndex: number, pooled: PooledChunk,
+  /**
+   * Logs new chunk `chunkId` (version NEW_CHUNK_VERSION, copies made on `csIds`) as the file's,
+   * registers its copies and the lease, and answers once the change is on disk. Called with no
+   * await since the file and the copies were last checked.
+   */
+  private async attachNew(
+    holder: LeaseHolder, inode: number, chunkIndex: number, chunkId: number, csIds: number[],
     origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
-    const { chunkId, csIds } = pooled;
     const { durable, result } = this.opts.store.commit({
-      kind: 'writeChunk', inode, chunkIndex, chunkId, version: POOLED_CHUNK_VERSION, origin,
+      kind: 'writeChunk', inode, chunkIndex, chunkId, version: NEW_CHUNK_VERSION, origin,
     });
     const chunk = this.registry.live(chunkId);
-    assert(chunk !== undefined && chunk.version === POOLED_CHUNK_VERSION,
-      `pooled chunk ${chunkId} registered`);
+    assert(chunk !== undefined && chunk.version === NEW_CHUNK_VERSION,
+      `chunk ${chunkId} registered`);
     this.registerCopies(chunkId, csIds);
     this.takeLease(holder, chunk);
     await durable;

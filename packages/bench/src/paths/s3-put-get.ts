@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
-import { REPO_ROOT } from '@antlerfs/test/harness/cluster.ts';
+import { nodeArgsFromEnv, REPO_ROOT } from '@antlerfs/test/harness/cluster.ts';
 import { stopProcess } from '@antlerfs/test/harness/faults.ts';
 import { logTail, waitForReady } from '@antlerfs/test/harness/wait.ts';
 import { cpuDelta, cpuSnapshot, type ClusterProcess } from '../cpu-usage.ts';
@@ -95,10 +95,7 @@ async function startGateway(masterAddr: string): Promise<GatewayProc & { secret:
   const logFile = path.join(dir, 's3.log');
   const fd = fs.openSync(logFile, 'a');
   const bin = path.join(REPO_ROOT, 'packages', 'client', 'bin', 'antler-s3');
-  // ANTLER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=DIR") reaches the gateway's node flags,
-  // as it reaches the daemons' (test/harness).
-  const nodeArgs = (process.env.ANTLER_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-  const args = [...nodeArgs, bin, '--master', masterAddr, '--s3-listen-host', '127.0.0.1',
+  const args = [...nodeArgsFromEnv(), bin, '--master', masterAddr, '--s3-listen-host', '127.0.0.1',
     '--s3-listen-port', '0', '--s3-credentials-file', credentials];
   const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
