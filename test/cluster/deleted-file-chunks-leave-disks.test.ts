@@ -2,7 +2,8 @@
 // every chunkserver's disk shortly after, and the chunk files of other files stay.
 // Method: write a file to keep and a file to delete at goal 3, learn which chunk files on
 // disk are the doomed file's (those that appeared with it), delete it, poll the disks with a
-// deadline; then the kept file still reads back whole.
+// deadline; then the kept file still reads back whole. Deleted chunk files become spares that
+// the next file's chunks take.
 import fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -52,6 +53,16 @@ test('unlink: the chunk files leave every chunkserver', async () => {
   const client = await cluster.client();
   await client.unlink('/doomed');
   await expectGone(cluster, files);
+  // The deleted chunks' files were kept as spares (emptied) and the next file's chunks take
+  // them: same bytes back, no spare left over on any server.
+  const stats = await Promise.all([0, 1, 2].map((i) => cluster.csStats(i)));
+  const kept = stats.reduce((sum, s) => sum + s.spare_files!, 0);
+  assert.is(kept, files.doomed.length, 'every deleted chunk file kept as a spare');
+  await writeContent(client, '/again', { seed: 43, sizeBytes: DOOMED_BYTES, goal: GOAL });
+  const after = await Promise.all([0, 1, 2].map((i) => cluster.csStats(i)));
+  assert.is(after.reduce((sum, s) => sum + s.spare_files_taken!, 0), files.doomed.length);
+  assert.is(after.reduce((sum, s) => sum + s.spare_files!, 0), 0);
+  assert.is((await readSha256(client, '/again')).sha256, contentSha256(43, DOOMED_BYTES));
 });
 
 test('rename over a file: the replaced file\'s chunk files leave every chunkserver', async () => {

@@ -19,6 +19,7 @@ import type { HddFolder } from './hdd-config.ts';
 import { OpenFileCache } from './open-file-cache.ts';
 import { RwLock } from './rw-lock.ts';
 import { scanDisks } from './chunk-scan.ts';
+import { takeSpareAs } from './spare-files.ts';
 
 export interface ChunkInfo {
   chunkId: number;
@@ -53,6 +54,8 @@ export interface ChunkStoreOptions {
   checksumPool: ChecksumPool;
   /** Device errors on a folder before it is damaged (HDD_IO_ERRORS_MAX). */
   ioErrorsMax?: number;
+  /** Emptied files of deleted chunks kept per folder for new chunks (HDD_SPARE_FILES_MAX). */
+  spareFilesMax?: number;
   /** What chunk files do with the page cache of written data (default: keep it). */
   cache?: CachePolicy;
 }
@@ -90,7 +93,7 @@ export class ChunkStore {
   constructor(opts: ChunkStoreOptions) {
     assert(opts.folders.length > 0, 'at least one chunk folder');
     const ioErrorsMax = opts.ioErrorsMax ?? IO_ERRORS_MAX_DEFAULT;
-    this.disks = opts.folders.map((f) => new Disk(f, ioErrorsMax));
+    this.disks = opts.folders.map((f) => new Disk(f, ioErrorsMax, opts.spareFilesMax));
     for (const d of this.disks) {
       d.onDamaged = (disk, lastError) => this.diskDamaged(disk, lastError);
     }
@@ -218,9 +221,8 @@ export class ChunkStore {
     // A fresh lock: with() takes it before its first await.
     const making = entry.lock.with('exclusive', async () => {
       try {
-        const create = (): Promise<ChunkFile> =>
-          ChunkFile.create(disk.path, chunkId, version, this.cache);
-        await disk.io(() => this.files.use(chunkId, create, async () => undefined), true);
+        await disk.io(() => this.files.use(chunkId, () => this.newFile(disk, chunkId, version),
+          async () => undefined), true);
         disk.chunkCount++;
       } catch (err) {
         entry.gone = true;
@@ -244,14 +246,19 @@ export class ChunkStore {
     const oldPath = chunkFilePath(entry.disk.path, entry.chunkId, entry.version);
     await this.files.drop(entry.chunkId);
     await disk.io(() => this.files.use(entry.chunkId,
-      () => ChunkFile.create(disk.path, entry.chunkId, version, this.cache),
-      async () => undefined), true);
+      () => this.newFile(disk, entry.chunkId, version), async () => undefined), true);
     const newPath = chunkFilePath(disk.path, entry.chunkId, version);
-    if (oldPath !== newPath) await unlinkIfPresent(entry.disk, oldPath);
+    if (oldPath !== newPath) await discardFile(entry.disk, oldPath);
     this.log.info('chunk replaced by a new empty one', { chunkId: entry.chunkId, version });
     entry.disk.chunkCount--;
     disk.chunkCount++;
     Object.assign(entry, { version, lengthBytes: 0, disk, damaged: false, nameSynced: false });
+  }
+
+  /** A new empty chunk file, from one of the disk's spares when there is one. */
+  private async newFile(disk: Disk, chunkId: number, version: number): Promise<ChunkFile> {
+    await takeSpareAs(disk.spares, chunkFilePath(disk.path, chunkId, version));
+    return ChunkFile.create(disk.path, chunkId, version, this.cache);
   }
 
   /** The disk with the most free space above its reserve, or null if none has any. */
@@ -306,7 +313,7 @@ export class ChunkStore {
     await entry.lock.with('exclusive', async () => {
       this.recheck(entry, version === 0 ? entry.version : version);
       await this.files.drop(chunkId);
-      await unlinkIfPresent(entry.disk, chunkFilePath(entry.disk.path, chunkId, entry.version));
+      await discardFile(entry.disk, chunkFilePath(entry.disk.path, chunkId, entry.version));
       this.forget(entry);
     });
   }
@@ -475,7 +482,7 @@ export class ChunkStore {
       if (existing.gone) return this.installReplica(replica, tempPath);
       await this.files.drop(chunkId);
       const oldPath = chunkFilePath(existing.disk.path, chunkId, existing.version);
-      if (oldPath !== finalPath) await unlinkIfPresent(existing.disk, oldPath);
+      if (oldPath !== finalPath) await discardFile(existing.disk, oldPath);
       try {
         await disk.io(() => renameInto(tempPath, finalPath));
       } catch (err) {
@@ -639,10 +646,19 @@ function refuseDamaged(entry: ChunkEntry): void {
   }
 }
 
-/** Removes a chunk file through its disk; a file already gone is fine. */
-async function unlinkIfPresent(disk: Disk, filePath: string): Promise<void> {
-  const unlink = (): Promise<void> => fsCall('unlink', filePath, () => fs.unlink(filePath));
-  await disk.io(unlink).catch((err: FsError) => {
+/**
+ * Removes a chunk file through its disk: kept as a spare while the disk keeps fewer than its
+ * limit, unlinked otherwise or when that fails. A file already gone is fine.
+ */
+async function discardFile(disk: Disk, filePath: string): Promise<void> {
+  const discard = async (): Promise<void> => {
+    const kept = await disk.spares.keep(filePath).catch((err: FsError) => {
+      if (err.code === 'ENOENT') throw err;
+      return false;
+    });
+    if (!kept) await fsCall('unlink', filePath, () => fs.unlink(filePath));
+  };
+  await disk.io(discard).catch((err: FsError) => {
     if (err.code !== 'ENOENT') throw err;
   });
 }

@@ -34,7 +34,7 @@ export class Chunkserver {
     this.store = new ChunkStore({
       folders, openFilesMax, log: log.child('store'),
       checksumPool: this.checksumPool, ioErrorsMax: config.hddIoErrorsMax,
-      cache: { dropWritten: config.hddDropWrittenCache },
+      spareFilesMax: config.hddSpareFilesMax, cache: { dropWritten: config.hddDropWrittenCache },
     });
     this.replicator = new Replicator({
       store: this.store, checksumPool: this.checksumPool, log: log.child('replicator'),

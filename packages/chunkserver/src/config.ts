@@ -6,6 +6,7 @@ import {
   CHUNK_LIST_BATCH_MAX, CHUNKSERVER_RESERVE_DEFAULT_BYTES, ConfigError, PORT_CSSERV, PORT_MATOCS,
   assert, schemaDefaults, type ConfigKey, type ConfigValues, type Level,
 } from '@antlerfs/protocol';
+import { SPARE_FILES_MAX } from './spare-files.ts';
 
 export const VERSION = '0.1.0';
 
@@ -43,6 +44,9 @@ export const CHUNKSERVER_SCHEMA: ConfigKey[] = [
   { key: 'OPEN_FILES_MAX', type: 'int', default: 4096, min: 4, max: 1_000_000,
     doc: 'chunk files kept open at once (least recently used are closed); each keeps its '
       + '8 KiB checksum table in memory, so a read of it needs no path lookup or header read' },
+  { key: 'HDD_SPARE_FILES_MAX', type: 'int', default: SPARE_FILES_MAX, min: 0, max: 1_000_000,
+    doc: 'files of deleted chunks kept emptied per chunk folder and renamed into place for new '
+      + 'chunks (no inode freed or allocated; 0: deleted chunk files are unlinked)' },
   { key: 'HDD_DROP_WRITTEN_CACHE', type: 'bool', default: true,
     doc: 'drop written chunk data from the page cache once it is on its way to disk (clients '
       + 'cache what they read; the cache is kept for headers and folders)' },
@@ -92,6 +96,7 @@ export interface ChunkserverConfig {
   chunkListBatchMax: number;
   checksumWorkers: number;
   openFilesMax: number;
+  hddSpareFilesMax: number;
   hddDropWrittenCache: boolean;
   writesInflightMax: number;
   readsInflightMax: number;
@@ -184,6 +189,7 @@ export function chunkserverConfig(values: ConfigValues): ChunkserverConfig {
     chunkListBatchMax: int(values, 'CHUNK_LIST_BATCH_MAX'),
     checksumWorkers: int(values, 'CHECKSUM_WORKERS'),
     openFilesMax: int(values, 'OPEN_FILES_MAX'),
+    hddSpareFilesMax: int(values, 'HDD_SPARE_FILES_MAX'),
     hddDropWrittenCache: values.HDD_DROP_WRITTEN_CACHE === true,
     writesInflightMax: int(values, 'WRITES_INFLIGHT_MAX'),
     readsInflightMax: int(values, 'READS_INFLIGHT_MAX'),

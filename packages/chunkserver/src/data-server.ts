@@ -126,6 +126,9 @@ export class DataServer {
       chunks_lost: store.counters.chunksLost,
       disks_damaged: store.disks.filter((d) => d.damaged).length,
       disk_io_errors: store.disks.reduce((sum, d) => sum + d.ioErrors, 0),
+      spare_files: store.disks.reduce((sum, d) => sum + d.spares.count, 0),
+      spare_files_kept: store.disks.reduce((sum, d) => sum + d.spares.kept, 0),
+      spare_files_taken: store.disks.reduce((sum, d) => sum + d.spares.taken, 0),
       ...this.opts.moreCounters?.(),
     };
     const all = [...Object.entries(c), ...Object.entries(extra)];

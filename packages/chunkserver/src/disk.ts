@@ -12,6 +12,7 @@ import {
 } from '@antlerfs/protocol';
 import { chunkSubfolder, fsCall, parseChunkFileName, tempChunkFileTarget } from './chunk-file.ts';
 import type { HddFolder } from './hdd-config.ts';
+import { SPARE_FILES_MAX, SpareFiles } from './spare-files.ts';
 
 /** 00..FF: the id's low byte picks the subfolder, so none grows past 1/256 of the chunks. */
 export const SUBFOLDER_COUNT = 256;
@@ -47,16 +48,19 @@ export class Disk {
   damaged = false;
   /** Called once, when the folder becomes damaged. */
   onDamaged: (disk: Disk, lastError: string) => void = () => undefined;
+  /** Emptied files of deleted chunks, for new chunks. */
+  readonly spares: SpareFiles;
   private readonly ioErrorsMax: number;
   private injectedFault: string | null = null;
 
-  constructor(folder: HddFolder, ioErrorsMax: number) {
+  constructor(folder: HddFolder, ioErrorsMax: number, spareFilesMax = SPARE_FILES_MAX) {
     assert(path.isAbsolute(folder.path), `chunk folder ${folder.path} is absolute`);
     assert(folder.reserveBytes >= 0, 'reserve is not negative');
     assert(Number.isInteger(ioErrorsMax) && ioErrorsMax >= 1, `HDD_IO_ERRORS_MAX ${ioErrorsMax}`);
     this.path = folder.path;
     this.reserveBytes = folder.reserveBytes;
     this.ioErrorsMax = ioErrorsMax;
+    this.spares = new SpareFiles(this.path, spareFilesMax);
   }
 
   /** Free space above the reserve: what new chunks may use (0 when below the reserve). */
@@ -106,7 +110,7 @@ export class Disk {
     this.onDamaged(this, reason);
   }
 
-  /** Creates the folder and its 256 subfolders if missing. */
+  /** Creates the folder and its 256 subfolders if missing; takes in the spare files there. */
   async prepare(): Promise<void> {
     await fsCall('mkdir', this.path, () => fs.mkdir(this.path, { recursive: true }));
     const made: Promise<unknown>[] = [];
@@ -115,6 +119,7 @@ export class Disk {
       made.push(fsCall('mkdir', sub, () => fs.mkdir(sub, { recursive: true })));
     }
     await Promise.all(made);
+    await this.io(() => this.spares.load(), true);
     await this.refreshSpace();
   }
 

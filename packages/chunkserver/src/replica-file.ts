@@ -13,6 +13,7 @@ import {
   writeFully, type CachePolicy,
 } from './chunk-file.ts';
 import type { Disk } from './disk.ts';
+import { takeSpareAs } from './spare-files.ts';
 
 /**
  * Background flush interval. Measured on loopback (64 MiB chunk, 4 reads in flight): about
@@ -37,13 +38,15 @@ export class ReplicaFile {
     this.cache = cache;
   }
 
-  /** Creates (or truncates) the temporary file and writes the final header. */
+  /** Creates the temporary file (from a spare if any; truncated) and writes the final header. */
   static async create(disk: Disk, header: {
     chunkId: number; version: number; lengthBytes: number; checksums: Buffer;
   }, cache = KEEP_CACHE): Promise<ReplicaFile> {
     const filePath = chunkFilePath(disk.path, header.chunkId, header.version) + REPLICA_TEMP_SUFFIX;
-    const handle = await disk.io(
-      () => fsCall('create', filePath, () => fs.open(filePath, 'w')), true);
+    const handle = await disk.io(async () => {
+      await takeSpareAs(disk.spares, filePath);
+      return fsCall('create', filePath, () => fs.open(filePath, 'w'));
+    }, true);
     const file = new ReplicaFile(disk, filePath, handle, cache);
     try {
       const bytes = encodeHeader(header);

@@ -26,10 +26,13 @@ async function writeFields(
 
 const pool = new ChecksumPool(1);
 
-async function openStore(dir: string, over: { reserveBytes?: number; openFilesMax?: number } = {}) {
+async function openStore(
+  dir: string, over: { reserveBytes?: number; openFilesMax?: number; spareFilesMax?: number } = {},
+) {
   const store = new ChunkStore({
     folders: [{ path: dir, reserveBytes: over.reserveBytes ?? 0 }],
     openFilesMax: over.openFilesMax ?? 16, log, checksumPool: pool,
+    ...(over.spareFilesMax === undefined ? {} : { spareFilesMax: over.spareFilesMax }),
   });
   await store.start();
   return store;
@@ -308,6 +311,40 @@ test('ENOSPC below the reserve, and space reports 0 free', async () => {
   assert.ok(store.space().totalBytes > 0);
   assert.is(store.chunkCount, 0);
   await store.close();
+  await removeDir(dir);
+});
+
+test('a deleted chunk\'s file becomes the next new chunk\'s (same inode, no old bytes)', async () => {
+  const dir = await tempDir('spare');
+  const store = await openStore(dir);
+  await store.create(20, 1);
+  await writeData(store, 20, 1, 0, patternBytes(300_000, 3));
+  const inode = (await fs.stat(chunkFilePath(dir, 20, 1))).ino;
+  await store.delete(20, 1);
+  const spareFolder = path.join(dir, 'spare');
+  assert.is((await fs.readdir(spareFolder)).length, 1);
+  await store.create(21, 1);
+  assert.is((await fs.stat(chunkFilePath(dir, 21, 1))).ino, inode, 'the spare was renamed in');
+  assert.is((await fs.readdir(spareFolder)).length, 0);
+  assert.ok((await store.read(21, 1, 0, 300_000)).equals(Buffer.alloc(300_000)), 'empty');
+  const data = patternBytes(70_000, 4);
+  await writeData(store, 21, 1, 0, data);
+  assert.ok((await store.read(21, 1, 0, 70_000)).equals(data));
+  await store.close();
+  // A restart finds the chunk made from the spare, and spares kept across it.
+  const again = await openStore(dir);
+  assert.equal(again.get(21), { chunkId: 21, version: 1, lengthBytes: 70_000 });
+  assert.ok((await again.read(21, 1, 0, 70_000)).equals(data));
+  await again.delete(21, 1);
+  await again.close();
+  assert.is((await fs.readdir(spareFolder)).length, 1);
+  const off = await openStore(dir, { spareFilesMax: 0 });
+  await off.create(22, 1);
+  await writeData(off, 22, 1, 0, data);
+  await off.delete(22, 1);
+  assert.is((await fs.readdir(spareFolder)).length, 0, 'limit 0: no spares kept, none left');
+  assert.is(await fs.stat(chunkFilePath(dir, 22, 1)).catch(() => null), null, 'unlinked');
+  await off.close();
   await removeDir(dir);
 });
 
