@@ -133,7 +133,10 @@ export interface SmallFilesLimitOptions {
  * `count` files of SMALL_FILE_BYTES in a new folder under `dir` (SMALL_FILE_FOLDERS subfolders,
  * made before the clock starts): each created (O_EXCL), written and closed, one at a time and
  * not fsynced (as a chunk file); then each opened, read and closed, bytes compared. Two figures,
- * raw-disk.small-write and raw-disk.small-read; the folder is removed.
+ * raw-disk.small-write and raw-disk.small-read. The files stay in `dir` (the run's scratch
+ * folder, removed when the run ends): on ext4 without a journal every file created in the next
+ * minutes would be slowed by their deletion (a new inode is searched past each one recently
+ * freed), which is the chunkservers' files in this run.
  */
 export async function measureSmallFilesLimit(o: SmallFilesLimitOptions): Promise<Figure[]> {
   assert(o.count >= 1 && o.pattern.ioSizeBytes === SMALL_FILE_BYTES, 'small files to make');
@@ -199,7 +202,8 @@ export async function measureSmallFilesLimit(o: SmallFilesLimitOptions): Promise
           detail: `${mismatched} of ${o.count} files differ` }],
         ...(dropped ? {} : { note: CACHED_NOTE }) },
     ];
-  } finally {
+  } catch (err) {
     await fs.rm(root, { recursive: true, force: true });
+    throw err;
   }
 }
