@@ -648,15 +648,13 @@ function refuseDamaged(entry: ChunkEntry): void {
 
 /**
  * Removes a chunk file through its disk: kept as a spare while the disk keeps fewer than its
- * limit, unlinked otherwise or when that fails. A file already gone is fine.
+ * limit, unlinked otherwise or when it cannot be moved. A file already gone is fine.
  */
 async function discardFile(disk: Disk, filePath: string): Promise<void> {
   const discard = async (): Promise<void> => {
-    const kept = await disk.spares.keep(filePath).catch((err: FsError) => {
-      if (err.code === 'ENOENT') throw err;
-      return false;
-    });
-    if (!kept) await fsCall('unlink', filePath, () => fs.unlink(filePath));
+    if (!await disk.spares.keep(filePath)) {
+      await fsCall('unlink', filePath, () => fs.unlink(filePath));
+    }
   };
   await disk.io(discard).catch((err: FsError) => {
     if (err.code !== 'ENOENT') throw err;

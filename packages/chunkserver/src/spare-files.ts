@@ -61,8 +61,8 @@ export class SpareFiles {
   }
 
   /**
-   * Cuts `filePath` to nothing and renames it in as a spare; false (file untouched) when the
-   * spares are full. ENOENT when the file is gone. A failed rename leaves the file cut, in place.
+   * Cuts `filePath` to nothing and renames it in as a spare. False when the spares are full (the
+   * file untouched) or the rename failed (the file cut, in place); ENOENT when the file is gone.
    */
   async keep(filePath: string): Promise<boolean> {
     if (this.ready.length + this.arriving >= this.max) return false;
@@ -70,7 +70,8 @@ export class SpareFiles {
     try {
       await fsCall('truncate', filePath, () => fs.truncate(filePath, 0));
       const sparePath = path.join(this.folder, String(this.nextName++));
-      await fsCall('rename', filePath, () => fs.rename(filePath, sparePath));
+      const moved = await fs.rename(filePath, sparePath).then(() => true, () => false);
+      if (!moved) return false;
       this.ready.push(sparePath);
       this.kept++;
       return true;

@@ -1,6 +1,7 @@
 // Goal: spare files over a real temporary folder. A kept file is cut to nothing and renamed into
 // the spare folder; take hands spares back until none is left; the limit holds (past it the file
-// is left for the caller to unlink), also while keeps are in progress; a missing file is ENOENT;
+// is left for the caller to unlink), also while keeps are in progress; a missing file is ENOENT,
+// one that cannot be moved in is left cut in place;
 // at start spares are cut again (data left by a crash), extras and unknown names removed.
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -59,6 +60,20 @@ test('a missing file is ENOENT and takes no room', async () => {
     assert.is((err as FsError).code, 'ENOENT');
   }
   assert.ok(await spares.keep(await fileOf(dir, 'x', 5)), 'the room is still there');
+  await removeDir(dir);
+});
+
+test('a file that cannot be moved in is left cut, in place, for the caller to unlink', async () => {
+  const dir = await tempDir('spares-moved');
+  const spares = new SpareFiles(dir, 4);
+  await spares.load();
+  await fs.rm(spares.folder, { recursive: true });
+  const p = await fileOf(dir, 'c', 1000);
+  assert.is(await spares.keep(p), false);
+  assert.is((await fs.stat(p)).size, 0);
+  assert.is(spares.count, 0);
+  assert.is(await spares.keep(p), false, 'refused again');
+  assert.is(spares.kept, 0);
   await removeDir(dir);
 });
 
