@@ -8,6 +8,10 @@
 // link (a master restart or failover), the writer lets its pieces in flight settle and asks the
 // new master for the chunk again (CLTOMA_WRITE_CHUNK: a new version on the holders it knows),
 // then goes on; what the chunkservers acknowledged stays written.
+// A writer given a chunk promised at CREATE (a new file's chunk 0) starts sending to its chain at
+// once while CLTOMA_WRITE_CHUNK, naming it, is on its way; what the chain acknowledges meanwhile
+// is held, not reported, until the master answers: the same chunk settles them, another chunk
+// (the promise lapsed) gets every piece sent again.
 // Invariant: pieces that overlap within a block reach the chunkserver in submission order.
 import {
   assert, checksum, CHUNK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_WRITE, CLTOMA_WRITE_CHUNK,
@@ -84,6 +88,13 @@ export interface ChunkWriterContext extends Backoff {
   onSettled(bytes: number): void;
 }
 
+/** A chunk CREATE promised for a new file's chunk 0: written to before WRITE_CHUNK answers. */
+export interface PromisedChunk {
+  chunkId: number;
+  version: number;
+  chain: Location[];
+}
+
 /** What fsync needs to reach every copy of a chunk after its writer is gone. */
 export interface WrittenChunk {
   chunkIndex: number;
@@ -92,7 +103,14 @@ export interface WrittenChunk {
   chain: Location[];
 }
 
-type WriterState = 'opening' | 'open' | 'recovering' | 'failed' | 'ended';
+/**
+ * opening: waiting for the master's chain. tentative: sending to a promised chunk while the
+ * master is asked for it. switching: the master gave another chunk; waiting for the pieces in
+ * flight to the promised one before sending everything there.
+ */
+type WriterState = 'opening' | 'tentative' | 'switching' | 'open' | 'recovering' | 'failed'
+  | 'ended';
+type WriteChunkAnswer = Struct<typeof CLTOMA_WRITE_CHUNK.reply.fields>;
 
 export class ChunkWriter {
   readonly chunkIndex: number;
@@ -106,6 +124,12 @@ export class ChunkWriter {
   private pending: Piece[] = [];
   private readonly inflight = new Set<Piece>();
   private retry: Piece[] = [];
+  /** Pieces a promised chunk acknowledged before the master confirmed it. */
+  private held: Piece[] = [];
+  /** The promised chunk until the master answers for it (0: none). */
+  private promisedChunkId = 0;
+  /** The chunk to switch to once nothing is in flight (switching). */
+  private switchTo: WriteChunkAnswer | null = null;
   private chainError: FsError | null = null;
   private chainFailures = 0;
   private failure: FsError | null = null;
@@ -116,11 +140,16 @@ export class ChunkWriter {
   private leaseEpoch = 0;
   private readonly stopWatchingSession: () => void;
 
-  constructor(ctx: ChunkWriterContext, chunkIndex: number) {
+  constructor(ctx: ChunkWriterContext, chunkIndex: number, promised: PromisedChunk | null = null) {
     assert(ctx.windowBlocks >= 1, 'windowBlocks >= 1');
     this.ctx = ctx;
     this.chunkIndex = chunkIndex;
     this.stopWatchingSession = ctx.session.onReconnect(() => this.onLeaseLost());
+    if (promised !== null && promised.chain.length > 0) {
+      this.promisedChunkId = promised.chunkId;
+      this.useChain(promised);
+      this.state = 'tentative';
+    }
     void this.openChain();
   }
 
@@ -198,7 +227,8 @@ export class ChunkWriter {
   }
 
   private pump(): void {
-    if (this.state !== 'open') return;
+    const tentative = this.state === 'tentative' && this.chainError === null;
+    if (this.state !== 'open' && !tentative) return;
     while (this.inflight.size < this.ctx.windowBlocks && this.pending.length > 0) {
       const piece = this.pending[0]!;
       if (this.overlapsInflight(piece)) break; // keeps overlapping writes in order
@@ -244,8 +274,12 @@ export class ChunkWriter {
     assert(removed, 'a settled piece was in flight');
     if (error === null) {
       this.chainFailures = 0;
-      this.ctx.onSettled(piece.data.length);
-      piece.group?.done();
+      if (this.state === 'tentative' || this.state === 'switching') {
+        this.held.push(piece);
+      } else {
+        this.ctx.onSettled(piece.data.length);
+        piece.group?.done();
+      }
     } else if (this.state === 'failed') {
       this.ctx.onSettled(piece.data.length);
       piece.group?.fail(this.failure!);
@@ -254,9 +288,57 @@ export class ChunkWriter {
       this.chainError ??= error;
       if (this.state === 'open') this.state = 'recovering';
     }
+    this.next();
+  }
+
+  /** What to do once a piece settled or the master answered: recover, switch or send more. */
+  private next(): void {
     if (this.state === 'recovering' && this.inflight.size === 0) void this.recover();
+    else if (this.state === 'switching' && this.inflight.size === 0) this.switchChain();
     else this.pump();
     this.wakeIfIdle();
+  }
+
+  /** The master's answer for the promised chunk this writer started on. */
+  private answered(r: WriteChunkAnswer): void {
+    const same = r.chunkId === this.chunkId && r.version === this.version;
+    this.promisedChunkId = 0;
+    if (same) {
+      const held = this.held;
+      this.held = [];
+      for (const piece of held) {
+        this.ctx.onSettled(piece.data.length);
+        piece.group?.done();
+      }
+      this.state = this.chainError === null ? 'open' : 'recovering';
+    } else {
+      this.switchTo = r;
+      this.state = 'switching';
+    }
+    this.next();
+    this.onLeaseLost(); // the session may have opened again since the master answered
+  }
+
+  /** Every piece, acknowledged by the promised chunk or not, goes to the chunk given instead. */
+  private switchChain(): void {
+    assert(this.switchTo !== null && this.inflight.size === 0, 'switch with nothing in flight');
+    this.useChain(this.switchTo);
+    this.switchTo = null;
+    this.pending = this.held.concat(this.retry, this.pending).sort((a, b) => a.seq - b.seq);
+    this.held = [];
+    this.retry = [];
+    this.chainError = null;
+    this.state = 'open';
+    this.pump();
+  }
+
+  private useChain(c: { chunkId: number; version: number; chain: Location[] }): void {
+    this.chunkId = c.chunkId;
+    this.version = c.version;
+    this.chain = c.chain;
+    const head = c.chain[0]!;
+    this.connection = this.ctx.agent.pool(head.host, head.port).acquire();
+    this.hops = c.chain.slice(1).map(({ host, port }) => ({ host, port }));
   }
 
   /** The session opened again: our lease went with the old one. Ask for the chunk again. */
@@ -293,24 +375,25 @@ export class ChunkWriter {
   private async openChain(): Promise<void> {
     const context = `${this.ctx.label}: chunk ${this.chunkIndex}`;
     for (let attempt = 1; ; attempt++) {
-      if (this.state !== 'opening') return;
+      if (this.state !== 'opening' && this.state !== 'tentative') return;
       try {
         const { body: r, epoch } = await this.ctx.session.callWithEpoch(CLTOMA_WRITE_CHUNK, {
           inode: this.ctx.inode, chunkIndex: this.chunkIndex,
+          promisedChunkId: this.promisedChunkId,
         }, context);
         if (r.chain.length === 0) throw new FsError('NO_CHUNKSERVERS', `${context}: empty chain`);
-        this.chunkId = r.chunkId;
-        this.version = r.version;
-        this.chain = r.chain;
         this.leaseEpoch = epoch;
+        if (this.state === 'tentative') {
+          this.answered(r);
+          return;
+        }
+        this.useChain(r);
         if (this.state !== 'opening') {
           // Aborted while the master answered: give back the lease abort() could not know of.
+          this.promisedChunkId = 0;
           await this.writeEnd(0).catch(() => undefined);
           return;
         }
-        const head = r.chain[0]!;
-        this.connection = this.ctx.agent.pool(head.host, head.port).acquire();
-        this.hops = r.chain.slice(1).map(({ host, port }) => ({ host, port }));
         this.state = 'open';
         this.pump();
         this.wakeIfIdle();
@@ -335,19 +418,21 @@ export class ChunkWriter {
     this.state = 'failed';
     this.failure = err;
     this.stopWatchingSession();
-    for (const piece of this.pending.concat(this.retry)) {
+    for (const piece of this.pending.concat(this.retry, this.held)) {
       this.ctx.onSettled(piece.data.length);
       piece.group?.fail(err);
     }
     this.pending = [];
     this.retry = [];
+    this.held = [];
     this.wakeIfIdle();
   }
 
   private async releaseLease(): Promise<void> {
     this.state = 'ended';
     this.stopWatchingSession();
-    if (this.chunkId === 0) return;
+    // No lease yet on a promised chunk: the answer, if it comes, gives it back (openChain).
+    if (this.chunkId === 0 || this.promisedChunkId !== 0) return;
     // Length 0 never grows the file: this only gives the lease back. If it fails, the master
     // drops the lease with the session anyway, and the caller already has the real error.
     await this.writeEnd(0).catch(() => undefined);

@@ -15,10 +15,11 @@ import type {
   Attr, ChunkserverInfo, DirEntry, FileChunk, FileInfo, HealthReport, MetaloggerList,
   StatfsInfo,
 } from './attr.ts';
+import type { PromisedChunk } from './chunk-writer.ts';
 import { ChunkserverAgent } from './chunkserver-agent.ts';
 import { statusOf, toFsError, withContext } from './errors.ts';
 import { FileHandle, OPEN_FLAGS, type Located, type OpenFlags } from './file-handle.ts';
-import { InodeApi, type SetattrFields } from './inode-api.ts';
+import { InodeApi, promisedOf, type SetattrFields } from './inode-api.ts';
 import { ClientLogger } from './log.ts';
 import { parseMasterOption } from './master-address.ts';
 import { MasterSession } from './master-session.ts';
@@ -357,15 +358,20 @@ export class Client {
       return this.handleFor(attr, flags, p);
     }
     let current = path;
+    // A chunk made ahead, promised for the new file's first write (not when the goal changes).
+    const promise = opts?.goal === undefined ? 1 : 0;
     for (let hop = 0; hop <= SYMLINK_HOPS_MAX; hop++) {
       const p = normalizePath(current);
       let attr: Attr;
+      let promised: PromisedChunk | null;
       try {
-        attr = await this.paths.inParentOf(current, 'open', async ({ parentInode, name }) => {
-          return (await this.session.call(CLTOMA_CREATE, {
-            parent: parentInode, name, mode, ...this.owner, exclusive: flags === 'wx' ? 1 : 0,
-          }, p)).attr;
-        });
+        ({ attr, promised } = await this.paths.inParentOf(current, 'open', async (where) => {
+          const r = await this.session.call(CLTOMA_CREATE, {
+            parent: where.parentInode, name: where.name, mode, ...this.owner,
+            exclusive: flags === 'wx' ? 1 : 0, promise,
+          }, p);
+          return { attr: r.attr, promised: promisedOf(r) };
+        }));
       } catch (err) {
         if (flags === 'wx' || statusOf(err) !== 'EEXIST') throw err;
         // Not a regular file: open follows a symlink, and a directory is EISDIR.
@@ -377,7 +383,7 @@ export class Client {
       }
       if (opts?.goal !== undefined) attr = await this.setGoalOfInode(attr, opts.goal, p);
       if (flags === 'w' && attr.length > 0) attr = await this.truncateInode(attr.inode, p);
-      return this.handleFor(attr, flags, p);
+      return this.handleFor(attr, flags, p, null, promised);
     }
     throw new FsError('ELOOP', path);
   }
@@ -385,10 +391,12 @@ export class Client {
   /**
    * Opens a file by inode (the FUSE layer): any flag but 'wx'. With `attr` (what the master
    * said of the file just now, e.g. at CREATE) no GETATTR is sent; `located`: the chunk
-   * locations that came with those attributes (CLTOMA_GETATTR_CHUNKS), for a read-only open.
+   * locations that came with those attributes (CLTOMA_GETATTR_CHUNKS), for a read-only open;
+   * `promised`: the chunk the CREATE that gave `attr` promised.
    */
   async openInode(
-    inode: number, flags: OpenFlags, opts?: { attr?: Attr; located?: Located | null },
+    inode: number, flags: OpenFlags,
+    opts?: { attr?: Attr; located?: Located | null; promised?: PromisedChunk | null },
   ): Promise<FileHandle> {
     const label = `inode ${inode}`;
     if (!OPEN_FLAGS.includes(flags) || flags === 'wx') {
@@ -401,7 +409,8 @@ export class Client {
     if (flags === 'w' && attr.length > 0) attr = await this.truncateInode(inode, label);
     // Locations are only of use with the attributes they came with.
     const located = flags === 'r' && opts?.attr !== undefined ? opts.located ?? null : null;
-    return this.handleFor(attr, flags, label, located);
+    const promised = flags !== 'r' && attr.length === 0 ? opts?.promised ?? null : null;
+    return this.handleFor(attr, flags, label, located, promised);
   }
 
   /**
@@ -414,10 +423,11 @@ export class Client {
     const tmpRandom = crypto.randomBytes(6).toString('hex');
     const created = await this.paths.inParentOf(path, 'writeFile', async (where) => {
       const tmpName = temporaryName(where.name, tmpRandom);
-      const { attr } = await this.session.call(CLTOMA_CREATE, {
+      const r = await this.session.call(CLTOMA_CREATE, {
         parent: where.parentInode, name: tmpName, mode, ...this.owner, exclusive: 1,
+        promise: opts?.goal === undefined ? 1 : 0,
       }, joinPath(where.parentPath, tmpName));
-      return { attr, where, tmpName };
+      return { attr: r.attr, promised: promisedOf(r), where, tmpName };
     });
     const { where: { parentInode, name, path: p }, tmpName } = created;
     const parent = { inode: parentInode };
@@ -425,7 +435,7 @@ export class Client {
     let handle: FileHandle | null = null;
     try {
       if (opts?.goal !== undefined) attr = await this.setGoalOfInode(attr, opts.goal, p);
-      handle = this.handleFor(attr, 'w', p);
+      handle = this.handleFor(attr, 'w', p, null, created.promised);
       await writeAll(handle, data, p);
       await handle.close();
       await this.session.call(CLTOMA_RENAME, {
@@ -483,12 +493,13 @@ export class Client {
 
   private handleFor(
     attr: Attr, flags: OpenFlags, label: string, located: Located | null = null,
+    promised: PromisedChunk | null = null,
   ): FileHandle {
     if (attr.type === InodeType.DIR) throw new FsError('EISDIR', label);
     if (attr.type !== InodeType.FILE) throw new FsError('EINVAL', `${label}: not a regular file`);
     return new FileHandle({
       session: this.session, agent: this.agent, tuning: this.tuning, log: this.log,
-      inode: attr.inode, flags, label, lengthBytes: attr.length, located,
+      inode: attr.inode, flags, label, lengthBytes: attr.length, located, promised,
     });
   }
 

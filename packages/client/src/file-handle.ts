@@ -12,7 +12,8 @@ import {
 import type { ChunkserverAgent } from './chunkserver-agent.ts';
 import { ChunkReader, type ChunkInfo } from './chunk-reader.ts';
 import {
-  ChunkWriter, fsyncChunk, WriteGroup, type ChunkWriterContext, type WrittenChunk,
+  ChunkWriter, fsyncChunk, WriteGroup, type ChunkWriterContext, type PromisedChunk,
+  type WrittenChunk,
 } from './chunk-writer.ts';
 import { toFsError } from './errors.ts';
 import { forEachChunkSpan } from './file-geometry.ts';
@@ -53,6 +54,8 @@ export interface FileHandleContext {
   lengthBytes: number;
   /** Chunk locations that came with the open (from index 0), so the first read needs none. */
   located?: Located | null;
+  /** A chunk CREATE promised for the new file's chunk 0 (its first writer starts there). */
+  promised?: PromisedChunk | null;
 }
 
 /** The first `count` chunks of a file as the master listed them (a missing index: a hole). */
@@ -97,6 +100,8 @@ export class FileHandle {
   private readonly reader: ChunkReader;
   private readonly readAhead: ReadAhead;
   private readonly writerContext: ChunkWriterContext;
+  /** Given to the first writer of chunk 0, then gone. */
+  private promised: PromisedChunk | null;
 
   constructor(ctx: FileHandleContext) {
     this.ctx = ctx;
@@ -106,6 +111,7 @@ export class FileHandle {
     this.canWrite = ctx.flags !== 'r';
     this.append = ctx.flags === 'a' || ctx.flags === 'a+';
     this.lengthBytes = ctx.lengthBytes;
+    this.promised = ctx.promised ?? null;
     const t = ctx.tuning;
     this.reader = new ChunkReader({
       session: ctx.session, agent: ctx.agent, inode: ctx.inode, label: ctx.label,
@@ -433,7 +439,9 @@ export class FileHandle {
       const oldest = Math.min(...this.writers.keys());
       await this.endWriter(this.writers.get(oldest)!);
     }
-    const writer = new ChunkWriter(this.writerContext, chunkIndex);
+    const promised = chunkIndex === 0 ? this.promised : null;
+    if (chunkIndex === 0) this.promised = null;
+    const writer = new ChunkWriter(this.writerContext, chunkIndex, promised);
     this.writers.set(chunkIndex, writer);
     return writer;
   }

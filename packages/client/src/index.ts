@@ -11,6 +11,7 @@ export {
   InodeApi, type Created, type DirPage, type FolderStamp, type InodeName, type Owner,
   type Removed, type RenameResult, type SetattrFields,
 } from './inode-api.ts';
+export type { PromisedChunk } from './chunk-writer.ts';
 export { ReadStream, type ReadStreamOptions } from './read-stream.ts';
 export { WriteStream, type WriteStreamOptions } from './write-stream.ts';
 export type {

@@ -10,6 +10,7 @@ import {
   CLTOMA_RMDIR, CLTOMA_SETATTR, CLTOMA_SYMLINK, CLTOMA_UNLINK,
 } from '@antlerfs/protocol';
 import type { Attr, DirEntry } from './attr.ts';
+import type { Location, PromisedChunk } from './chunk-writer.ts';
 import type { Located } from './file-handle.ts';
 import type { MasterSession } from './master-session.ts';
 
@@ -93,6 +94,14 @@ function created(r: { attr: Attr; parentBefore: number; parentAfter: number }): 
   return { attr: r.attr, folder: stampOf(r.parentBefore, r.parentAfter) };
 }
 
+/** The chunk a CREATE reply promised, if any. */
+export function promisedOf(
+  r: { promisedChunkId: number; promisedVersion: number; promisedChain: Location[] },
+): PromisedChunk | null {
+  if (r.promisedChunkId === 0 || r.promisedChain.length === 0) return null;
+  return { chunkId: r.promisedChunkId, version: r.promisedVersion, chain: r.promisedChain };
+}
+
 function removed(r: { parentAttr: Attr; parentBefore: number; parentAfter: number }): Removed {
   return { parentAttr: known(r.parentAttr), folder: stampOf(r.parentBefore, r.parentAfter) };
 }
@@ -151,14 +160,20 @@ export class InodeApi {
     return created(await this.master.call(CLTOMA_MKDIR, body, where(parent, name)));
   }
 
-  /** A regular file; without `exclusive` an existing regular file is returned as it is. */
+  /**
+   * A regular file; without `exclusive` an existing regular file is returned as it is. With
+   * `promise` (it is opened for writing) a new file may come with a promised chunk 0.
+   */
   async create(
     parent: number, name: string, mode: number, owner: Owner, exclusive: boolean,
-  ): Promise<Created> {
+    promise = false,
+  ): Promise<Created & { promised: PromisedChunk | null }> {
     const body = {
       parent, name, mode, uid: owner.uid, gid: owner.gid, exclusive: exclusive ? 1 : 0,
+      promise: promise ? 1 : 0,
     };
-    return created(await this.master.call(CLTOMA_CREATE, body, where(parent, name)));
+    const r = await this.master.call(CLTOMA_CREATE, body, where(parent, name));
+    return { ...created(r), promised: promisedOf(r) };
   }
 
   async symlink(parent: number, name: string, target: string, owner: Owner): Promise<Created> {

@@ -264,7 +264,9 @@ export class FakeMaster {
       this.remove(b.parent, b.name, false);
       return parentAttr(b.parent);
     });
-    this.route(r, CLTOMA_CREATE, true, (b) => created(this.create(b)));
+    const noPromise = { promisedChunkId: 0, promisedVersion: 0, promisedChain: [] };
+    this.route(r, CLTOMA_CREATE, true, (b) => ({ body: { ...created(this.create(b)).body,
+      ...noPromise } }));
     this.route(r, CLTOMA_RENAME, true, (b) => {
       this.rename(b);
       const srcParentAttr = { ...this.node(b.srcParent).attr };

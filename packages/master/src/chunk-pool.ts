@@ -10,6 +10,13 @@
 // was made through, fully registered, not draining and not full: a server that went away and
 // came back may have lost the (not yet fsynced) empty file. Anything else is deleted (stray),
 // at the latest by the next tick, so a server being drained is soon rid of them too.
+//
+// A CREATE for writing may be given a pooled chunk as a promise (promise): the client sends its
+// first data there at once and names it in WRITE_CHUNK, which takes that chunk (redeem) while
+// the data is on its way, instead of the two waiting for each other. A promise is in memory
+// only, bound to one session, file and goal; it takes no refill (a run of creates that write
+// nothing empties the pool instead of making chunks for nothing). One not redeemed within
+// PROMISE_TTL_MS, or whose session ended, is deleted, never pooled again: it may hold data.
 import {
   CHUNK_SIZE_BYTES, GOAL_MAX, MATOCS_CREATE, Status, assert, type Link, type Logger,
   type StatusCode,
@@ -26,6 +33,10 @@ const MAKING_PER_GOAL_MAX = 2;
 const RETRY_AFTER_MS = 1000;
 /** A goal's pool nobody took from for this long is emptied (its chunks deleted). */
 export const POOL_IDLE_MS = 60_000;
+/** A promise not redeemed for this long lapses (its chunk deleted). */
+export const PROMISE_TTL_MS = 10_000;
+/** Promises held at once, all sessions together. */
+const PROMISES_MAX = 4096;
 const TICK_MS = 1000;
 
 export interface PooledChunk {
@@ -37,6 +48,15 @@ export interface PooledChunk {
 interface Entry extends PooledChunk {
   /** Each server's link at creation: the copy is trusted only while that link lives. */
   links: Link[];
+}
+
+/** A chunk promised to a session for chunk 0 of a file it created. */
+interface Promised {
+  entry: Entry;
+  goal: number;
+  holderId: number;
+  inode: number;
+  expiresAtMs: number;
 }
 
 interface GoalPool {
@@ -59,13 +79,16 @@ export interface ChunkPoolOptions {
 }
 
 export class ChunkPool {
-  readonly counters = { taken: 0, missed: 0, made: 0, discarded: 0, failed: 0 };
+  readonly counters = {
+    taken: 0, missed: 0, made: 0, discarded: 0, failed: 0, promised: 0, redeemed: 0, lapsed: 0,
+  };
   private readonly opts: ChunkPoolOptions;
   private sizeWanted: number;
   private readonly nowMs: () => number;
   private readonly pools = new Map<number, GoalPool>();
-  /** Ids of every chunk pooled or being made: a chunk list naming one must not delete it. */
+  /** Ids of every chunk pooled, promised or being made: a chunk list naming one keeps it. */
   private readonly ids = new Set<number>();
+  private readonly promised = new Map<number, Promised>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -96,6 +119,7 @@ export class ChunkPool {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     for (const pool of this.pools.values()) this.empty(pool);
+    for (const chunkId of [...this.promised.keys()]) this.lapse(chunkId);
   }
 
   /** Whether `chunkId` is pooled or being made (a server listing it keeps it). */
@@ -131,6 +155,76 @@ export class ChunkPool {
     else this.counters.taken++;
     this.refill(goal, pool);
     return found === null ? null : { chunkId: found.chunkId, csIds: found.csIds };
+  }
+
+  /**
+   * A ready chunk promised to holder `holderId` for chunk 0 of new file `inode` of `goal`, or
+   * null (none ready, or too many promises out). Nothing is refilled: redeem() does that.
+   */
+  promise(goal: number, holderId: number, inode: number): PooledChunk | null {
+    if (this.sizeWanted === 0 || this.stopped || this.promised.size >= PROMISES_MAX) return null;
+    assert(Number.isInteger(goal) && goal >= 1 && goal <= GOAL_MAX, `goal ${goal}`);
+    const pool = this.pools.get(goal);
+    if (pool === undefined) return null;
+    pool.lastTakenMs = this.nowMs();
+    let found: Entry | null = null;
+    while (found === null && pool.entries.length > 0) {
+      const entry = pool.entries.shift()!;
+      if (this.usable(entry)) found = entry;
+      else this.discard(entry);
+    }
+    if (found === null) return null;
+    this.counters.promised++;
+    this.promised.set(found.chunkId, {
+      entry: found, goal, holderId, inode, expiresAtMs: this.nowMs() + PROMISE_TTL_MS,
+    });
+    return { chunkId: found.chunkId, csIds: found.csIds };
+  }
+
+  /**
+   * The chunk promised to `holderId` as `chunkId`, taken for chunk 0 of `inode` (of `goal`) if
+   * the promise still holds (the caller logs it before any await, as with take()); null if it
+   * does not. A promise of this holder that does not hold is deleted; others are left alone.
+   */
+  redeem(chunkId: number, holderId: number, inode: number, goal: number): PooledChunk | null {
+    const p = this.promised.get(chunkId);
+    if (p === undefined || p.holderId !== holderId) return null;
+    const holds = p.inode === inode && p.goal === goal && this.nowMs() < p.expiresAtMs &&
+      this.usable(p.entry);
+    if (!holds) {
+      this.lapse(chunkId);
+      return null;
+    }
+    this.promised.delete(chunkId);
+    this.ids.delete(chunkId);
+    this.counters.redeemed++;
+    const pool = this.poolOf(goal);
+    pool.lastTakenMs = this.nowMs();
+    this.refill(goal, pool);
+    return { chunkId, csIds: p.entry.csIds };
+  }
+
+  /** Deletes `holderId`'s promise `chunkId` (its chunk 0 got another chunk), if it is one. */
+  release(chunkId: number, holderId: number): void {
+    if (this.promised.get(chunkId)?.holderId === holderId) this.lapse(chunkId);
+  }
+
+  /** Deletes every promise of `holderId` (its session ended). */
+  forgetHolder(holderId: number): void {
+    for (const [chunkId, p] of this.promised) if (p.holderId === holderId) this.lapse(chunkId);
+  }
+
+  get promisedCount(): number {
+    return this.promised.size;
+  }
+
+  /** A promise that will not be redeemed: its chunk is deleted (it may hold data). */
+  private lapse(chunkId: number): void {
+    const p = this.promised.get(chunkId);
+    assert(p !== undefined, `chunk ${chunkId} is promised`);
+    this.promised.delete(chunkId);
+    this.counters.lapsed++;
+    this.discard(p.entry);
   }
 
   private poolOf(goal: number): GoalPool {
@@ -205,9 +299,10 @@ export class ChunkPool {
     pool.entries = [];
   }
 
-  /** The periodic checks (every TICK_MS): unusable chunks and idle pools are deleted. */
+  /** The periodic checks (every TICK_MS): unusable chunks, idle pools, lapsed promises. */
   tick(): void {
     const now = this.nowMs();
+    for (const [chunkId, p] of this.promised) if (now >= p.expiresAtMs) this.lapse(chunkId);
     for (const [goal, pool] of this.pools) {
       if (now - pool.lastTakenMs >= POOL_IDLE_MS && pool.making === 0) {
         this.empty(pool);

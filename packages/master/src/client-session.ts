@@ -68,6 +68,7 @@ type AttrBody = { body: { attr: Attr } };
 /** A folder's names version just before and just after a change (0, 0: not known). */
 type Stamp = { before: number; after: number };
 type CreatedBody = { body: { attr: Attr; parentBefore: number; parentAfter: number } };
+type CreateBody = { body: Struct<typeof CLTOMA_CREATE.reply.fields> };
 type ParentAttrBody = { body: { parentAttr: Attr; parentBefore: number; parentAfter: number } };
 type RenameBody = { body: {
   srcParentAttr: Attr; dstParentAttr: Attr; srcBefore: number; srcAfter: number;
@@ -95,6 +96,13 @@ function attrAgain(applied: AppliedRequest): AttrBody {
 /** A repeated creation: its attributes as applied; the folder's stamps are not known. */
 function createdAgain(applied: AppliedRequest): CreatedBody {
   return { body: { ...attrAgain(applied).body, parentBefore: 0, parentAfter: 0 } };
+}
+
+const NO_PROMISE = { promisedChunkId: 0, promisedVersion: 0, promisedChain: [] };
+
+/** A repeated CREATE: as createdAgain, with no chunk promised. */
+function createAgain(applied: AppliedRequest): CreateBody {
+  return { body: { ...createdAgain(applied).body, ...NO_PROMISE } };
 }
 
 
@@ -210,7 +218,8 @@ export class ClientSessions {
     this.handle(r, CLTOMA_MKDIR,
       (b, _s, o) => this.createNode({ ...b, type: InodeType.DIR, target: '' }, o),
       created(['create']));
-    this.handle(r, CLTOMA_CREATE, (b, _s, o) => this.create(b, o), created(['create']));
+    this.handle(r, CLTOMA_CREATE, (b, s, o) => this.create(b, s, o),
+      { kinds: ['create'], again: createAgain });
     this.handle(r, CLTOMA_SYMLINK,
       (b, _s, o) => this.createNode({ ...b, type: InodeType.SYMLINK, mode: 0o777 }, o),
       created(['create']));
@@ -258,7 +267,8 @@ export class ClientSessions {
     // A repeated WRITE_CHUNK runs again: it hands out a fresh chain and lease, and one more
     // version bump of a chunk nobody wrote at the old version changes no data.
     this.handle(r, CLTOMA_WRITE_CHUNK, async (b, s, origin) => ({
-      body: await this.opts.writeFlow.writeChunk(s, b.inode, b.chunkIndex, origin),
+      body: await this.opts.writeFlow.writeChunk(s, b.inode, b.chunkIndex, origin,
+        b.promisedChunkId),
     }), { kinds: ['writeChunk'], again: null });
     this.handle(r, CLTOMA_WRITE_END, async (b, s, origin) => ({
       body: { attr: await this.opts.writeFlow.writeEnd(s, b, origin) },
@@ -465,22 +475,32 @@ export class ClientSessions {
     });
   }
 
-  /** open(O_CREAT): an existing regular file is returned as it is unless `exclusive`. */
+  /**
+   * open(O_CREAT): an existing regular file is returned as it is unless `exclusive`. A new file
+   * created with `promise` may come with a chunk promised for its chunk 0 (WriteFlow).
+   */
   private async create(
-    b: Struct<typeof CLTOMA_CREATE.fields>, origin: Origin | undefined,
-  ): Promise<CreatedBody> {
+    b: Struct<typeof CLTOMA_CREATE.fields>, session: Session, origin: Origin | undefined,
+  ): Promise<CreateBody> {
     if (b.exclusive === 0 && b.name !== '.' && b.name !== '..') {
       const existing = this.ns.dir(b.parent).children.get(b.name);
       if (existing !== undefined) {
         const node = this.ns.node(existing);
         const version = this.opts.store.md.namesVersionOf(b.parent); // nothing changed
         if (node.type === InodeType.FILE) {
-          return { body: { attr: attrOf(node), parentBefore: version, parentAfter: version } };
+          return { body: {
+            attr: attrOf(node), parentBefore: version, parentAfter: version, ...NO_PROMISE,
+          } };
         }
         throw new FsError(node.type === InodeType.DIR ? 'EISDIR' : 'EEXIST', b.name);
       }
     }
-    return this.createNode({ ...b, type: InodeType.FILE, target: '' }, origin);
+    const { body } = await this.createNode({ ...b, type: InodeType.FILE, target: '' }, origin);
+    const promised = b.promise === 0 || session.closed ? null
+      : this.opts.writeFlow.promiseChunk(session, body.attr.inode);
+    if (promised === null) return { body: { ...body, ...NO_PROMISE } };
+    return { body: { ...body, promisedChunkId: promised.chunkId,
+      promisedVersion: promised.version, promisedChain: promised.chain } };
   }
 
   /**

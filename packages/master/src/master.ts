@@ -360,7 +360,10 @@ export class Master {
         written: d.written,
       },
       deletionQueue: { length: q?.length ?? 0, ...(q?.counters ?? {}) },
-      chunkPool: { ready: this.chunkPool?.size ?? 0, ...(this.chunkPool?.counters ?? {}) },
+      chunkPool: {
+        ready: this.chunkPool?.size ?? 0, promisedNow: this.chunkPool?.promisedCount ?? 0,
+        ...(this.chunkPool?.counters ?? {}),
+      },
       metaloggers: this.feed?.list() ?? [],
       sync: {
         required: this.sync.required, timeoutMs: this.sync.timeoutMs,

@@ -30,6 +30,12 @@ export interface LeaseHolder {
   readonly closed: boolean;
 }
 
+export interface PromisedChunk {
+  chunkId: number;
+  version: number;
+  chain: Location[];
+}
+
 export interface WriteChunkReply {
   length: number;
   chunkId: number;
@@ -65,9 +71,12 @@ export class WriteFlow {
     return this.opts.store.md.chunks;
   }
 
-  /** `origin`: the client request it is for (recorded with the change). */
+  /**
+   * `origin`: the client request it is for (recorded with the change). `promisedChunkId`: the
+   * chunk CREATE promised this holder for chunk 0 (0: none), taken if the promise holds.
+   */
   async writeChunk(
-    holder: LeaseHolder, inode: number, chunkIndex: number, origin?: Origin,
+    holder: LeaseHolder, inode: number, chunkIndex: number, origin?: Origin, promisedChunkId = 0,
   ): Promise<WriteChunkReply> {
     const file = this.ns.file(inode);
     if (chunkIndex >= CHUNK_INDEX_LIMIT) throw new FsError('EFBIG', `chunk index ${chunkIndex}`);
@@ -76,9 +85,13 @@ export class WriteFlow {
       throw new FsError('CHUNK_BUSY', `chunk ${chunkIndex} of ${inode}`);
     }
     const chunkId = file.chunks.get(chunkIndex);
+    const promised = chunkIndex === 0 ? promisedChunkId : 0;
+    if (promised !== 0 && chunkId !== undefined) this.opts.pool?.release(promised, holder.id);
     this.busySlots.add(slot);
     try {
-      if (chunkId === undefined) return await this.newChunk(holder, inode, chunkIndex, origin);
+      if (chunkId === undefined) {
+        return await this.newChunk(holder, inode, chunkIndex, origin, promised);
+      }
       return await this.bumpChunk(holder, inode, chunkIndex, chunkId, origin);
     } finally {
       this.busySlots.delete(slot);
@@ -87,8 +100,13 @@ export class WriteFlow {
 
   private async newChunk(
     holder: LeaseHolder, inode: number, chunkIndex: number, origin: Origin | undefined,
+    promisedChunkId: number,
   ): Promise<WriteChunkReply> {
-    const pooled = this.opts.pool?.take(this.ns.file(inode).goal) ?? null;
+    const { goal } = this.ns.file(inode);
+    const pool = this.opts.pool;
+    const redeemed = promisedChunkId === 0 ? null
+      : pool?.redeem(promisedChunkId, holder.id, inode, goal) ?? null;
+    const pooled = redeemed ?? pool?.take(goal) ?? null;
     // A chunk made ahead: logged as the file's at once (no await since the pool's checks).
     if (pooled !== null) {
       return this.attachNew(holder, inode, chunkIndex, pooled.chunkId, pooled.csIds, origin);
@@ -281,6 +299,28 @@ export class WriteFlow {
   /** A session ended: every lease it held is released. */
   releaseAll(holder: LeaseHolder): void {
     for (const chunkId of [...holder.leases]) this.releaseLease(holder, chunkId);
+    this.opts.pool?.forgetHolder(holder.id);
+  }
+
+  /**
+   * A chunk made ahead, promised to `holder` for chunk 0 of new file `inode` (CREATE for
+   * writing), with its chain; null when the pool has none ready. Nothing is logged.
+   */
+  promiseChunk(holder: LeaseHolder, inode: number): PromisedChunk | null {
+    const file = this.fileStill(inode);
+    if (file === null || file.chunks.size > 0) return null;
+    const pooled = this.opts.pool?.promise(file.goal, holder.id, inode) ?? null;
+    if (pooled === null) return null;
+    const chain: Location[] = [];
+    for (const csId of pooled.csIds) {
+      const loc = this.opts.servers.location(csId);
+      if (loc === null) {
+        this.opts.pool!.release(pooled.chunkId, holder.id);
+        return null;
+      }
+      chain.push(loc);
+    }
+    return { chunkId: pooled.chunkId, version: POOLED_CHUNK_VERSION, chain };
   }
 
   private async orderAll(

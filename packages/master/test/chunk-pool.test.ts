@@ -1,11 +1,14 @@
 // Goal: the chunk pool hands out only chunks whose every copy was made and whose servers are
 // still the ones it made them on, and deletes every chunk it gives up. Method: a real
 // Chunkservers table with stand-in links, an order function that answers as told (and records
-// each order), a recorded stray list, and a clock the test moves.
+// each order), a recorded stray list, and a clock the test moves. Promises: bound to one holder,
+// file and goal, redeemed once, deleted (never pooled again) when they lapse.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CHUNK_SIZE_BYTES, Status, type Link, type StatusCode } from '@antlerfs/protocol';
-import { ChunkPool, POOL_IDLE_MS, POOLED_CHUNK_VERSION } from '../src/chunk-pool.ts';
+import {
+  ChunkPool, POOL_IDLE_MS, POOLED_CHUNK_VERSION, PROMISE_TTL_MS,
+} from '../src/chunk-pool.ts';
 import { Chunkservers } from '../src/chunkservers.ts';
 
 interface Rig {
@@ -164,6 +167,93 @@ test('an idle pool is emptied; a smaller size or stop deletes chunks; size 0 mak
   assert.is(off.pool.take(2), null);
   await settle();
   assert.equal(off.orders, [], 'no creation when the pool is off');
+});
+
+/** A pool of `size` chunks of goal 2, filled. */
+async function filled(size: number): Promise<Rig> {
+  const r = rig(size);
+  r.pool.take(2); // the first take makes the goal's pool
+  await settle();
+  assert.is(r.pool.size, size);
+  return r;
+}
+
+test('a promise takes a ready chunk without refill; its holder redeems it once, for its file',
+  async () => {
+    const r = await filled(3);
+    const made = r.orders.length;
+    const p = r.pool.promise(2, 7, 500)!;
+    assert.ok(p !== null);
+    assert.is(r.pool.size, 2, 'taken from the ready ones');
+    assert.ok(r.pool.holds(p.chunkId), 'a promised chunk is kept when a server lists it');
+    await settle();
+    assert.is(r.orders.length, made, 'a promise makes nothing');
+    assert.is(r.pool.redeem(p.chunkId, 8, 500, 2), null, 'another holder cannot');
+    assert.is(r.pool.promisedCount, 1, 'and leaves it alone');
+    const got = r.pool.redeem(p.chunkId, 7, 500, 2)!;
+    assert.equal(got, p);
+    assert.not.ok(r.pool.holds(p.chunkId));
+    assert.is(r.pool.redeem(p.chunkId, 7, 500, 2), null, 'once');
+    await settle();
+    assert.is(r.pool.size, 3, 'redeeming tops the pool up');
+    assert.equal(r.strays, []);
+    assert.equal([r.pool.counters.promised, r.pool.counters.redeemed, r.pool.counters.lapsed],
+      [1, 1, 0]);
+  });
+
+test('promises that do not hold are deleted, never pooled again', async () => {
+  const r = await filled(6);
+  const strayIds = (): number[] => [...new Set(r.strays.map((s) => s.chunkId))];
+  // Another file or goal: the holder's promise is deleted, nothing handed out.
+  const a = r.pool.promise(2, 7, 500)!;
+  assert.is(r.pool.redeem(a.chunkId, 7, 501, 2), null);
+  const b = r.pool.promise(2, 7, 502)!;
+  assert.is(r.pool.redeem(b.chunkId, 7, 502, 3), null);
+  assert.equal(strayIds(), [a.chunkId, b.chunkId]);
+  assert.equal(r.strays.filter((s) => s.chunkId === a.chunkId).map((s) => s.csId).sort(),
+    [...a.csIds].sort(), 'every copy deleted');
+  // Lapsed in time: at the tick, and at a redeem after it.
+  const c = r.pool.promise(2, 7, 503)!;
+  const d = r.pool.promise(2, 7, 504)!;
+  r.clock.now += PROMISE_TTL_MS;
+  assert.is(r.pool.redeem(c.chunkId, 7, 503, 2), null);
+  r.pool.tick();
+  assert.ok(strayIds().includes(c.chunkId) && strayIds().includes(d.chunkId));
+  // The session ended; released because the file's chunk 0 got another chunk.
+  const e = r.pool.promise(2, 9, 505)!;
+  const f = r.pool.promise(2, 9, 506)!;
+  r.pool.forgetHolder(9);
+  assert.ok(strayIds().includes(e.chunkId) && strayIds().includes(f.chunkId));
+  assert.is(r.pool.promisedCount, 0);
+  assert.is(r.pool.counters.lapsed, 6);
+  for (const id of strayIds()) assert.not.ok(r.pool.holds(id));
+  // A server that registered again since: the promise does not hold.
+  r.pool.take(2); // promises took the pool empty: a take refills it
+  await settle();
+  const h = r.pool.promise(2, 7, 508)!;
+  r.pool.release(h.chunkId, 8);
+  assert.is(r.pool.promisedCount, 1, 'release by another holder: kept');
+  r.pool.release(h.chunkId, 7);
+  assert.is(r.pool.promisedCount, 0, 'by its own: deleted');
+  assert.ok(strayIds().includes(h.chunkId));
+  const g = r.pool.promise(2, 7, 507)!;
+  assert.ok(r.pool.promise(2, 7, 509) !== null);
+  r.connect(g.csIds[0]!);
+  assert.is(r.pool.redeem(g.chunkId, 7, 507, 2), null);
+  assert.ok(strayIds().includes(g.chunkId));
+  r.pool.stop();
+  assert.is(r.pool.promisedCount, 0, 'stop deletes promised chunks too');
+});
+
+test('no promise from an empty, missing or disabled pool', async () => {
+  const r = rig(2);
+  assert.is(r.pool.promise(2, 7, 500), null, 'no pool of that goal yet');
+  const r2 = await filled(1);
+  assert.ok(r2.pool.promise(2, 7, 500) !== null);
+  assert.is(r2.pool.promise(2, 7, 501), null, 'emptied by promises: no refill for them');
+  const off = rig(0);
+  off.pool.take(2);
+  assert.is(off.pool.promise(2, 7, 500), null);
 });
 
 test.run();

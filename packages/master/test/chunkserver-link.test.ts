@@ -40,9 +40,9 @@ async function client(m: Master): Promise<Link> {
 
 /** A file with one written chunk; returns its inode and chunk id. */
 async function fileWithChunk(c: Link, name: string): Promise<{ inode: number; chunkId: number }> {
-  const create = { parent: 1, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1 };
+  const create = { parent: 1, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1, promise: 0 };
   const f = (await c.call(CLTOMA_CREATE, create)).body.attr;
-  const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0, promisedChunkId: 0 });
   const end = { inode: f.inode, chunkIndex: 0, chunkId: w.body.chunkId, length: 10 };
   await c.call(CLTOMA_WRITE_END, end);
   return { inode: f.inode, chunkId: w.body.chunkId };
@@ -82,7 +82,9 @@ test('reconciliation of a reported chunk list', async () => {
   const equal = await fileWithChunk(c, 'equal');
   const stale = await fileWithChunk(c, 'stale');
   const higher = await fileWithChunk(c, 'higher');
-  const bump = await c.call(CLTOMA_WRITE_CHUNK, { inode: stale.inode, chunkIndex: 0 });
+  const bump = await c.call(CLTOMA_WRITE_CHUNK, {
+    inode: stale.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.is(bump.body.version, 2);
   c.close('done');
   cs.close();
@@ -143,16 +145,18 @@ test('a chunk whose copies went before anything was written is made again', asyn
   const m = await start(tempDir(), { defaultGoal: 1 });
   const a = await FakeChunkserver.start(m.ports.chunkserverPort);
   const c = await client(m);
-  const create = { parent: 1, name: 'f', mode: 0o644, uid: 0, gid: 0, exclusive: 1 };
+  const create = { parent: 1, name: 'f', mode: 0o644, uid: 0, gid: 0, exclusive: 1, promise: 0 };
   const f = (await c.call(CLTOMA_CREATE, create)).body.attr;
-  const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0, promisedChunkId: 0 });
   const chunkId = w.body.chunkId;
   // The writer gives the lease back without having written (length 0), and the only copy is
   // lost (a chunkserver killed before the first write finds an empty file at start).
   await c.call(CLTOMA_WRITE_END, { inode: f.inode, chunkIndex: 0, chunkId, length: 0 });
   await a.link.call(CSTOMA_CHUNK_LOST, { chunkId, version: 1 });
   assert.equal((await locations(c, f.inode)).csIds, []);
-  const again = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const again = await c.call(CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.is(again.body.chunkId, chunkId, 'the same chunk');
   assert.is(again.body.version, 2, 'at the next version');
   assert.equal(again.body.chain.map((l) => l.csId), [a.csId]);
@@ -163,7 +167,9 @@ test('a chunk whose copies went before anything was written is made again', asyn
   assert.equal(await locations(c, f.inode), { version: 2, csIds: [a.csId] });
   // Once the file's length reaches into it, a chunk with no copy stays lost: never zeros.
   await a.link.call(CSTOMA_CHUNK_LOST, { chunkId, version: 2 });
-  const lost = await c.request(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const lost = await c.request(CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.is(lost.status, Status.CHUNK_LOST);
   c.close('done');
   a.close();

@@ -66,7 +66,9 @@ async function st<F extends Fields, R extends Fields>(
 }
 
 async function createFile(link: Link, parent: number, name: string): Promise<Attr> {
-  return (await link.call(CLTOMA_CREATE, { parent, name, ...attrs, exclusive: 1 })).body.attr;
+  return (await link.call(CLTOMA_CREATE, {
+    parent, name, ...attrs, exclusive: 1, promise: 0,
+  })).body.attr;
 }
 
 function setLength(inode: number, length: number) {
@@ -102,11 +104,13 @@ test('namespace operations and their statuses over the wire', async () => {
   assert.is(d.type, InodeType.DIR);
   assert.is(d.goal, 2, 'DEFAULT_GOAL of the root is inherited');
   const f = await createFile(c, d.inode, 'f');
-  const again = { parent: d.inode, name: 'f', ...attrs, exclusive: 1 };
+  const again = { parent: d.inode, name: 'f', ...attrs, exclusive: 1, promise: 0 };
   assert.is(await st(c, CLTOMA_CREATE, again), Status.EEXIST);
-  const same = await c.call(CLTOMA_CREATE, { parent: d.inode, name: 'f', ...attrs, exclusive: 0 });
+  const same = await c.call(CLTOMA_CREATE, {
+    parent: d.inode, name: 'f', ...attrs, exclusive: 0, promise: 0,
+  });
   assert.is(same.body.attr.inode, f.inode, 'non-exclusive create returns the existing file');
-  const onDir = { parent: 1, name: 'd', ...attrs, exclusive: 0 };
+  const onDir = { parent: 1, name: 'd', ...attrs, exclusive: 0, promise: 0 };
   assert.is(await st(c, CLTOMA_CREATE, onDir), Status.EISDIR);
   assert.is((await c.call(CLTOMA_LOOKUP, { parent: d.inode, name: 'f' })).body.attr.inode, f.inode);
   assert.is((await c.call(CLTOMA_LOOKUP_PATH, { path: '/d/f' })).body.attr.inode, f.inode);
@@ -196,19 +200,25 @@ test('write flow: distinct servers, lease, version bump, reads, bad copies', asy
   const a = await client(m, 'a');
   const b = await client(m, 'b');
   const f = await createFile(a, 1, 'f');
-  const w1 = await a.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const w1 = await a.call(CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.is(w1.body.version, 1);
   assert.is(w1.body.chain.length, 2, 'goal 2: two copies');
   assert.is(new Set(w1.body.chain.map((l) => l.csId)).size, 2, 'on distinct servers');
   const creates = servers.flatMap((s) => s.orders).filter((o) => o.startsWith('CREATE'));
   assert.is(creates.length, 2);
-  assert.is(await st(b, CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 }), Status.CHUNK_BUSY);
+  assert.is(await st(b, CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  }), Status.CHUNK_BUSY);
   assert.is(await st(b, CLTOMA_SETATTR, setLength(f.inode, 0)), Status.CHUNK_BUSY);
   const end = await a.call(CLTOMA_WRITE_END, writeEnd(f.inode, 0, w1.body.chunkId, 1000));
   assert.is(end.body.attr.length, 1000);
   const past = writeEnd(f.inode, 0, w1.body.chunkId, CHUNK_SIZE_BYTES + 1);
   assert.is(await st(a, CLTOMA_WRITE_END, past), Status.EINVAL);
-  const w2 = await b.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const w2 = await b.call(CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.is(w2.body.chunkId, w1.body.chunkId);
   assert.is(w2.body.version, 2, 'an existing chunk gets version + 1');
   assert.is(w2.body.length, 1000);
@@ -224,7 +234,9 @@ test('write flow: distinct servers, lease, version bump, reads, bad copies', asy
   const left = ids(w1.body.chain).filter((x) => x !== bad);
   assert.equal(ids(after.body.chunks[0]!.locations), left, 'the bad copy is no longer listed');
   // A write to a hole far out: a second chunk; the hole between is not listed.
-  const w3 = await a.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 5 });
+  const w3 = await a.call(CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 5, promisedChunkId: 0,
+  });
   assert.ok(w3.body.chunkId > w1.body.chunkId, 'chunk ids only grow');
   await a.call(CLTOMA_WRITE_END, writeEnd(f.inode, 5, w3.body.chunkId, 5 * CHUNK_SIZE_BYTES + 10));
   const both = await a.call(CLTOMA_READ_CHUNKS, { inode: f.inode, firstIndex: 0, count: 10 });
@@ -242,7 +254,9 @@ test('truncate cuts the last chunk, frees the rest; unlink deletes the copies', 
   const f = await createFile(c, 1, 'f');
   const chunkIds: number[] = [];
   for (const index of [0, 1, 2]) {
-    const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: index });
+    const w = await c.call(CLTOMA_WRITE_CHUNK, {
+      inode: f.inode, chunkIndex: index, promisedChunkId: 0,
+    });
     const length = (index + 1) * CHUNK_SIZE_BYTES;
     await c.call(CLTOMA_WRITE_END, writeEnd(f.inode, index, w.body.chunkId, length));
     chunkIds.push(w.body.chunkId);
@@ -270,19 +284,21 @@ test('a lease goes with its session; no servers -> NO_CHUNKSERVERS; full -> ENOS
   const m = await startMaster();
   const a = await client(m, 'a');
   const f = await createFile(a, 1, 'f');
-  const write = { inode: f.inode, chunkIndex: 0 };
+  const write = { inode: f.inode, chunkIndex: 0, promisedChunkId: 0 };
   assert.is(await st(a, CLTOMA_WRITE_CHUNK, write), Status.NO_CHUNKSERVERS);
   const full = await FakeChunkserver.start(m.ports.chunkserverPort, { freeBytes: 1024 });
   assert.is(await st(a, CLTOMA_WRITE_CHUNK, write), Status.ENOSPC);
   full.close();
   const cs = await FakeChunkserver.start(m.ports.chunkserverPort);
-  const w = await a.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const w = await a.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0, promisedChunkId: 0 });
   assert.is(w.body.chain.length, 1, 'goal 2 with one usable server: one copy');
   const b = await client(m, 'b');
   assert.is(await st(b, CLTOMA_WRITE_CHUNK, write), Status.CHUNK_BUSY);
   a.close('gone');
   await until(() => m.store.md.chunks.get(w.body.chunkId)!.leaseSession === 0, 'lease released');
-  const again = await b.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 });
+  const again = await b.call(CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.is(again.body.version, 2);
   const list = await b.call(CLTOMA_LIST_CHUNKSERVERS, {});
   const states = new Map(list.body.servers.map((s) => [s.csId, s.state]));
@@ -300,7 +316,9 @@ test('requests in flight per session are bounded (EAGAIN beyond)', async () => {
   const files = [];
   for (let i = 0; i < 4; i++) files.push(await createFile(c, 1, `f${i}`));
   cs.holding = true;
-  const pending = files.map((f) => st(c, CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0 }));
+  const pending = files.map((f) => st(c, CLTOMA_WRITE_CHUNK, {
+    inode: f.inode, chunkIndex: 0, promisedChunkId: 0,
+  }));
   await until(() => cs.orders.length >= 2, 'two writes reach the chunkserver');
   cs.release();
   const statuses = (await Promise.all(pending)).sort();
@@ -323,10 +341,12 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
   };
   const a = await sessionAt(10);
   const f0 = await createFile(a, 1, 'data'); // 10
-  const w = await a.call(CLTOMA_WRITE_CHUNK, { inode: f0.inode, chunkIndex: 0 }); // 11
+  const w = await a.call(CLTOMA_WRITE_CHUNK, {
+    inode: f0.inode, chunkIndex: 0, promisedChunkId: 0,
+  }); // 11
   const steps: [RequestDef, Record<string, unknown>][] = [
     [CLTOMA_MKDIR, { parent: 1, name: 'd', ...attrs }],
-    [CLTOMA_CREATE, { parent: 1, name: 'f', ...attrs, exclusive: 1 }],
+    [CLTOMA_CREATE, { parent: 1, name: 'f', ...attrs, exclusive: 1, promise: 0 }],
     [CLTOMA_SYMLINK, { parent: 1, name: 's', target: '/f', uid: 0, gid: 0 }],
     [CLTOMA_LINK, { inode: f0.inode, parent: 1, name: 'hard' }],
     [CLTOMA_WRITE_END, writeEnd(f0.inode, 0, w.body.chunkId, 7000)], // ends the lease
@@ -377,7 +397,9 @@ test('CLTOMA_SESSION: every changing request repeated is answered, not applied a
   // A repeated WRITE_CHUNK runs again: a new version and a new lease.
   const d = await sessionAt(11);
   const before = m.store.md.chunks.live(w.body.chunkId)!.version;
-  const rewrite = await d.call(CLTOMA_WRITE_CHUNK, { inode: f0.inode, chunkIndex: 0 });
+  const rewrite = await d.call(CLTOMA_WRITE_CHUNK, {
+    inode: f0.inode, chunkIndex: 0, promisedChunkId: 0,
+  });
   assert.equal([rewrite.body.chunkId, rewrite.body.version], [w.body.chunkId, before + 1]);
   for (const l of [c, d]) l.close('done');
   cs.close();
@@ -403,7 +425,7 @@ test('folder stamps: names versions before and after every change in a folder', 
     assert.ok(r.parentAfter > v, `${def.name} moves it on`);
     v = r.parentAfter;
   };
-  await stampIn(CLTOMA_CREATE, { parent: dIno, name: 'f', ...attrs, exclusive: 1 });
+  await stampIn(CLTOMA_CREATE, { parent: dIno, name: 'f', ...attrs, exclusive: 1, promise: 0 });
   const f = (await a.call(CLTOMA_LOOKUP, { parent: dIno, name: 'f' })).body.attr;
   await stampIn(CLTOMA_SYMLINK, { parent: dIno, name: 's', target: 'f', uid: 0, gid: 0 });
   await stampIn(CLTOMA_LINK, { inode: f.inode, parent: dIno, name: 'h' });
@@ -416,7 +438,9 @@ test('folder stamps: names versions before and after every change in a folder', 
   await a.call(CLTOMA_SETATTR, setLength(f.inode, 100));
   assert.is(await version(dIno), v, 'only its own names move it');
   // open(O_CREAT) of a name already there changes nothing.
-  const again = await a.call(CLTOMA_CREATE, { parent: dIno, name: 'f', ...attrs, exclusive: 0 });
+  const again = await a.call(CLTOMA_CREATE, {
+    parent: dIno, name: 'f', ...attrs, exclusive: 0, promise: 0,
+  });
   assert.equal([again.body.parentBefore, again.body.parentAfter], [v, v]);
   // A rename within the folder; then across two: both stamped with the one change.
   const within = await a.call(CLTOMA_RENAME,
@@ -450,7 +474,7 @@ test('folder stamps: names versions before and after every change in a folder', 
   const loaded = await version(dIno);
   assert.ok(loaded >= v, `${loaded} >= ${v}`);
   v = loaded;
-  await stampIn(CLTOMA_CREATE, { parent: dIno, name: 'after', ...attrs, exclusive: 1 });
+  await stampIn(CLTOMA_CREATE, { parent: dIno, name: 'after', ...attrs, exclusive: 1, promise: 0 });
   a.close('done');
   await m.stop();
 });

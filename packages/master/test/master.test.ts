@@ -42,7 +42,9 @@ test('SIGKILL mid-stream loses no acknowledged create', async () => {
     for (let i = 0; i < 100_000 && !killed; i++) {
       const name = `f${next++}`;
       try {
-        const create = { parent: dir.inode, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1 };
+        const create = {
+          parent: dir.inode, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1, promise: 0,
+        };
         const r = await c.request(CLTOMA_CREATE, create);
         if (r.status === Status.OK) acked.push(name);
       } catch {

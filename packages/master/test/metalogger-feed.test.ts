@@ -69,7 +69,7 @@ async function createFiles(port: string, parent: number, prefix: string, n: numb
   const c = await registeredClient(port);
   for (let i = 0; i < n; i++) {
     await c.call(CLTOMA_CREATE, {
-      parent, name: `${prefix}${i}`, mode: 0o644, uid: 0, gid: 0, exclusive: 1,
+      parent, name: `${prefix}${i}`, mode: 0o644, uid: 0, gid: 0, exclusive: 1, promise: 0,
     });
   }
   c.close('done');

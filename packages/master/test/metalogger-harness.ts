@@ -226,7 +226,9 @@ async function oneChange(
     const reply = kind < 0.2
       ? await link.request(CLTOMA_MKDIR, { parent, name, mode: 0o750, ...owner })
       : kind < 0.85
-        ? await link.request(CLTOMA_CREATE, { parent, name, mode: 0o640, ...owner, exclusive: 1 })
+        ? await link.request(CLTOMA_CREATE, {
+          parent, name, mode: 0o640, ...owner, exclusive: 1, promise: 0,
+        })
         : await link.request(CLTOMA_SYMLINK, { parent, name, target: `../t${st.i}`, ...owner });
     if (reply.status !== Status.OK) return false;
     const attr = reply.body!.attr;

@@ -77,7 +77,9 @@ async function liveMetalogger(port: string): Promise<{
   return { link, versions, streamFrom: reg.streamFrom };
 }
 
-const file = (name: string) => ({ parent: 1, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1 });
+const file = (name: string) => ({
+  parent: 1, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1, promise: 0,
+});
 
 test('a create is answered only after the metalogger ACKs it', async () => {
   const master = await startMaster(tempDir(), ['--sync-metaloggers', '1']);

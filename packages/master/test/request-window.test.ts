@@ -70,7 +70,7 @@ test('retries after SIGKILL and after a clean restart are not applied twice', as
   const c = await retryingClient(port, clientId, 100);
   const entry = { mode: 0o644, uid: 0, gid: 0 };
   const dir = (await c.link.call(CLTOMA_MKDIR, { parent: 1, name: 'd', ...entry })).body.attr;
-  const createF = { parent: dir.inode, name: 'f', ...entry, exclusive: 1 };
+  const createF = { parent: dir.inode, name: 'f', ...entry, exclusive: 1, promise: 0 };
   const f = (await c.link.call(CLTOMA_CREATE, createF)).body.attr; // request 101
   await c.link.call(CLTOMA_CREATE, { ...createF, name: 'g' }); // 102
   await c.link.call(CLTOMA_UNLINK, { parent: dir.inode, name: 'g' }); // 103

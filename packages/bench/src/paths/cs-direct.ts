@@ -100,7 +100,9 @@ type Lease = Struct<typeof CLTOMA_WRITE_CHUNK.reply.fields> & { link: Link };
 function leaseTaker(d: Direct, chainLength: number, chunks: number): (c: number) => Promise<Lease> {
   const leases = new Map<number, Promise<Lease>>();
   const take = async (chunkIndex: number): Promise<Lease> => {
-    const { body } = await d.master.call(CLTOMA_WRITE_CHUNK, { inode: d.inode, chunkIndex });
+    const { body } = await d.master.call(CLTOMA_WRITE_CHUNK, {
+      inode: d.inode, chunkIndex, promisedChunkId: 0,
+    });
     if (body.chain.length !== chainLength) {
       throw new Error(`chunk ${chunkIndex}: chain of ${body.chain.length}, goal ${chainLength}`);
     }

@@ -5,7 +5,7 @@
 // at the master so the next open anywhere sees everything (close-to-open consistency).
 import fs from 'node:fs';
 import { FsError, InodeType, SetAttr } from '@antlerfs/protocol';
-import type { Attr, Created } from '../index.ts';
+import type { Attr, Created, PromisedChunk } from '../index.ts';
 import { dropHidden } from './entry-operations.ts';
 import { OpenOut } from './kernel-abi.ts';
 import {
@@ -91,9 +91,10 @@ const create: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const exclusive = (flags & O_EXCL) !== 0;
   const modeBits = field(req, 'mode') & PERMISSION_BITS;
-  let made: Created;
+  let made: Created & { promised: PromisedChunk | null };
   try {
-    made = await ctx.calls.create(parent, name, modeBits, ownerOf(req), exclusive);
+    made = await ctx.calls.create(parent, name, modeBits, ownerOf(req), exclusive,
+      writes(modeOf(flags)));
   } catch (err) {
     ctx.dirCache.forget(parent); // EEXIST: its listing here was wrong
     throw err;
@@ -103,7 +104,7 @@ const create: Handler = async (req, ctx) => {
     attr = await truncateForOpen(ctx, attr);
   }
   ctx.dirCache.created(parent, name, made.attr, made.folder);
-  const file = ctx.files.add(attr.inode, modeOf(flags), attr);
+  const file = ctx.files.add(attr.inode, modeOf(flags), attr, null, made.promised);
   const kattr = kernelAttrOf(ctx, attr);
   const body = createOut(kattr, ctx.settings.timeouts, file.fh, 0);
   const inode = attr.inode;

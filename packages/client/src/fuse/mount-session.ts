@@ -66,8 +66,8 @@ export class MountSession {
     this.device = userFd === null ? FuseDevice.open(log) : FuseDevice.adopt(userFd, log);
     this.ctx = {
       calls: client.inodes, client, nodes: new NodeTable(),
-      files: new OpenFiles((inode, mode, attr, located) =>
-        client.openInode(inode, mode, attr === null ? undefined : { attr, located })),
+      files: new OpenFiles((inode, mode, attr, located, promised) =>
+        client.openInode(inode, mode, attr === null ? undefined : { attr, located, promised })),
       dirs: new DirHandles(), log, hidden: new Map(),
       dirCache: new DirCache({ attrMs: config.attrTimeoutMs, namesMs: config.entryTimeoutMs }),
       fileAttrs: new FileAttrs({ attrMs: config.attrTimeoutMs }),

@@ -4,7 +4,7 @@
 // next use here opens a fresh handle. Within this mount, a read first ends the writes of the
 // other opens of the same inode, and attributes include their lengths not yet at the master.
 import { assert, FsError } from '@antlerfs/protocol';
-import type { Attr, FileHandle, Located, OpenFlags } from '../index.ts';
+import type { Attr, FileHandle, Located, OpenFlags, PromisedChunk } from '../index.ts';
 
 /** Files open at once through one mount; past it OPEN and CREATE fail with EAGAIN. */
 export const OPEN_FILES_MAX = 65_536;
@@ -18,6 +18,7 @@ export type OpenMode = Extract<OpenFlags, 'r' | 'r+' | 'a+'>;
  */
 export type HandleOpener = (
   inode: number, mode: OpenMode, attr: Attr | null, located: Located | null,
+  promised: PromisedChunk | null,
 ) => Promise<FileHandle>;
 
 export class OpenFile {
@@ -35,6 +36,8 @@ export class OpenFile {
   private openedAttr: Attr | null;
   /** The chunk locations that came with openedAttr (a read-only open), gone with it. */
   private openedLocated: Located | null;
+  /** The chunk promised with openedAttr (a CREATE for writing), gone with it. */
+  private openedPromised: PromisedChunk | null;
   /** Writes through the current handle that the master has not seen ended (no WRITE_END). */
   private dirty = false;
   /** End of the furthest write through the current handle (its file length, at least). */
@@ -48,7 +51,7 @@ export class OpenFile {
 
   constructor(
     fh: number, inode: number, mode: OpenMode, opener: HandleOpener, attr: Attr | null = null,
-    located: Located | null = null,
+    located: Located | null = null, promised: PromisedChunk | null = null,
   ) {
     if (attr !== null && attr.inode !== inode) assert(false, `attributes of inode ${inode}`);
     this.fh = fh;
@@ -57,6 +60,7 @@ export class OpenFile {
     this.opener = opener;
     this.openedAttr = mode === 'a+' ? null : attr;
     this.openedLocated = this.openedAttr === null ? null : located;
+    this.openedPromised = this.openedAttr === null ? null : promised;
   }
 
   /** Length this open knows the file has, if it wrote something the master has not seen yet. */
@@ -115,6 +119,7 @@ export class OpenFile {
     const previous = this.exclusive ?? Promise.resolve();
     this.openedAttr = null;
     this.openedLocated = null;
+    this.openedPromised = null;
     const run = previous.catch(() => undefined).then(async () => {
       await this.whenIdle();
       if (kind === 'close') this.closed = true;
@@ -144,9 +149,11 @@ export class OpenFile {
     if (this.opening === null) {
       const attr = this.openedAttr;
       const located = this.openedLocated;
+      const promised = this.openedPromised;
       this.openedAttr = null;
       this.openedLocated = null;
-      const opening = this.opener(this.inode, this.mode, attr, located).then((h) => {
+      this.openedPromised = null;
+      const opening = this.opener(this.inode, this.mode, attr, located, promised).then((h) => {
         if (this.opening === opening) this.handle = h;
         return h;
       });
@@ -191,11 +198,12 @@ export class OpenFiles {
    */
   add(
     inode: number, mode: OpenMode, attr: Attr | null = null, located: Located | null = null,
+    promised: PromisedChunk | null = null,
   ): OpenFile {
     if (this.byFh.size >= OPEN_FILES_MAX) {
       throw new FsError('EAGAIN', `${OPEN_FILES_MAX} files open (OPEN_FILES_MAX)`);
     }
-    const file = new OpenFile(this.nextFh++, inode, mode, this.opener, attr, located);
+    const file = new OpenFile(this.nextFh++, inode, mode, this.opener, attr, located, promised);
     this.byFh.set(file.fh, file);
     let set = this.byInode.get(inode);
     if (set === undefined) this.byInode.set(inode, (set = new Set()));

@@ -78,17 +78,25 @@ export const CLTOMA_RMDIR = defineRequest({
 });
 
 /**
- * parent:32 name:str mode:16 uid:32 gid:32 exclusive:8 -> attr parentBefore:64 parentAfter:64.
+ * parent:32 name:str mode:16 uid:32 gid:32 exclusive:8 promise:8 -> attr parentBefore:64
+ * parentAfter:64 promisedChunkId:64 promisedVersion:32 promisedChain:[location].
  * Without `exclusive`, an existing regular file is returned as it is (open O_CREAT: the stamps
- * are then both the folder's current names version); with it, EEXIST.
+ * are then both the folder's current names version); with it, EEXIST. With `promise` (the
+ * caller opens the file for writing), a new file may come with an empty chunk made ahead that
+ * is promised to this session for its chunk 0 (id 0: none): the client may send data to it at
+ * once and name it in its WRITE_CHUNK, which then takes that very chunk (or another one if the
+ * promise lapsed: the data is then sent again). Not a change: nothing of it is logged.
  */
 export const CLTOMA_CREATE = defineRequest({
   type: 1014, name: 'CLTOMA_CREATE', replyName: 'MATOCL_CREATE', link,
   fields: [
     ['parent', 'u32'], ['name', 'str'], ['mode', 'u16'], ['uid', 'u32'], ['gid', 'u32'],
-    ['exclusive', 'u8'],
+    ['exclusive', 'u8'], ['promise', 'u8'],
   ] as const,
-  replyFields: createdReply,
+  replyFields: [
+    ...createdReply, ['promisedChunkId', 'u64'], ['promisedVersion', 'u32'],
+    ['promisedChain', { list: LOCATION }],
+  ] as const,
 });
 
 /** parent:32 name:str -> parentAttr parentBefore:64 parentAfter:64 */
@@ -241,13 +249,15 @@ export const CLTOMA_LIST_NAMES = defineRequest({
 });
 
 /**
- * inode:32 chunkIndex:32 -> length:64 chunkId:64 version:32 chain:[location]. Takes the write
- * lease of the chunk (one writer at a time: CHUNK_BUSY otherwise); the master has created the
- * chunk or bumped its version on every server of the chain before it answers.
+ * inode:32 chunkIndex:32 promisedChunkId:64 -> length:64 chunkId:64 version:32 chain:[location].
+ * Takes the write lease of the chunk (one writer at a time: CHUNK_BUSY otherwise); the master
+ * has created the chunk or bumped its version on every server of the chain before it answers.
+ * `promisedChunkId` (0: none) names the chunk CREATE promised for a hole: it is taken if the
+ * promise still holds, and deleted otherwise.
  */
 export const CLTOMA_WRITE_CHUNK = defineRequest({
   type: 1036, name: 'CLTOMA_WRITE_CHUNK', replyName: 'MATOCL_WRITE_CHUNK', link,
-  fields: [['inode', 'u32'], ['chunkIndex', 'u32']] as const,
+  fields: [['inode', 'u32'], ['chunkIndex', 'u32'], ['promisedChunkId', 'u64']] as const,
   replyFields: [
     ['length', 'u64'], ['chunkId', 'u64'], ['version', 'u32'], ['chain', { list: LOCATION }],
   ] as const,

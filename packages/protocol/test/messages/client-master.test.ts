@@ -45,9 +45,16 @@ test('RENAME replies carry both folders, the same one twice when equal, and thei
 
 test('creations carry the folder\'s stamps; GETATTR_FOLDER its names version', () => {
   const stamp = { parentBefore: 11, parentAfter: 12 };
-  for (const def of [CLTOMA_CREATE, CLTOMA_MKDIR, CLTOMA_SYMLINK, CLTOMA_LINK]) {
+  for (const def of [CLTOMA_MKDIR, CLTOMA_SYMLINK, CLTOMA_LINK]) {
     roundTrip(def.reply.fields, { attr: folder(8, 2), ...stamp });
   }
+  const none = { promisedChunkId: 0, promisedVersion: 0, promisedChain: [] };
+  roundTrip(CLTOMA_CREATE.reply.fields, { attr: folder(8, 2), ...stamp, ...none });
+  const chain = [{ csId: 3, host: '127.0.0.1', port: 9422 }, { csId: 9, host: 'b', port: 1 }];
+  roundTrip(CLTOMA_CREATE.reply.fields, {
+    attr: folder(8, 2), ...stamp, promisedChunkId: 2 ** 40 + 5, promisedVersion: 1,
+    promisedChain: chain,
+  });
   roundTrip(CLTOMA_GETATTR_FOLDER.reply.fields, { attr: folder(8, 2), namesVersion: 2 ** 50 });
   const names = [{ name: 'a' }, { name: 'ünïcödé' }, { name: 'x'.repeat(255) }];
   roundTrip(CLTOMA_LIST_NAMES.reply.fields, { names, namesVersion: 7, complete: 1 });
