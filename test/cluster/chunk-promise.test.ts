@@ -4,7 +4,8 @@
 // send, not data. Method: small files in a goal-2 folder, written with open/write/close (no
 // goal option, so CREATE asks for a promise) and through a mount, read back by sha256; the
 // pool's counters from the monitor's /api/status say promises were made and redeemed; a file
-// opened before a master SIGKILL and restart is written after it and read back whole.
+// opened before a master SIGKILL and restart is written after it and read back whole, as is a
+// file another client wrote between this client's open and its first write.
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -97,6 +98,34 @@ test('a promise the restarted master does not know: the data goes to another chu
     for (const [name, sum] of expected) {
       assert.is((await readSha256(reader, name)).sha256, sum, `${name} reads back whole`);
     }
+  });
+
+test('another client wrote the file first: the promise is given up, the data lands whole',
+  async () => {
+    await using cluster = await startCluster({ chunkservers: 3 });
+    const admin = await cluster.client('admin');
+    await admin.mkdir('/p');
+    await admin.setGoal('/p', GOAL);
+    const a = await cluster.client('a');
+    const warm = await a.open('/p/warm', 'w');
+    await warm.write(dataOf(5, 0), 0);
+    await warm.close();
+    const before = await poolCounters(cluster);
+    const mine = await a.open('/p/shared', 'w');
+    assert.is((await poolCounters(cluster)).promised, before.promised! + 1, 'open promised');
+    const b = await cluster.client('b');
+    const theirs = await b.open('/p/shared', 'r+');
+    await theirs.write(content(6, 100 * KIB), 0);
+    await theirs.close();
+    // Sent to the promised chunk first; the master answers with the file's own chunk instead.
+    const data = content(7, 200 * KIB);
+    await mine.write(data, 0);
+    await mine.close();
+    const after = await poolCounters(cluster);
+    assert.is(after.lapsed, before.lapsed! + 1, 'the promise was given up');
+    assert.is(after.redeemed, before.redeemed, 'not redeemed');
+    const reader = await cluster.client('reader');
+    assert.is((await readSha256(reader, '/p/shared')).sha256, sha256(data));
   });
 
 test.run();
