@@ -6,7 +6,7 @@
 // chunkserver, then of the master; the disks polled until they hold exactly the files' copies.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HOST, startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../harness/cluster.ts';
 import { KIB, contentSha256 } from '../harness/data.ts';
 import { readSha256, writeContent } from '../harness/files.ts';
 import { waitUntil } from '../harness/wait.ts';
@@ -15,13 +15,6 @@ const GOAL = 2;
 const FILES_PER_ROUND = 24;
 /** Bounds the waits for deletions and registrations; not a speed claim. */
 const WAIT_MS = 30_000;
-
-async function poolCounters(cluster: Cluster): Promise<Record<string, number>> {
-  const port = Number(cluster.master.ready['monitorPort']);
-  const res = await fetch(`http://${HOST}:${port}/api/status`);
-  assert.is(res.status, 200);
-  return ((await res.json()) as { chunkPool: Record<string, number> }).chunkPool;
-}
 
 /** Files round/i of a few KiB to 200 KiB (one chunk each), written one after another. */
 async function writeRound(cluster: Cluster, round: number): Promise<Map<string, string>> {
@@ -50,7 +43,7 @@ test('pooled chunks: files read back, a killed server\'s are dropped, leftovers 
     for (const r of [0, 1]) await admin.mkdir(`/r${r}`);
     const files = await writeRound(cluster, 0);
     await expectAll(cluster, files);
-    const first = await poolCounters(cluster);
+    const first = await cluster.chunkPoolCounters();
     assert.ok(first.taken! >= FILES_PER_ROUND - 1,
       `files after the first took pooled chunks: ${JSON.stringify(first)}`);
     assert.ok(first.ready! > 0, 'the pool is topped up');
@@ -60,7 +53,7 @@ test('pooled chunks: files read back, a killed server\'s are dropped, leftovers 
     await cluster.waitForChunkservers();
     for (const [name, sha256] of await writeRound(cluster, 1)) files.set(name, sha256);
     await expectAll(cluster, files);
-    const second = await poolCounters(cluster);
+    const second = await cluster.chunkPoolCounters();
     assert.ok(second.discarded! > 0, `chunks on the killed server's old link were given up: ${
       JSON.stringify(second)}`);
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HOST, startCluster, type Cluster } from '../harness/cluster.ts';
+import { startCluster, type Cluster } from '../harness/cluster.ts';
 import { KIB, content, sha256 } from '../harness/data.ts';
 import { readSha256 } from '../harness/files.ts';
 import { startMount } from '../harness/mount.ts';
@@ -18,11 +18,16 @@ import { startMount } from '../harness/mount.ts';
 const GOAL = 2;
 const FILES = 24;
 
-async function poolCounters(cluster: Cluster): Promise<Record<string, number>> {
-  const port = Number(cluster.master.ready['monitorPort']);
-  const res = await fetch(`http://${HOST}:${port}/api/status`);
-  assert.is(res.status, 200);
-  return ((await res.json()) as { chunkPool: Record<string, number> }).chunkPool;
+/** A cluster with folder /p at GOAL and a filled pool for it (one file written there). */
+async function clusterWithPool(): Promise<Cluster> {
+  const cluster = await startCluster({ chunkservers: 3 });
+  const admin = await cluster.client('admin');
+  await admin.mkdir('/p');
+  await admin.setGoal('/p', GOAL);
+  const warm = await admin.open('/p/warm', 'w');
+  await warm.write(dataOf(9, 0), 0);
+  await warm.close();
+  return cluster;
 }
 
 /** Bytes of file i: a few KiB to 300 KiB, one chunk. */
@@ -44,7 +49,7 @@ test('library and mount: new files take promised chunks, every byte reads back',
     await handle.close();
     expected.set(`/p/lib${i}`, sha256(data));
   }
-  const lib = await poolCounters(cluster);
+  const lib = await cluster.chunkPoolCounters();
   // The first file finds the goal's pool empty (its write fills it); most later ones redeem.
   assert.ok(lib.redeemed! >= FILES / 2, `promises redeemed: ${JSON.stringify(lib)}`);
   assert.ok(lib.promised! >= lib.redeemed!);
@@ -55,7 +60,7 @@ test('library and mount: new files take promised chunks, every byte reads back',
     fs.writeFileSync(path.join(mount.dir, 'p', `m${i}`), data);
     expected.set(`/p/m${i}`, sha256(data));
   }
-  const after = await poolCounters(cluster);
+  const after = await cluster.chunkPoolCounters();
   assert.ok(after.redeemed! - lib.redeemed! >= FILES / 2,
     `promises redeemed through the mount: ${JSON.stringify(after)}`);
   const reader = await cluster.client('reader');
@@ -69,19 +74,12 @@ test('library and mount: new files take promised chunks, every byte reads back',
 
 test('a promise the restarted master does not know: the data goes to another chunk, whole',
   async () => {
-    await using cluster = await startCluster({ chunkservers: 3 });
-    const admin = await cluster.client('admin');
-    await admin.mkdir('/p');
-    await admin.setGoal('/p', GOAL);
+    await using cluster = await clusterWithPool();
     const client = await cluster.client('writer');
-    // Fill the pool, so that the next opens are promised chunks.
-    const warm = await client.open('/p/warm', 'w');
-    await warm.write(dataOf(3, 0), 0);
-    await warm.close();
-    const promisedBefore = (await poolCounters(cluster)).promised!;
+    const promisedBefore = (await cluster.chunkPoolCounters()).promised!;
     const handles = [];
     for (let i = 1; i <= 3; i++) handles.push(await client.open(`/p/f${i}`, 'w'));
-    assert.ok((await poolCounters(cluster)).promised! > promisedBefore, 'opens were promised');
+    assert.ok((await cluster.chunkPoolCounters()).promised! > promisedBefore, 'opens were promised');
     assert.is(await cluster.stopMaster('SIGKILL'), 'SIGKILL');
     await cluster.startMaster();
     await cluster.waitForChunkservers();
@@ -92,7 +90,7 @@ test('a promise the restarted master does not know: the data goes to another chu
       await handle.close();
       expected.set(`/p/f${i + 1}`, sha256(data));
     }
-    const counters = await poolCounters(cluster);
+    const counters = await cluster.chunkPoolCounters();
     assert.is(counters.redeemed, 0, 'the new master promised nothing of these');
     const reader = await cluster.client('reader');
     for (const [name, sum] of expected) {
@@ -102,17 +100,11 @@ test('a promise the restarted master does not know: the data goes to another chu
 
 test('another client wrote the file first: the promise is given up, the data lands whole',
   async () => {
-    await using cluster = await startCluster({ chunkservers: 3 });
-    const admin = await cluster.client('admin');
-    await admin.mkdir('/p');
-    await admin.setGoal('/p', GOAL);
+    await using cluster = await clusterWithPool();
     const a = await cluster.client('a');
-    const warm = await a.open('/p/warm', 'w');
-    await warm.write(dataOf(5, 0), 0);
-    await warm.close();
-    const before = await poolCounters(cluster);
+    const before = await cluster.chunkPoolCounters();
     const mine = await a.open('/p/shared', 'w');
-    assert.is((await poolCounters(cluster)).promised, before.promised! + 1, 'open promised');
+    assert.is((await cluster.chunkPoolCounters()).promised, before.promised! + 1, 'open promised');
     const b = await cluster.client('b');
     const theirs = await b.open('/p/shared', 'r+');
     await theirs.write(content(6, 100 * KIB), 0);
@@ -121,7 +113,7 @@ test('another client wrote the file first: the promise is given up, the data lan
     const data = content(7, 200 * KIB);
     await mine.write(data, 0);
     await mine.close();
-    const after = await poolCounters(cluster);
+    const after = await cluster.chunkPoolCounters();
     assert.is(after.lapsed, before.lapsed! + 1, 'the promise was given up');
     assert.is(after.redeemed, before.redeemed, 'not redeemed');
     const reader = await cluster.client('reader');

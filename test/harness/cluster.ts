@@ -112,6 +112,8 @@ export interface Cluster extends AsyncDisposable {
   chunkFiles(i?: number): string[];
   /** CLTOCS_STATS counters of chunkserver i, by name. */
   csStats(i: number): Promise<Record<string, number>>;
+  /** The master's chunk pool counters (ready, taken, promised, redeemed...) from /api/status. */
+  chunkPoolCounters(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -455,6 +457,13 @@ class ClusterImpl implements Cluster {
     } finally {
       link.close('stats read');
     }
+  }
+
+  async chunkPoolCounters(): Promise<Record<string, number>> {
+    const port = readyPort(this.master, 'monitorPort');
+    const res = await fetch(`http://${HOST}:${port}/api/status`);
+    assert(res.status === 200, `monitor status answered ${res.status}`);
+    return ((await res.json()) as { chunkPool: Record<string, number> }).chunkPool;
   }
 
   async stop(): Promise<void> {
