@@ -384,7 +384,10 @@ export class ChunkStore {
     }
   }
 
-  /** fsync of the chunk file, and of its folder the first time after the chunk was created. */
+  /**
+   * fsync of the chunk file, and of its folder (and the spare folder) the first time after the
+   * chunk was created.
+   */
   async fsync(chunkId: number, version: number): Promise<void> {
     this.checkOpen();
     const entry = this.lookup(chunkId, version);
@@ -394,6 +397,8 @@ export class ChunkStore {
       if (entry.nameSynced) return;
       const folder = path.dirname(chunkFilePath(entry.disk.path, chunkId, entry.version));
       await this.onDisk(entry, () => syncFolder(folder));
+      // Its file may be a spare: that name must not come back after a power cut.
+      await this.onDisk(entry, () => entry.disk.spares.syncTaken());
       entry.nameSynced = true;
     });
   }

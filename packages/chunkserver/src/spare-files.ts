@@ -6,11 +6,15 @@
 // no inode is freed or searched for. At most `max` spares per folder (an inode and a name
 // each); past that a deleted chunk's file is unlinked. The chunk scan reads only the 00..FF
 // subfolders, so spares are never taken for chunks; those found at start are cut again (a
-// crash may fall between the cut and the rename) and kept.
+// crash may fall between the cut and the rename) and kept, but one with a second name is not a
+// spare (a power cut on a file system without a journal can leave both names of a rename, and
+// fsck counts the links): only its name in the spare folder is removed. The spare folder is
+// fsynced with the first fsync of a chunk made from a spare (syncTaken), so the old name of an
+// fsynced chunk does not come back.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { assert } from '@antlerfs/protocol';
-import { fsCall } from './chunk-file.ts';
+import { fsCall, syncFolder } from './chunk-file.ts';
 
 /** Spares kept per chunk folder at most (HDD_SPARE_FILES_MAX). */
 export const SPARE_FILES_MAX = 4096;
@@ -24,6 +28,10 @@ export class SpareFiles {
   /** Files being cut and renamed in: they count toward `max` already. */
   private arriving = 0;
   private nextName = 1;
+  /** A spare was taken since the folder's last fsync began. */
+  private takenUnsynced = false;
+  /** The last fsync of the folder (every caller waits for the one covering its take). */
+  private lastSync: Promise<void> = Promise.resolve();
   /** Files made spare and spares taken since start. */
   kept = 0;
   taken = 0;
@@ -47,17 +55,37 @@ export class SpareFiles {
         await fsCall('unlink', filePath, () => fs.rm(filePath, { force: true, recursive: true }));
         continue;
       }
+      this.nextName = Math.max(this.nextName, Number(name) + 1);
+      const st = await fsCall('stat', filePath, () => fs.stat(filePath));
+      if (st.nlink > 1) {
+        await fsCall('unlink', filePath, () => fs.unlink(filePath));
+        continue;
+      }
       await fsCall('truncate', filePath, () => fs.truncate(filePath, 0));
       this.ready.push(filePath);
-      this.nextName = Math.max(this.nextName, Number(name) + 1);
     }
   }
 
   /** A spare's path to rename into place, or null when none is left. */
   take(): string | null {
     const spare = this.ready.pop() ?? null;
-    if (spare !== null) this.taken++;
+    if (spare !== null) {
+      this.taken++;
+      this.takenUnsynced = true;
+    }
     return spare;
+  }
+
+  /** fsync of the spare folder if a spare was taken since the last one began. */
+  async syncTaken(): Promise<void> {
+    if (this.takenUnsynced) {
+      this.takenUnsynced = false;
+      this.lastSync = syncFolder(this.folder).catch((err: unknown) => {
+        this.takenUnsynced = true;
+        throw err;
+      });
+    }
+    await this.lastSync;
   }
 
   /**

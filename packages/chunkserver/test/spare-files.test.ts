@@ -1,7 +1,8 @@
 // Goal: spare files over a real temporary folder. A kept file is cut to nothing and renamed into
 // the spare folder; take hands spares back until none is left; the limit holds (past it the file
 // is left for the caller to unlink), also while keeps are in progress; a missing file is ENOENT,
-// one that cannot be moved in is left cut in place;
+// one that cannot be moved in is left cut in place; a spare that is also another file's name
+// loses only its spare name; the folder is fsynced once for the takes before it;
 // at start spares are cut again (data left by a crash), extras and unknown names removed.
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -96,10 +97,44 @@ test('at start spares are cut again; extras and unknown names removed', async ()
   assert.ok(spares.take() !== null);
   assert.ok(await spares.keep(await fileOf(dir, 'y', 1)));
   assert.is((await fs.readdir(folder)).length, 3);
+  // A spare that is also another file's name (both names of a rename left by a power cut,
+  // links counted by fsck) is not cut: only its spare name goes.
+  const chunk = await fileOf(dir, 'chunk', 5000);
+  await fs.link(chunk, path.join(folder, '50'));
+  const again = new SpareFiles(dir, 8);
+  await again.load();
+  assert.is((await fs.stat(chunk)).size, 5000, 'the other name keeps its bytes');
+  assert.not.ok((await fs.readdir(folder)).includes('50'));
+  assert.is(again.count, 3);
   const off = new SpareFiles(dir, 0);
   await off.load();
   assert.is(off.count, 0);
   assert.is(await off.keep(await fileOf(dir, 'z', 1)), false, 'limit 0 keeps nothing');
+  await removeDir(dir);
+});
+
+test('the spare folder is fsynced after a take, once for takes that came before it', async () => {
+  const dir = await tempDir('spares-sync');
+  const spares = new SpareFiles(dir, 4);
+  await spares.load();
+  await spares.syncTaken(); // nothing taken: nothing to do
+  for (const n of ['a', 'b', 'c']) assert.ok(await spares.keep(await fileOf(dir, n, 1)));
+  await takeSpareAs(spares, path.join(dir, 'x'));
+  await takeSpareAs(spares, path.join(dir, 'y'));
+  await Promise.all([spares.syncTaken(), spares.syncTaken()]);
+  // With the folder gone, a sync would fail: none is tried for takes already synced...
+  await fs.rm(spares.folder, { recursive: true });
+  await spares.syncTaken();
+  // ...and one is for a new take (it fails here, and is tried again at the next call).
+  await takeSpareAs(spares, path.join(dir, 'z'));
+  for (let i = 0; i < 2; i++) {
+    try {
+      await spares.syncTaken();
+      assert.unreachable('the folder is gone');
+    } catch (err) {
+      assert.is((err as FsError).code, 'ENOENT');
+    }
+  }
   await removeDir(dir);
 });
 
