@@ -51,14 +51,12 @@ export class SpareFiles {
     const names = await fsCall('readdir', this.folder, () => fs.readdir(this.folder));
     for (const name of names) {
       const filePath = path.join(this.folder, name);
-      if (!SPARE_NAME.test(name) || this.ready.length >= this.max) {
+      if (SPARE_NAME.test(name)) this.nextName = Math.max(this.nextName, Number(name) + 1);
+      const st = await fsCall('stat', filePath, () => fs.lstat(filePath));
+      const spare = SPARE_NAME.test(name) && st.isFile() && st.nlink === 1;
+      if (!spare || this.ready.length >= this.max) {
+        // Only this name goes: a second name of the same file (nlink > 1) keeps its bytes.
         await fsCall('unlink', filePath, () => fs.rm(filePath, { force: true, recursive: true }));
-        continue;
-      }
-      this.nextName = Math.max(this.nextName, Number(name) + 1);
-      const st = await fsCall('stat', filePath, () => fs.stat(filePath));
-      if (st.nlink > 1) {
-        await fsCall('unlink', filePath, () => fs.unlink(filePath));
         continue;
       }
       await fsCall('truncate', filePath, () => fs.truncate(filePath, 0));

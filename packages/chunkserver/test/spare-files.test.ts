@@ -86,6 +86,7 @@ test('at start spares are cut again; extras and unknown names removed', async ()
   await fileOf(folder, '8', 0);
   await fileOf(folder, '9', 0);
   await fileOf(folder, 'junk', 3);
+  await fs.mkdir(path.join(folder, '77')); // a folder with a spare's name is no spare
   const spares = new SpareFiles(dir, 2);
   await spares.load();
   assert.is(spares.count, 2);
