@@ -8,8 +8,8 @@ export {
   FileHandle, OPEN_FLAGS, type Located, type OpenFlags, type WriteOptions,
 } from './file-handle.ts';
 export {
-  InodeApi, type Created, type DirPage, type FolderStamp, type InodeName, type Owner,
-  type Removed, type RenameResult, type SetattrFields,
+  InodeApi, type Created, type CreatedFile, type DirPage, type FolderStamp, type InodeName,
+  type Owner, type Removed, type RenameResult, type SetattrFields,
 } from './inode-api.ts';
 export type { PromisedChunk } from './chunk-writer.ts';
 export { ReadStream, type ReadStreamOptions } from './read-stream.ts';

@@ -61,6 +61,11 @@ export interface Created {
   folder: FolderStamp | null;
 }
 
+/** What CREATE returns: a Created, with the chunk promised for the file's first write if any. */
+export interface CreatedFile extends Created {
+  promised: PromisedChunk | null;
+}
+
 /** What a removal returns: its folder's attributes after it and its stamp (null: unknown). */
 export interface Removed {
   parentAttr: Attr | null;
@@ -167,7 +172,7 @@ export class InodeApi {
   async create(
     parent: number, name: string, mode: number, owner: Owner, exclusive: boolean,
     promise = false,
-  ): Promise<Created & { promised: PromisedChunk | null }> {
+  ): Promise<CreatedFile> {
     const body = {
       parent, name, mode, uid: owner.uid, gid: owner.gid, exclusive: exclusive ? 1 : 0,
       promise: promise ? 1 : 0,

@@ -122,7 +122,7 @@ export class ChunkPool {
     for (const chunkId of [...this.promised.keys()]) this.lapse(chunkId);
   }
 
-  /** Whether `chunkId` is pooled or being made (a server listing it keeps it). */
+  /** Whether `chunkId` is pooled, promised or being made (a server listing it keeps it). */
   holds(chunkId: number): boolean {
     return this.ids.has(chunkId);
   }
@@ -143,16 +143,13 @@ export class ChunkPool {
     if (this.sizeWanted === 0 || this.stopped) return null;
     assert(Number.isInteger(goal) && goal >= 1 && goal <= GOAL_MAX, `goal ${goal}`);
     const pool = this.poolOf(goal);
-    pool.lastTakenMs = this.nowMs();
-    let found: Entry | null = null;
-    while (found === null && pool.entries.length > 0) {
-      const entry = pool.entries.shift()!;
-      this.ids.delete(entry.chunkId);
-      if (this.usable(entry)) found = entry;
-      else this.discard(entry);
+    const found = this.firstUsable(pool);
+    if (found === null) {
+      this.counters.missed++;
+    } else {
+      this.counters.taken++;
+      this.ids.delete(found.chunkId);
     }
-    if (found === null) this.counters.missed++;
-    else this.counters.taken++;
     this.refill(goal, pool);
     return found === null ? null : { chunkId: found.chunkId, csIds: found.csIds };
   }
@@ -165,14 +162,7 @@ export class ChunkPool {
     if (this.sizeWanted === 0 || this.stopped || this.promised.size >= PROMISES_MAX) return null;
     assert(Number.isInteger(goal) && goal >= 1 && goal <= GOAL_MAX, `goal ${goal}`);
     const pool = this.pools.get(goal);
-    if (pool === undefined) return null;
-    pool.lastTakenMs = this.nowMs();
-    let found: Entry | null = null;
-    while (found === null && pool.entries.length > 0) {
-      const entry = pool.entries.shift()!;
-      if (this.usable(entry)) found = entry;
-      else this.discard(entry);
-    }
+    const found = pool === undefined ? null : this.firstUsable(pool);
     if (found === null) return null;
     this.counters.promised++;
     this.promised.set(found.chunkId, {
@@ -225,6 +215,17 @@ export class ChunkPool {
     this.promised.delete(chunkId);
     this.counters.lapsed++;
     this.discard(p.entry);
+  }
+
+  /** The oldest ready entry whose servers are all usable (out of the pool); those before it go. */
+  private firstUsable(pool: GoalPool): Entry | null {
+    pool.lastTakenMs = this.nowMs();
+    while (pool.entries.length > 0) {
+      const entry = pool.entries.shift()!;
+      if (this.usable(entry)) return entry;
+      this.discard(entry);
+    }
+    return null;
   }
 
   private poolOf(goal: number): GoalPool {

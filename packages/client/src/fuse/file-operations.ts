@@ -5,7 +5,7 @@
 // at the master so the next open anywhere sees everything (close-to-open consistency).
 import fs from 'node:fs';
 import { FsError, InodeType, SetAttr } from '@antlerfs/protocol';
-import type { Attr, Created, PromisedChunk } from '../index.ts';
+import type { Attr, CreatedFile } from '../index.ts';
 import { dropHidden } from './entry-operations.ts';
 import { OpenOut } from './kernel-abi.ts';
 import {
@@ -91,7 +91,7 @@ const create: Handler = async (req, ctx) => {
   const name = nameOf(req, 0, true);
   const exclusive = (flags & O_EXCL) !== 0;
   const modeBits = field(req, 'mode') & PERMISSION_BITS;
-  let made: Created & { promised: PromisedChunk | null };
+  let made: CreatedFile;
   try {
     made = await ctx.calls.create(parent, name, modeBits, ownerOf(req), exclusive,
       writes(modeOf(flags)));
