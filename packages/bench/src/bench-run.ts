@@ -12,6 +12,7 @@ import { BENCH_VERSION, type BenchParams, type LimitName, type PathName } from '
 import { DataPattern } from './data-pattern.ts';
 import { Deadline } from './deadline.ts';
 import { measureChecksumSpeed } from './limits/checksum-speed.ts';
+import { measureLoopbackDisk } from './limits/loopback-disk.ts';
 import { measureLoopbackTcp } from './limits/loopback-tcp.ts';
 import { measureRawDisk } from './limits/raw-disk.ts';
 import { writeHtmlReport } from './html-report.ts';
@@ -53,8 +54,15 @@ async function measureLimit(s: RunState, name: LimitName): Promise<Figure[]> {
         randomReads: s.params.randomReads, syncCount: s.params.metadataOpsPerClient,
         smallFiles: s.params.smallFiles,
       });
-    case 'loopback-tcp':
-      return [await measureLoopbackTcp({ totalBytes: s.params.loopbackBytes, deadline, progress })];
+    case 'loopback-tcp': {
+      const memory = await measureLoopbackTcp({ totalBytes: s.params.loopbackBytes, deadline,
+        progress });
+      // Into a file of the size the write paths write, on the filesystem of their disks.
+      await dropPageCaches();
+      const disk = await measureLoopbackDisk({ dir: s.scratchDir, totalBytes: s.params.sizeBytes,
+        deadline, progress });
+      return [memory, disk];
+    }
     case 'checksum-speed':
       return [measureChecksumSpeed({ bytesPerRound: s.params.checksumBytes, deadline, progress })];
     default:

@@ -49,7 +49,7 @@ function runBench(args: string[], cwd: string): Promise<Run> {
 const GOALS = [1, 2, 3];
 const EXPECTED_IDS = [
   'raw-disk.write', 'raw-disk.read', 'raw-disk.read4k', 'raw-disk.fdatasync',
-  'raw-disk.small-write', 'raw-disk.small-read', 'loopback-tcp',
+  'raw-disk.small-write', 'raw-disk.small-read', 'loopback-tcp', 'loopback-tcp.to-disk',
   'checksum-xxh64',
   ...GOALS.flatMap((g) => [`seq-write.goal${g}`, `seq-read.goal${g}`]),
   'random-read.4k', 'small-files.write', 'small-files.read',

@@ -26,7 +26,7 @@ function listen(onData: (n: number) => void): Promise<net.Server> {
   });
 }
 
-function connect(port: number): Promise<net.Socket> {
+export function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.once('error', reject);
@@ -37,7 +37,10 @@ function connect(port: number): Promise<net.Socket> {
   });
 }
 
-async function send(socket: net.Socket, o: LoopbackOptions): Promise<void> {
+/** Sends `totalBytes` in 1 MiB writes, waiting for drain when the socket asks to. */
+export async function send(
+  socket: net.Socket, o: Pick<LoopbackOptions, 'totalBytes' | 'deadline'>,
+): Promise<void> {
   const block = Buffer.alloc(WRITE_SIZE_BYTES, 0x5a);
   const count = Math.ceil(o.totalBytes / WRITE_SIZE_BYTES);
   for (let i = 0; i < count; i++) {
@@ -45,9 +48,18 @@ async function send(socket: net.Socket, o: LoopbackOptions): Promise<void> {
     const n = Math.min(WRITE_SIZE_BYTES, o.totalBytes - i * WRITE_SIZE_BYTES);
     if (!socket.write(n === WRITE_SIZE_BYTES ? block : block.subarray(0, n))) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('loopback drain timed out')),
+        const settle = (err?: Error): void => {
+          clearTimeout(timer);
+          socket.off('drain', onDrain).off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onDrain = (): void => settle();
+        // The receiver went away (it failed): no drain comes.
+        const onClose = (): void => settle(new Error('loopback socket closed while sending'));
+        const timer = setTimeout(() => settle(new Error('loopback drain timed out')),
           o.deadline.remainingMs());
-        socket.once('drain', () => { clearTimeout(timer); resolve(); });
+        socket.on('drain', onDrain).on('close', onClose);
       });
     }
   }
