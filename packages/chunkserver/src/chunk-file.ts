@@ -221,10 +221,13 @@ export async function rewriteChunkHeader(filePath: string, header: ChunkHeader):
 }
 
 /**
- * Adjacent blocks written with one pwritev at most: 8 x 64 KiB = 512 KiB, about where larger
- * writes stop getting cheaper per byte here (and begin to cost more).
+ * Adjacent blocks written with one pwritev at most: 64 x 64 KiB = 4 MiB, a client's whole write
+ * window, so a batch is usually one pwritev. Writes to one file hold its inode lock in turn:
+ * a batch split into several pwritevs at once had the pool's threads spinning on that lock
+ * (perf: rwsem_spin_on_owner under ext4_buffered_write_iter), and the chunkservers used 14 %
+ * more CPU per GiB than with one (runs of 8 blocks before).
  */
-const BATCH_RUN_BLOCKS_MAX = 8;
+const BATCH_RUN_BLOCKS_MAX = 64;
 
 /** What a chunk file does with the page cache of the data written to it. */
 export interface CachePolicy {

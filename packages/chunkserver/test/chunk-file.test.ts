@@ -295,25 +295,27 @@ test('set version writes the header and renames; open checks id and version', as
 
 test('concurrent block writes go out in batches and land with their checksums', async () => {
   await withChunk(async (dir, f) => {
-    // 40 whole blocks (in pieces, out of order, with gaps) and partial blocks, all in flight.
-    const data = patternBytes(48 * BLOCK_SIZE_BYTES, 9);
+    // 100 whole blocks in pieces, out of order, all in flight: gaps among the first 30, then a
+    // run of 70 adjacent ones (longer than one pwritev takes); and a partial block.
+    const data = patternBytes(108 * BLOCK_SIZE_BYTES, 9);
     const blockOf = (b: number): Buffer =>
       data.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
-    const order = Array.from({ length: 40 }, (_, i) => (i * 7) % 40).filter((b) => b % 13 !== 5);
+    const order = Array.from({ length: 100 }, (_, i) => (i * 7) % 100)
+      .filter((b) => b >= 30 || b % 13 !== 5);
     const writes = order.map((b) => {
       const block = blockOf(b);
       const cut = (b * 977) % BLOCK_SIZE_BYTES;
       return f.writeBlock(b, 0, [block.subarray(0, cut), block.subarray(cut)], checksum(block));
     });
-    const tail = blockOf(45).subarray(100, 5000);
-    writes.push(f.writeBlock(45, 100, tail, checksum(tail)));
+    const tail = blockOf(105).subarray(100, 5000);
+    writes.push(f.writeBlock(105, 100, tail, checksum(tail)));
     await Promise.all(writes);
-    assert.is(f.lengthBytes, 45 * BLOCK_SIZE_BYTES + 5000);
-    const expect = Buffer.alloc(46 * BLOCK_SIZE_BYTES);
+    assert.is(f.lengthBytes, 105 * BLOCK_SIZE_BYTES + 5000);
+    const expect = Buffer.alloc(106 * BLOCK_SIZE_BYTES);
     for (const b of order) blockOf(b).copy(expect, b * BLOCK_SIZE_BYTES);
-    tail.copy(expect, 45 * BLOCK_SIZE_BYTES + 100);
-    for (let b = 0; b < 46; b += 16) {
-      const size = Math.min(16, 46 - b) * BLOCK_SIZE_BYTES;
+    tail.copy(expect, 105 * BLOCK_SIZE_BYTES + 100);
+    for (let b = 0; b < 106; b += 16) {
+      const size = Math.min(16, 106 - b) * BLOCK_SIZE_BYTES;
       const got = await f.read(b * BLOCK_SIZE_BYTES, size);
       assert.ok(got.equals(expect.subarray(b * BLOCK_SIZE_BYTES, b * BLOCK_SIZE_BYTES + size)));
     }
@@ -331,7 +333,7 @@ test('concurrent block writes go out in batches and land with their checksums', 
     const h = decodeHeader(onDisk.subarray(0, HEADER_BYTES));
     if ('invalid' in h) throw new Error(h.invalid);
     assert.is(h.lengthBytes, f.lengthBytes);
-    for (let b = 0; b < 46; b++) {
+    for (let b = 0; b < 106; b++) {
       const stored = expect.subarray(b * BLOCK_SIZE_BYTES, (b + 1) * BLOCK_SIZE_BYTES);
       assert.is(h.checksums.readBigUInt64BE(8 * b), checksum(stored), `block ${b}`);
     }
