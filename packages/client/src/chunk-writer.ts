@@ -9,9 +9,13 @@
 // new master for the chunk again (CLTOMA_WRITE_CHUNK: a new version on the holders it knows),
 // then goes on; what the chunkservers acknowledged stays written.
 // A writer given a chunk promised at CREATE (a new file's chunk 0) starts sending to its chain at
-// once while CLTOMA_WRITE_CHUNK, naming it, is on its way; what the chain acknowledges meanwhile
-// is held, not reported, until the master answers: the same chunk settles them, another chunk
-// (the promise lapsed) gets every piece sent again.
+// once; what the chain acknowledges is held, not reported, until the master confirms the chunk.
+// A small write (up to `promisedEndBytesMax`, ended within `promisedEndWaitMs`) asks nothing
+// before its end: its CLTOMA_WRITE_END names the chunk as promised and the master takes it and
+// sets the length in one changelog write. A larger or longer one, a flush or fsync, or a failed
+// piece sends CLTOMA_WRITE_CHUNK naming the chunk at once. Either answer settles the held
+// pieces when it is the same chunk; otherwise (the promise lapsed: time, a master restart,
+// another writer) every piece is sent again to the chunk given instead.
 // Invariant: pieces that overlap within a block reach the chunkserver in submission order.
 import {
   assert, checksum, CHUNK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_WRITE, CLTOMA_WRITE_CHUNK,
@@ -84,6 +88,10 @@ export interface ChunkWriterContext extends Backoff {
   chainRetriesMax: number;
   /** CLTOMA_WRITE_CHUNK attempts on a retryable status (CHUNK_BUSY, NO_CHUNKSERVERS...). */
   openAttemptsMax: number;
+  /** Bytes into a promised chunk that may wait for the end to confirm it (0: never wait). */
+  promisedEndBytesMax: number;
+  /** How long a promised chunk may wait for the end before WRITE_CHUNK confirms it. */
+  promisedEndWaitMs: number;
   /** A piece's bytes are acknowledged, or dropped after a failure (the handle's budget). */
   onSettled(bytes: number): void;
 }
@@ -128,6 +136,9 @@ export class ChunkWriter {
   private held: Piece[] = [];
   /** The promised chunk until the master answers for it (0: none). */
   private promisedChunkId = 0;
+  /** Set while a promised chunk waits to be confirmed by the end's WRITE_END. */
+  private endConfirms = false;
+  private endWaitTimer: NodeJS.Timeout | null = null;
   /** The chunk to switch to once nothing is in flight (switching). */
   private switchTo: WriteChunkAnswer | null = null;
   private chainError: FsError | null = null;
@@ -149,6 +160,12 @@ export class ChunkWriter {
       this.promisedChunkId = promised.chunkId;
       this.useChain(promised);
       this.state = 'tentative';
+      if (ctx.promisedEndBytesMax > 0) {
+        this.endConfirms = true;
+        this.endWaitTimer = setTimeout(() => this.confirm(), ctx.promisedEndWaitMs);
+        this.endWaitTimer.unref();
+        return;
+      }
     }
     void this.openChain();
   }
@@ -176,18 +193,25 @@ export class ChunkWriter {
         data: slice, checksum: checksum(slice), group,
       });
     });
+    const chunkStart = this.chunkIndex * CHUNK_SIZE_BYTES;
+    if (this.reachedEndBytes - chunkStart > this.ctx.promisedEndBytesMax) this.confirm();
     this.pump();
   }
 
   /** Resolves when every submitted piece is acknowledged; throws the writer's failure. */
   async drain(): Promise<void> {
-    if (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.confirm(); // a flush or fsync needs the chunk the file's
+    while (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     if (this.failure !== null) throw this.failure;
   }
 
   /** Drains, then CLTOMA_WRITE_END with the length reached; releases the lease on failure too. */
   async end(): Promise<Attr | null> {
     assert(this.state !== 'ended', 'chunk writer ended twice');
+    if (this.endConfirms) {
+      const attr = await this.endPromised();
+      if (attr !== undefined) return attr;
+    }
     try {
       await this.drain();
     } catch (err) {
@@ -213,14 +237,63 @@ export class ChunkWriter {
     };
   }
 
-  private idle(): boolean {
-    const settled = this.state === 'open' || this.state === 'failed' || this.state === 'ended';
-    const empty = this.pending.length === 0 && this.retry.length === 0;
-    return settled && empty && this.inflight.size === 0;
+  /**
+   * The end of a write into a promised chunk not yet confirmed: once the chain acknowledged
+   * every piece, one WRITE_END names the chunk as promised and the master takes it with the
+   * length. Undefined when that did not happen (a piece failed, the promise no longer held, the
+   * wait ran out): the chunk was then asked for with WRITE_CHUNK and end() goes on as usual.
+   */
+  private async endPromised(): Promise<Attr | null | undefined> {
+    while (this.endConfirms && !this.quiet()) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    if (!this.endConfirms) return undefined;
+    this.stopEndWait();
+    let attr: Attr | null;
+    try {
+      attr = await this.writeEnd(this.reachedEndBytes, true);
+    } catch {
+      // Whatever went wrong, WRITE_CHUNK naming the promise sorts it out: the same chunk, or
+      // another to send everything to again, or the error that fails the write.
+      void this.openChain();
+      return undefined;
+    }
+    this.promisedChunkId = 0;
+    this.state = 'ended';
+    this.stopWatchingSession();
+    this.settleHeld();
+    return attr;
   }
 
+  /**
+   * Asks the master for the promised chunk now instead of at the end (WRITE_CHUNK): what the
+   * chain acknowledged is reported once it answers. Nothing to do for any other writer.
+   */
+  confirm(): void {
+    if (!this.endConfirms) return;
+    this.stopEndWait();
+    void this.openChain();
+  }
+
+  private stopEndWait(): void {
+    this.endConfirms = false;
+    if (this.endWaitTimer !== null) clearTimeout(this.endWaitTimer);
+    this.endWaitTimer = null;
+  }
+
+  private idle(): boolean {
+    const settled = this.state === 'open' || this.state === 'failed' || this.state === 'ended';
+    return settled && this.quiet();
+  }
+
+  /** Nothing waits to be sent or is on its way. */
+  private quiet(): boolean {
+    return this.pending.length === 0 && this.retry.length === 0 && this.inflight.size === 0;
+  }
+
+  /** Wakes the waiters when they may be done: each checks its own condition again. */
   private wakeIfIdle(): void {
-    if (!this.idle()) return;
+    if (!this.idle() && !(this.endConfirms && this.quiet())) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();
@@ -293,6 +366,7 @@ export class ChunkWriter {
 
   /** What to do once a piece settled or the master answered: recover, switch or send more. */
   private next(): void {
+    if (this.chainError !== null) this.confirm(); // the master's answer leads the recovery
     if (this.state === 'recovering' && this.inflight.size === 0) void this.recover();
     else if (this.state === 'switching' && this.inflight.size === 0) this.switchChain();
     else this.pump();
@@ -304,12 +378,7 @@ export class ChunkWriter {
     const same = r.chunkId === this.chunkId && r.version === this.version;
     this.promisedChunkId = 0;
     if (same) {
-      const held = this.held;
-      this.held = [];
-      for (const piece of held) {
-        this.ctx.onSettled(piece.data.length);
-        piece.group?.done();
-      }
+      this.settleHeld();
       this.state = this.chainError === null ? 'open' : 'recovering';
     } else {
       this.switchTo = r;
@@ -317,6 +386,16 @@ export class ChunkWriter {
     }
     this.next();
     this.onLeaseLost(); // the session may have opened again since the master answered
+  }
+
+  /** The master confirmed the promised chunk: what it acknowledged is written. */
+  private settleHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const piece of held) {
+      this.ctx.onSettled(piece.data.length);
+      piece.group?.done();
+    }
   }
 
   /** Every piece, acknowledged by the promised chunk or not, goes to the chunk given instead. */
@@ -415,6 +494,7 @@ export class ChunkWriter {
 
   private fail(err: FsError): void {
     if (this.state === 'failed' || this.state === 'ended') return;
+    this.stopEndWait();
     this.state = 'failed';
     this.failure = err;
     this.stopWatchingSession();
@@ -438,11 +518,12 @@ export class ChunkWriter {
     await this.writeEnd(0).catch(() => undefined);
   }
 
-  private async writeEnd(lengthBytes: number): Promise<Attr | null> {
+  /** CLTOMA_WRITE_END; `promised`: the chunk is the promised one, taken by this request. */
+  private async writeEnd(lengthBytes: number, promised = false): Promise<Attr | null> {
     const context = `${this.ctx.label}: end write of chunk ${this.chunkIndex}`;
     const body = {
       inode: this.ctx.inode, chunkIndex: this.chunkIndex, chunkId: this.chunkId,
-      length: lengthBytes,
+      length: lengthBytes, promised: promised ? 1 : 0,
     };
     try {
       return (await this.ctx.session.call(CLTOMA_WRITE_END, body, context)).attr;

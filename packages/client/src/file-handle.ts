@@ -124,7 +124,8 @@ export class FileHandle {
     this.writerContext = {
       session: ctx.session, agent: ctx.agent, inode: ctx.inode, label: ctx.label,
       windowBlocks: t.writeWindowBlocks, chainRetriesMax: t.writeChainRetriesMax,
-      openAttemptsMax: t.writeOpenAttemptsMax, backoffMsMin: t.backoffMsMin,
+      openAttemptsMax: t.writeOpenAttemptsMax, promisedEndBytesMax: t.promisedEndBytesMax,
+      promisedEndWaitMs: t.promisedEndWaitMs, backoffMsMin: t.backoffMsMin,
       backoffMsMax: t.backoffMsMax, onSettled: (bytes) => this.onSettled(bytes),
     };
   }
@@ -163,6 +164,7 @@ export class FileHandle {
     await this.serial(() => this.writeAligned(at, data, group));
     if (transfer) return data.length;
     if (group !== null) {
+      this.confirmPromised(); // this caller waits for the acknowledgements
       try {
         await group.promise;
       } catch (err) {
@@ -416,10 +418,19 @@ export class FileHandle {
       writer.submit(span.offsetInChunk, span.view, group);
     }
     while (this.unackedBytes > this.ctx.tuning.writeBehindMaxBytes && this.failure === null) {
+      this.confirmPromised();
       await new Promise<void>((resolve) => this.budgetWaiters.push(resolve));
       this.checkWriters();
     }
     this.checkWriters();
+  }
+
+  /**
+   * A promised chunk 0 whose writer holds its acknowledgements for the end's WRITE_END is asked
+   * for now: someone waits for those acknowledgements.
+   */
+  private confirmPromised(): void {
+    this.writers.get(0)?.confirm();
   }
 
   private onSettled(bytes: number): void {

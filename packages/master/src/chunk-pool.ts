@@ -13,7 +13,9 @@
 //
 // A CREATE for writing may be given a pooled chunk as a promise (promise): the client sends its
 // first data there at once and names it in WRITE_CHUNK, which takes that chunk (redeem) while
-// the data is on its way, instead of the two waiting for each other. A promise is in memory
+// the data is on its way, instead of the two waiting for each other; a small write names it
+// only in its WRITE_END, which takes it with the length (redeemed at the end: one request and
+// one changelog write for both). A promise is in memory
 // only, bound to one session, file and goal; it takes no refill (a run of creates that write
 // nothing empties the pool instead of making chunks for nothing). One not redeemed within
 // PROMISE_TTL_MS, or whose session ended, is deleted, never pooled again: it may hold data.
@@ -81,6 +83,8 @@ export interface ChunkPoolOptions {
 export class ChunkPool {
   readonly counters = {
     taken: 0, missed: 0, made: 0, discarded: 0, failed: 0, promised: 0, redeemed: 0, lapsed: 0,
+    /** Of `redeemed`, those taken by WRITE_END (no WRITE_CHUNK asked for them). */
+    redeemedAtEnd: 0,
   };
   private readonly opts: ChunkPoolOptions;
   private sizeWanted: number;
@@ -175,8 +179,11 @@ export class ChunkPool {
    * The chunk promised to `holderId` as `chunkId`, taken for chunk 0 of `inode` (of `goal`) if
    * the promise still holds (the caller logs it before any await, as with take()); null if it
    * does not. A promise of this holder that does not hold is deleted; others are left alone.
+   * `atEnd`: WRITE_END takes it (counted apart).
    */
-  redeem(chunkId: number, holderId: number, inode: number, goal: number): PooledChunk | null {
+  redeem(
+    chunkId: number, holderId: number, inode: number, goal: number, atEnd = false,
+  ): PooledChunk | null {
     const p = this.promised.get(chunkId);
     if (p === undefined || p.holderId !== holderId) return null;
     const holds = p.inode === inode && p.goal === goal && this.nowMs() < p.expiresAtMs &&
@@ -188,6 +195,7 @@ export class ChunkPool {
     this.promised.delete(chunkId);
     this.ids.delete(chunkId);
     this.counters.redeemed++;
+    if (atEnd) this.counters.redeemedAtEnd++;
     const pool = this.poolOf(goal);
     pool.lastTakenMs = this.nowMs();
     this.refill(goal, pool);

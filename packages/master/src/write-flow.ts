@@ -36,6 +36,15 @@ export interface PromisedChunk {
   chain: Location[];
 }
 
+export interface WriteEndRequest {
+  inode: number;
+  chunkIndex: number;
+  chunkId: number;
+  length: number;
+  /** 1: `chunkId` is chunk 0's promised chunk, written without WRITE_CHUNK. */
+  promised: number;
+}
+
 export interface WriteChunkReply {
   length: number;
   chunkId: number;
@@ -220,16 +229,51 @@ export class WriteFlow {
     return this.reply(file!, chunk, created);
   }
 
-  /** WRITE_END: the lease ends, the file grows to `lengthBytes` if that is larger. */
-  async writeEnd(
-    holder: LeaseHolder, p: { inode: number; chunkIndex: number; chunkId: number; length: number },
-    origin?: Origin,
-  ): Promise<Attr> {
+  /**
+   * WRITE_END: the lease ends, the file grows to `lengthBytes` if that is larger. `promised`:
+   * the client wrote chunk 0 into the chunk CREATE promised it and never asked for it with
+   * WRITE_CHUNK; it is taken now, if the promise holds, and logged as the file's together with
+   * the length (one changelog write for both, no lease).
+   */
+  async writeEnd(holder: LeaseHolder, p: WriteEndRequest, origin?: Origin): Promise<Attr> {
+    if (p.promised !== 0) return this.writeEndPromised(holder, p, origin);
     this.releaseLease(holder, p.chunkId);
     const file = this.ns.file(p.inode);
     if (file.chunks.get(p.chunkIndex) !== p.chunkId) {
       throw new FsError('EINVAL', `chunk ${p.chunkId} is not chunk ${p.chunkIndex} of ${p.inode}`);
     }
+    return this.commitLength(p, origin);
+  }
+
+  /**
+   * WRITE_END of a promised chunk: NO_SUCH_CHUNK, with nothing changed and the promise deleted,
+   * when it no longer holds (lapsed, another chunk 0, its servers changed); the client then asks
+   * WRITE_CHUNK for a chunk and writes again. The two records join one changelog batch: no
+   * await between the commits, and the reply waits for the second.
+   */
+  private async writeEndPromised(
+    holder: LeaseHolder, p: WriteEndRequest, origin?: Origin,
+  ): Promise<Attr> {
+    const file = this.ns.file(p.inode);
+    const slotFree = !this.busySlots.has(`${p.inode}:0`) && file.chunks.get(0) === undefined;
+    const pooled = p.chunkIndex === 0 && slotFree && p.length <= CHUNK_SIZE_BYTES
+      ? this.opts.pool?.redeem(p.chunkId, holder.id, p.inode, file.goal, true) ?? null
+      : null;
+    if (pooled === null) {
+      this.opts.pool?.release(p.chunkId, holder.id);
+      throw new FsError('NO_SUCH_CHUNK',
+        `chunk ${p.chunkId} is not promised for chunk ${p.chunkIndex} of ${p.inode} any more`);
+    }
+    this.opts.store.commit({
+      kind: 'writeChunk', inode: p.inode, chunkIndex: 0, chunkId: p.chunkId,
+      version: NEW_CHUNK_VERSION,
+    });
+    this.registerCopies(p.chunkId, pooled.csIds);
+    return this.commitLength(p, origin);
+  }
+
+  /** Logs the length WRITE_END reached; answers once it is on disk. */
+  private async commitLength(p: WriteEndRequest, origin?: Origin): Promise<Attr> {
     if (p.length > (p.chunkIndex + 1) * CHUNK_SIZE_BYTES) {
       throw new FsError('EINVAL', `length ${p.length} lies past chunk ${p.chunkIndex}`);
     }

@@ -43,7 +43,8 @@ async function fileWithChunk(c: Link, name: string): Promise<{ inode: number; ch
   const create = { parent: 1, name, mode: 0o644, uid: 0, gid: 0, exclusive: 1, promise: 0 };
   const f = (await c.call(CLTOMA_CREATE, create)).body.attr;
   const w = await c.call(CLTOMA_WRITE_CHUNK, { inode: f.inode, chunkIndex: 0, promisedChunkId: 0 });
-  const end = { inode: f.inode, chunkIndex: 0, chunkId: w.body.chunkId, length: 10 };
+  const end = { inode: f.inode, chunkIndex: 0, chunkId: w.body.chunkId, length: 10,
+    promised: 0 };
   await c.call(CLTOMA_WRITE_END, end);
   return { inode: f.inode, chunkId: w.body.chunkId };
 }
@@ -151,7 +152,7 @@ test('a chunk whose copies went before anything was written is made again', asyn
   const chunkId = w.body.chunkId;
   // The writer gives the lease back without having written (length 0), and the only copy is
   // lost (a chunkserver killed before the first write finds an empty file at start).
-  await c.call(CLTOMA_WRITE_END, { inode: f.inode, chunkIndex: 0, chunkId, length: 0 });
+  await c.call(CLTOMA_WRITE_END, { inode: f.inode, chunkIndex: 0, chunkId, length: 0, promised: 0 });
   await a.link.call(CSTOMA_CHUNK_LOST, { chunkId, version: 1 });
   assert.equal((await locations(c, f.inode)).csIds, []);
   const again = await c.call(CLTOMA_WRITE_CHUNK, {
@@ -162,7 +163,7 @@ test('a chunk whose copies went before anything was written is made again', asyn
   assert.equal(again.body.chain.map((l) => l.csId), [a.csId]);
   assert.ok(a.orders.some((o) => o.includes('CREATE') && o.includes(String(chunkId))),
     `made again on the server (${a.orders.join('; ')})`);
-  const end = { inode: f.inode, chunkIndex: 0, chunkId, length: 10 };
+  const end = { inode: f.inode, chunkIndex: 0, chunkId, length: 10, promised: 0 };
   await c.call(CLTOMA_WRITE_END, end);
   assert.equal(await locations(c, f.inode), { version: 2, csIds: [a.csId] });
   // Once the file's length reaches into it, a chunk with no copy stays lost: never zeros.

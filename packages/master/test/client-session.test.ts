@@ -77,7 +77,7 @@ function setLength(inode: number, length: number) {
 }
 
 function writeEnd(inode: number, chunkIndex: number, chunkId: number, length: number) {
-  return { inode, chunkIndex, chunkId, length };
+  return { inode, chunkIndex, chunkId, length, promised: 0 };
 }
 
 const ids = (locations: { csId: number }[]): number[] => locations.map((l) => l.csId).sort();

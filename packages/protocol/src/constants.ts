@@ -3,7 +3,7 @@
 import { assert } from './assert.ts';
 
 /** Raised with every change of a message layout: peers of another version are refused. */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Default ports (MooseFS numbering). Every listener also accepts 0 for tests. */
 export const PORT_MATOML = 9419; // master <- metaloggers

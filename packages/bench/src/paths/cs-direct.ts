@@ -155,7 +155,7 @@ async function writeAll(d: Direct, chainLength: number): Promise<number> {
   for (let c = 0; c < chunks; c++) {
     const { body } = await d.master.call(CLTOMA_WRITE_END, {
       inode: d.inode, chunkIndex: c, chunkId: written[c]!.chunkId,
-      length: Math.min((c + 1) * CHUNK_SIZE_BYTES, d.sizeBytes),
+      length: Math.min((c + 1) * CHUNK_SIZE_BYTES, d.sizeBytes), promised: 0,
     });
     length = body.attr.length;
   }

@@ -264,12 +264,18 @@ export const CLTOMA_WRITE_CHUNK = defineRequest({
 });
 
 /**
- * inode:32 chunkIndex:32 chunkId:64 length:64 -> attr. Ends the write lease; the file grows to
- * `length` if that is larger, and mtime is set.
+ * inode:32 chunkIndex:32 chunkId:64 length:64 promised:8 -> attr. Ends the write lease; the file
+ * grows to `length` if that is larger, and mtime is set. `promised` 1: `chunkId` is the chunk
+ * CREATE promised for chunk 0, written without CLTOMA_WRITE_CHUNK; the master takes it as the
+ * file's and sets the length in one changelog write, or answers NO_SUCH_CHUNK (nothing changed,
+ * the promise deleted) when the promise no longer holds.
  */
 export const CLTOMA_WRITE_END = defineRequest({
   type: 1038, name: 'CLTOMA_WRITE_END', replyName: 'MATOCL_WRITE_END', link,
-  fields: [['inode', 'u32'], ['chunkIndex', 'u32'], ['chunkId', 'u64'], ['length', 'u64']] as const,
+  fields: [
+    ['inode', 'u32'], ['chunkIndex', 'u32'], ['chunkId', 'u64'], ['length', 'u64'],
+    ['promised', 'u8'],
+  ] as const,
   replyFields: attrReply,
 });
 
