@@ -16,8 +16,10 @@
 // the data is on its way, instead of the two waiting for each other; a small write names it
 // only in its WRITE_END, which takes it with the length (redeemed at the end: one request and
 // one changelog write for both). A promise is in memory
-// only, bound to one session, file and goal; it takes no refill (a run of creates that write
-// nothing empties the pool instead of making chunks for nothing). One not redeemed within
+// only, bound to one session, file and goal. It takes no refill unless its session redeemed its
+// last promise (a run of creates that write nothing empties the pool instead of making chunks
+// for nothing; one that writes gets the refill early, while its data is on its way, not at the
+// redeem, where it would compete with the next file's writes). One not redeemed within
 // PROMISE_TTL_MS, or whose session ended, is deleted, never pooled again: it may hold data.
 import {
   CHUNK_SIZE_BYTES, GOAL_MAX, MATOCS_CREATE, Status, assert, type Link, type Logger,
@@ -93,6 +95,8 @@ export class ChunkPool {
   /** Ids of every chunk pooled, promised or being made: a chunk list naming one keeps it. */
   private readonly ids = new Set<number>();
   private readonly promised = new Map<number, Promised>();
+  /** Holders whose last promise was redeemed: their next promise refills the pool. */
+  private readonly redeemingHolders = new Set<number>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -160,7 +164,8 @@ export class ChunkPool {
 
   /**
    * A ready chunk promised to holder `holderId` for chunk 0 of new file `inode` of `goal`, or
-   * null (none ready, or too many promises out). Nothing is refilled: redeem() does that.
+   * null (none ready, or too many promises out). Refilled now only for a holder whose last
+   * promise was redeemed; otherwise redeem() refills.
    */
   promise(goal: number, holderId: number, inode: number): PooledChunk | null {
     if (this.sizeWanted === 0 || this.stopped || this.promised.size >= PROMISES_MAX) return null;
@@ -172,6 +177,7 @@ export class ChunkPool {
     this.promised.set(found.chunkId, {
       entry: found, goal, holderId, inode, expiresAtMs: this.nowMs() + PROMISE_TTL_MS,
     });
+    if (this.redeemingHolders.has(holderId)) this.refill(goal, pool!);
     return { chunkId: found.chunkId, csIds: found.csIds };
   }
 
@@ -196,6 +202,7 @@ export class ChunkPool {
     this.ids.delete(chunkId);
     this.counters.redeemed++;
     if (atEnd) this.counters.redeemedAtEnd++;
+    this.redeemingHolders.add(holderId);
     const pool = this.poolOf(goal);
     pool.lastTakenMs = this.nowMs();
     this.refill(goal, pool);
@@ -210,6 +217,7 @@ export class ChunkPool {
   /** Deletes every promise of `holderId` (its session ended). */
   forgetHolder(holderId: number): void {
     for (const [chunkId, p] of this.promised) if (p.holderId === holderId) this.lapse(chunkId);
+    this.redeemingHolders.delete(holderId);
   }
 
   get promisedCount(): number {
@@ -221,6 +229,7 @@ export class ChunkPool {
     const p = this.promised.get(chunkId);
     assert(p !== undefined, `chunk ${chunkId} is promised`);
     this.promised.delete(chunkId);
+    this.redeemingHolders.delete(p.holderId);
     this.counters.lapsed++;
     this.discard(p.entry);
   }

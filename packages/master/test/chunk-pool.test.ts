@@ -201,6 +201,33 @@ test('a promise takes a ready chunk without refill; its holder redeems it once, 
       [1, 1, 0]);
   });
 
+test('a holder that redeemed its last promise gets its next one refilled at once', async () => {
+  const r = await filled(3);
+  const first = r.pool.promise(2, 7, 500)!;
+  r.pool.redeem(first.chunkId, 7, 500, 2, true);
+  await settle();
+  assert.is(r.pool.size, 3, 'the redeem refilled');
+  assert.equal([r.pool.counters.redeemed, r.pool.counters.redeemedAtEnd], [1, 1]);
+  const made = r.orders.length;
+  r.pool.promise(2, 7, 501);
+  await settle();
+  assert.is(r.pool.size, 3, 'a writing holder\'s promise refills before its redeem');
+  assert.ok(r.orders.length > made);
+  // Another holder, and this one once a promise of it lapsed: no refill at the promise.
+  const other = r.orders.length;
+  r.pool.promise(2, 8, 502);
+  await settle();
+  assert.is(r.orders.length, other, 'a holder that never redeemed');
+  const lapsing = r.pool.promise(2, 7, 503)!;
+  r.pool.release(lapsing.chunkId, 7);
+  r.pool.take(2); // tops the pool up again
+  await settle();
+  const before = r.orders.length;
+  r.pool.promise(2, 7, 504);
+  await settle();
+  assert.is(r.orders.length, before, 'nor one whose last promise lapsed');
+});
+
 test('promises that do not hold are deleted, never pooled again', async () => {
   const r = await filled(6);
   const strayIds = (): number[] => [...new Set(r.strays.map((s) => s.chunkId))];
