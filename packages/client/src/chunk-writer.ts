@@ -9,13 +9,14 @@
 // new master for the chunk again (CLTOMA_WRITE_CHUNK: a new version on the holders it knows),
 // then goes on; what the chunkservers acknowledged stays written.
 // A writer given a chunk promised at CREATE (a new file's chunk 0) starts sending to its chain at
-// once; what the chain acknowledges is held, not reported, until the master confirms the chunk.
-// A small write (up to `promisedEndBytesMax`, ended within `promisedEndWaitMs`) asks nothing
-// before its end: its CLTOMA_WRITE_END names the chunk as promised and the master takes it and
-// sets the length in one changelog write. A larger or longer one, a flush or fsync, or a failed
-// piece sends CLTOMA_WRITE_CHUNK naming the chunk at once. Either answer settles the held
-// pieces when it is the same chunk; otherwise (the promise lapsed: time, a master restart,
-// another writer) every piece is sent again to the chunk given instead.
+// once; what the chain acknowledges is held, not reported, until the master confirms the chunk:
+// with CLTOMA_WRITE_CHUNK naming it, sent at once (it runs while the data is on its way), or,
+// for a writer ended right after its data (`confirmAtEnd`: a small file's bytes staged until
+// the close), with its CLTOMA_WRITE_END naming it, which takes the chunk and sets the length in
+// one changelog write; a failed piece or a wait for acknowledgements (confirm()) asks
+// WRITE_CHUNK instead. Either answer settles the held pieces when it is the same chunk;
+// otherwise (the promise lapsed: time, a master restart, another writer) every piece is sent
+// again to the chunk given instead.
 // Invariant: pieces that overlap within a block reach the chunkserver in submission order.
 import {
   assert, checksum, CHUNK_SIZE_BYTES, CLTOCS_FSYNC, CLTOCS_WRITE, CLTOMA_WRITE_CHUNK,
@@ -88,10 +89,6 @@ export interface ChunkWriterContext extends Backoff {
   chainRetriesMax: number;
   /** CLTOMA_WRITE_CHUNK attempts on a retryable status (CHUNK_BUSY, NO_CHUNKSERVERS...). */
   openAttemptsMax: number;
-  /** Bytes into a promised chunk that may wait for the end to confirm it (0: never wait). */
-  promisedEndBytesMax: number;
-  /** How long a promised chunk may wait for the end before WRITE_CHUNK confirms it. */
-  promisedEndWaitMs: number;
   /** A piece's bytes are acknowledged, or dropped after a failure (the handle's budget). */
   onSettled(bytes: number): void;
 }
@@ -138,7 +135,6 @@ export class ChunkWriter {
   private promisedChunkId = 0;
   /** Set while a promised chunk waits to be confirmed by the end's WRITE_END. */
   private endConfirms = false;
-  private endWaitTimer: NodeJS.Timeout | null = null;
   /** The chunk to switch to once nothing is in flight (switching). */
   private switchTo: WriteChunkAnswer | null = null;
   private chainError: FsError | null = null;
@@ -151,7 +147,10 @@ export class ChunkWriter {
   private leaseEpoch = 0;
   private readonly stopWatchingSession: () => void;
 
-  constructor(ctx: ChunkWriterContext, chunkIndex: number, promised: PromisedChunk | null = null) {
+  constructor(
+    ctx: ChunkWriterContext, chunkIndex: number, promised: PromisedChunk | null = null,
+    confirmAtEnd = false,
+  ) {
     assert(ctx.windowBlocks >= 1, 'windowBlocks >= 1');
     this.ctx = ctx;
     this.chunkIndex = chunkIndex;
@@ -160,10 +159,8 @@ export class ChunkWriter {
       this.promisedChunkId = promised.chunkId;
       this.useChain(promised);
       this.state = 'tentative';
-      if (ctx.promisedEndBytesMax > 0) {
+      if (confirmAtEnd) {
         this.endConfirms = true;
-        this.endWaitTimer = setTimeout(() => this.confirm(), ctx.promisedEndWaitMs);
-        this.endWaitTimer.unref();
         return;
       }
     }
@@ -193,8 +190,6 @@ export class ChunkWriter {
         data: slice, checksum: checksum(slice), group,
       });
     });
-    const chunkStart = this.chunkIndex * CHUNK_SIZE_BYTES;
-    if (this.reachedEndBytes - chunkStart > this.ctx.promisedEndBytesMax) this.confirm();
     this.pump();
   }
 
@@ -240,15 +235,16 @@ export class ChunkWriter {
   /**
    * The end of a write into a promised chunk not yet confirmed: once the chain acknowledged
    * every piece, one WRITE_END names the chunk as promised and the master takes it with the
-   * length. Undefined when that did not happen (a piece failed, the promise no longer held, the
-   * wait ran out): the chunk was then asked for with WRITE_CHUNK and end() goes on as usual.
+   * length. Undefined when that did not happen (a piece failed, the promise no longer held, a
+   * wait for acknowledgements): the chunk was then asked for with WRITE_CHUNK and end() goes on
+   * as usual.
    */
   private async endPromised(): Promise<Attr | null | undefined> {
     while (this.endConfirms && !this.quiet()) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
     if (!this.endConfirms) return undefined;
-    this.stopEndWait();
+    this.endConfirms = false;
     let attr: Attr | null;
     try {
       attr = await this.writeEnd(this.reachedEndBytes, true);
@@ -271,14 +267,8 @@ export class ChunkWriter {
    */
   confirm(): void {
     if (!this.endConfirms) return;
-    this.stopEndWait();
-    void this.openChain();
-  }
-
-  private stopEndWait(): void {
     this.endConfirms = false;
-    if (this.endWaitTimer !== null) clearTimeout(this.endWaitTimer);
-    this.endWaitTimer = null;
+    void this.openChain();
   }
 
   private idle(): boolean {
@@ -494,7 +484,7 @@ export class ChunkWriter {
 
   private fail(err: FsError): void {
     if (this.state === 'failed' || this.state === 'ended') return;
-    this.stopEndWait();
+    this.endConfirms = false;
     this.state = 'failed';
     this.failure = err;
     this.stopWatchingSession();

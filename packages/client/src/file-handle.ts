@@ -124,8 +124,7 @@ export class FileHandle {
     this.writerContext = {
       session: ctx.session, agent: ctx.agent, inode: ctx.inode, label: ctx.label,
       windowBlocks: t.writeWindowBlocks, chainRetriesMax: t.writeChainRetriesMax,
-      openAttemptsMax: t.writeOpenAttemptsMax, promisedEndBytesMax: t.promisedEndBytesMax,
-      promisedEndWaitMs: t.promisedEndWaitMs, backoffMsMin: t.backoffMsMin,
+      openAttemptsMax: t.writeOpenAttemptsMax, backoffMsMin: t.backoffMsMin,
       backoffMsMax: t.backoffMsMax, onSettled: (bytes) => this.onSettled(bytes),
     };
   }
@@ -164,7 +163,6 @@ export class FileHandle {
     await this.serial(() => this.writeAligned(at, data, group));
     if (transfer) return data.length;
     if (group !== null) {
-      this.confirmPromised(); // this caller waits for the acknowledgements
       try {
         await group.promise;
       } catch (err) {
@@ -397,15 +395,18 @@ export class FileHandle {
     }
   }
 
-  private async flushStaging(): Promise<void> {
+  /** `ending`: the writes end right after (a promised chunk 0 is then confirmed by WRITE_END). */
+  private async flushStaging(ending = false): Promise<void> {
     const s = this.staging;
     this.staging = null;
     if (s === null || s.usedBytes === 0) return;
-    await this.submit(s.startBytes, s.buffer.subarray(0, s.usedBytes), null);
+    await this.submit(s.startBytes, s.buffer.subarray(0, s.usedBytes), null, ending);
   }
 
   /** Hands `data` to the chunk writers, then waits while too much is unacknowledged. */
-  private async submit(at: number, data: Buffer, group: WriteGroup | null): Promise<void> {
+  private async submit(
+    at: number, data: Buffer, group: WriteGroup | null, ending = false,
+  ): Promise<void> {
     this.checkWriters();
     const spans: { chunkIndex: number; offsetInChunk: number; view: Buffer }[] = [];
     forEachChunkSpan(at, data.length, (s) => spans.push({
@@ -413,7 +414,7 @@ export class FileHandle {
       view: data.subarray(s.rangeOffset, s.rangeOffset + s.sizeBytes),
     }));
     for (const span of spans) {
-      const writer = await this.writerFor(span.chunkIndex);
+      const writer = await this.writerFor(span.chunkIndex, ending);
       this.unackedBytes += span.view.length;
       writer.submit(span.offsetInChunk, span.view, group);
     }
@@ -427,7 +428,7 @@ export class FileHandle {
 
   /**
    * A promised chunk 0 whose writer holds its acknowledgements for the end's WRITE_END is asked
-   * for now: someone waits for those acknowledgements.
+   * for now: this handle waits for those acknowledgements.
    */
   private confirmPromised(): void {
     this.writers.get(0)?.confirm();
@@ -442,7 +443,13 @@ export class FileHandle {
     for (const w of waiters) w();
   }
 
-  private async writerFor(chunkIndex: number): Promise<ChunkWriter> {
+  /**
+   * `ending`: the writer is ended right after its first data (bytes staged until the close), so
+   * a promised chunk 0 is confirmed by its WRITE_END instead of a WRITE_CHUNK of its own: one
+   * master request and changelog write fewer. Data sent earlier (large or handed-over writes)
+   * asks WRITE_CHUNK at once, which then runs while the data is on its way.
+   */
+  private async writerFor(chunkIndex: number, ending: boolean): Promise<ChunkWriter> {
     const existing = this.writers.get(chunkIndex);
     if (existing !== undefined) return existing;
     // Bounded: each round ends one writer.
@@ -452,7 +459,7 @@ export class FileHandle {
     }
     const promised = chunkIndex === 0 ? this.promised : null;
     if (chunkIndex === 0) this.promised = null;
-    const writer = new ChunkWriter(this.writerContext, chunkIndex, promised);
+    const writer = new ChunkWriter(this.writerContext, chunkIndex, promised, ending);
     this.writers.set(chunkIndex, writer);
     return writer;
   }
@@ -473,7 +480,7 @@ export class FileHandle {
   /** Sends staged bytes and ends every chunk write; the first failure is thrown after all ended. */
   private endWrites(): Promise<void> {
     return this.serial(async () => {
-      await this.flushStaging().catch((err: unknown) => this.noteFailure(err));
+      await this.flushStaging(true).catch((err: unknown) => this.noteFailure(err));
       await this.endWritersLocked();
     });
   }

@@ -59,15 +59,6 @@ export interface Tuning {
    * with the backoff about 11 s, so a restarted master has its chunkservers back.
    */
   writeOpenAttemptsMax: number;
-  /**
-   * Bytes written into a chunk promised at CREATE that may wait for the file's end to be
-   * confirmed with its WRITE_END (one master request and one changelog write for both, instead
-   * of WRITE_CHUNK first): they are held in memory until then. Past it the chunk is asked for
-   * at once. 0: always at once.
-   */
-  promisedEndBytesMax: number;
-  /** How long a promised chunk may wait for the end (well within the master's 10 s promise). */
-  promisedEndWaitMs: number;
   /** Chunks located per CLTOMA_READ_CHUNKS. */
   locateBatchChunks: number;
   /** CLTOCS_READ requests in flight for one read call or one read stream. */
@@ -99,8 +90,6 @@ export const DEFAULT_TUNING: Readonly<Tuning> = {
   directWriteMinBytes: 1024 * 1024,
   writeChainRetriesMax: 8,
   writeOpenAttemptsMax: 10,
-  promisedEndBytesMax: 1024 * 1024,
-  promisedEndWaitMs: 2_000,
   locateBatchChunks: 16,
   readsInflightMax: 8,
   locateRetriesMax: 3,
