@@ -13,16 +13,10 @@ import {
   measureFdatasync, measureRandomReadLimit, measureSmallFilesLimit,
 } from '../src/limits/disk-ops.ts';
 import { smallFilePattern } from '../src/paths/small-files.ts';
-import { Progress } from '../src/progress.ts';
+import { quietProgress } from './quiet-progress.ts';
 
 const IO = 64 * 1024;
 const SIZE = 16 * IO;
-
-/** Progress lines go nowhere. */
-function quietProgress(): Progress {
-  const sink = { isTTY: false, write: (): boolean => true };
-  return new Progress(sink as unknown as NodeJS.WriteStream);
-}
 
 test('fdatasync limit: one op per append, latencies of each', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-diskops-'));

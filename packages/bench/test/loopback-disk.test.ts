@@ -9,13 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Deadline } from '../src/deadline.ts';
 import { measureLoopbackDisk } from '../src/limits/loopback-disk.ts';
-import { Progress } from '../src/progress.ts';
-
-/** Progress lines go nowhere. */
-function quietProgress(): Progress {
-  const sink = { isTTY: false, write: (): boolean => true };
-  return new Progress(sink as unknown as NodeJS.WriteStream);
-}
+import { quietProgress } from './quiet-progress.ts';
 
 test('every byte lands in the file, checked, and the file is removed', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-loopdisk-'));

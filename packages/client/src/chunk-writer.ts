@@ -195,7 +195,7 @@ export class ChunkWriter {
 
   /** Resolves when every submitted piece is acknowledged; throws the writer's failure. */
   async drain(): Promise<void> {
-    this.confirm(); // a flush or fsync needs the chunk the file's
+    this.confirm(); // a flush or an fsync needs the chunk to be the file's
     while (!this.idle()) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     if (this.failure !== null) throw this.failure;
   }
