@@ -143,6 +143,16 @@ export class WriteFlow {
     holder: LeaseHolder, inode: number, chunkIndex: number, chunkId: number, csIds: number[],
     origin: Origin | undefined,
   ): Promise<WriteChunkReply> {
+    const { chunk, durable, node } = this.logNew(inode, chunkIndex, chunkId, csIds, origin);
+    this.takeLease(holder, chunk);
+    await durable;
+    return this.reply(node, chunk, csIds);
+  }
+
+  /** Logs new chunk `chunkId` as chunk `chunkIndex` of `inode` and registers its copies. */
+  private logNew(
+    inode: number, chunkIndex: number, chunkId: number, csIds: number[], origin?: Origin,
+  ): { chunk: Chunk; durable: Promise<void>; node: FileNode } {
     const { durable, result } = this.opts.store.commit({
       kind: 'writeChunk', inode, chunkIndex, chunkId, version: NEW_CHUNK_VERSION, origin,
     });
@@ -150,9 +160,7 @@ export class WriteFlow {
     assert(chunk !== undefined && chunk.version === NEW_CHUNK_VERSION,
       `chunk ${chunkId} registered`);
     this.registerCopies(chunkId, csIds);
-    this.takeLease(holder, chunk);
-    await durable;
-    return this.reply(result.node as FileNode, chunk, csIds);
+    return { chunk, durable, node: result.node as FileNode };
   }
 
   private async bumpChunk(
@@ -264,11 +272,9 @@ export class WriteFlow {
       throw new FsError('NO_SUCH_CHUNK',
         `chunk ${p.chunkId} is not promised for chunk ${p.chunkIndex} of ${p.inode} any more`);
     }
-    this.opts.store.commit({
-      kind: 'writeChunk', inode: p.inode, chunkIndex: 0, chunkId: p.chunkId,
-      version: NEW_CHUNK_VERSION,
-    });
-    this.registerCopies(p.chunkId, pooled.csIds);
+    // No origin: a repeat of this request is known by its writeEnd record, whose durability
+    // (the same batch, or a later one) is what the reply waits for and reports.
+    this.logNew(p.inode, 0, p.chunkId, pooled.csIds).durable.catch(() => undefined);
     return this.commitLength(p, origin);
   }
 
